@@ -1,0 +1,60 @@
+# taskmill — run `make help` for the targets.
+SHELL := bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help venv binaries cluster cluster-down crds verify lint test test-unit test-integration demo bench clean
+
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(STAMP) ## Create .venv with taskmill and the dev tools
+
+binaries: ## Build the control-plane binaries from the Go module proxy (cached in ~/.cache/taskmill)
+	hack/build-control-plane.sh kube etcd helm
+
+cluster: venv binaries ## Start the local control plane; kubeconfig at .taskmill/kubeconfig
+	$(BIN)/python -m tests.harness up
+
+cluster-down: venv ## Stop the local control plane
+	$(BIN)/python -m tests.harness down
+
+crds: venv ## Regenerate crds/ and the chart's copy from the API types
+	$(BIN)/python -m taskmill.operator.api.crdgen
+
+verify: crds lint ## Fail when generated CRDs are stale or lint fails
+	git diff --exit-code -- crds charts/taskmill/crds
+	@test -z "$$(git status --porcelain -- crds charts/taskmill/crds)" || { echo "untracked generated files in crds/"; exit 1; }
+
+lint: venv ## ruff and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python hack/typecheck.py
+
+test: venv binaries ## The whole suite (integration tests start their own control plane)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: venv ## Unit tests only (no cluster)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: venv binaries ## Integration tests only
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+demo: venv binaries ## Run the main job end to end on the local control plane
+	$(BIN)/python -m tests.harness demo
+
+bench: venv binaries ## Benchmarks: prints a table, writes bench/results/*.json
+	$(BIN)/python -m bench
+
+clean: ## Remove the venv and local state (not the binary cache)
+	rm -rf $(VENV) .taskmill build

@@ -1,0 +1,337 @@
+"""BatchJob: what a user submits. The operator splits it into Tasks."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+from pydantic.config import JsonDict
+from taskmill.operator.api.common import ApiModel, Condition, JobPhase, NormalizedStatus, ObjectMeta
+from taskmill.operator.api.meta import (
+    CAPABILITY_PATTERN,
+    DNS_LABEL_PATTERN,
+    DNS_SUBDOMAIN_PATTERN,
+    CrdInfo,
+    PrinterColumn,
+)
+
+MAX_EXPLICIT_TASKS = 10_000
+MAX_ITEMS = 100_000
+MAX_RANGE_TASKS = 10_000_000
+
+_PRESERVE: JsonDict = {"x-kubernetes-preserve-unknown-fields": True}
+_IMMUTABLE: list[JsonDict] = [{"rule": "self == oldSelf", "message": "is immutable"}]
+
+
+def _immutable(**extra: Any) -> JsonDict:
+    return {"x-kubernetes-validations": _IMMUTABLE, **extra}
+
+
+class TaskTemplate(ApiModel):
+    """One explicitly listed task."""
+
+    name: str = Field(
+        description="Name of the task, unique within the job; passed to the provider as "
+        "params.name. The Task object itself is named <batchjob>-<index>.",
+        min_length=1,
+        max_length=63,
+        pattern=DNS_LABEL_PATTERN,
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Parameters of this task, merged over the job's shared params.",
+        json_schema_extra=_PRESERVE,
+    )
+    capability: str | None = Field(
+        default=None,
+        description="Capability class for this task; defaults to the job's capability.",
+        max_length=63,
+        pattern=CAPABILITY_PATTERN,
+    )
+    priority: int | None = Field(
+        default=None,
+        ge=-1_000_000,
+        le=1_000_000,
+        description="Priority of this task within its capability class; defaults to the job's.",
+    )
+
+
+class RangeSpec(ApiModel):
+    """A numeric fan-out: one task per index in [start, end) stepping by step."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.end > self.start",
+                    "message": "range.end must be greater than range.start",
+                },
+                {
+                    "rule": f"(self.end - self.start) / self.step <= {MAX_RANGE_TASKS}",
+                    "message": f"range may produce at most {MAX_RANGE_TASKS} indexes",
+                },
+            ]
+        }
+    )
+
+    start: int = Field(default=0, description="First index (inclusive).")
+    end: int = Field(description="End of the range (exclusive).")
+    step: int = Field(default=1, ge=1, description="Distance between consecutive indexes.")
+
+
+class LeasePolicy(ApiModel):
+    """How long a provider may hold a task between heartbeats."""
+
+    duration_seconds: int = Field(
+        default=30,
+        ge=5,
+        le=3600,
+        description="Longest lease a provider may take on these tasks. A provider that "
+        "does not renew within this time (plus a grace) loses the task, which is "
+        "reassigned.",
+    )
+
+
+class RetryPolicy(ApiModel):
+    """How often a task is attempted before it fails."""
+
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Attempts per task, counting failures, expired leases and timeouts. "
+        "When they are used up the task fails.",
+    )
+    backoff_seconds: int = Field(
+        default=10,
+        ge=0,
+        le=86_400,
+        description="Delay before a failed or expired task may be leased again.",
+    )
+
+
+class Deadlines(ApiModel):
+    """Time limits for the job as a whole, measured from its creation."""
+
+    start_within_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="If no task has started by then, the job is LateToStart.",
+    )
+    expected_duration_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="If the job is still running after this, it is RunningLate.",
+    )
+    active_deadline_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="Hard limit: running tasks are terminated and the job fails.",
+    )
+
+
+class BatchJobSpec(ApiModel):
+    """What to run, how to split it, and the policies that govern it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "[has(self.tasks), has(self.items), has(self.range)]"
+                    ".filter(x, x).size() == 1",
+                    "message": "exactly one of spec.tasks, spec.items or spec.range must be set",
+                },
+                {
+                    "rule": "!has(self.tasks) || !has(self.batchSize) || self.batchSize == 1",
+                    "message": "spec.batchSize applies to items and range only",
+                },
+                {
+                    "rule": "!has(oldSelf.cancel) || !oldSelf.cancel || self.cancel",
+                    "message": "spec.cancel cannot be undone",
+                },
+            ]
+        }
+    )
+
+    capability: str = Field(
+        description="Class of provider that can run the tasks, e.g. image.resize. "
+        "Lowercase letters, digits, '.' and '-', at most 63 characters.",
+        min_length=1,
+        max_length=63,
+        pattern=CAPABILITY_PATTERN,
+        json_schema_extra=_immutable(),
+    )
+    priority: int = Field(
+        default=0,
+        ge=-1_000_000,
+        le=1_000_000,
+        description="Higher runs first within the capability class.",
+        json_schema_extra=_immutable(),
+    )
+    tasks: list[TaskTemplate] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_EXPLICIT_TASKS,
+        description="Explicit tasks. Exactly one of tasks, items or range is set.",
+        json_schema_extra=_immutable(
+            **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
+        ),
+    )
+    items: list[Any] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ITEMS,
+        description="Fan-out over arbitrary JSON values: each task's params get `item` "
+        "(or `items` when batchSize > 1).",
+        json_schema_extra=_immutable(),
+    )
+    range: RangeSpec | None = Field(
+        default=None,
+        description="Fan-out over integers: each task's params get `index` "
+        "(or `indexes` when batchSize > 1).",
+        json_schema_extra=_immutable(),
+    )
+    batch_size: int = Field(
+        default=1,
+        ge=1,
+        le=10_000,
+        description="Items or indexes per Task; chunking keeps object counts sane.",
+        json_schema_extra=_immutable(),
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Shared parameters merged into every task's params.",
+        json_schema_extra=_immutable(**_PRESERVE),
+    )
+    parallelism: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most tasks of this job leased at once; unset means no limit.",
+    )
+    depends_on: list[str] | None = Field(
+        default=None,
+        max_length=32,
+        description="BatchJobs in the same namespace that must succeed first.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "set",
+            "items": {"maxLength": 253, "pattern": DNS_SUBDOMAIN_PATTERN},
+        },
+    )
+    lease: LeasePolicy = Field(
+        default_factory=LeasePolicy,
+        description="Lease policy for this job's tasks.",
+        json_schema_extra=_immutable(default={}),
+    )
+    retry: RetryPolicy = Field(
+        default_factory=RetryPolicy,
+        description="Retry policy: attempts count failures AND expired leases.",
+        json_schema_extra=_immutable(default={}),
+    )
+    timeout_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="Per-task run limit. An overrunning task is terminated, then retried "
+        "or failed.",
+        json_schema_extra=_immutable(),
+    )
+    deadlines: Deadlines = Field(
+        default_factory=Deadlines,
+        description="Job-level start, duration and hard deadlines.",
+        json_schema_extra={"default": {}},
+    )
+    suspend: bool = Field(
+        default=False,
+        description="Hold the job: nothing new is leased; leased tasks run to completion.",
+    )
+    cancel: bool = Field(
+        default=False,
+        description="Terminate running tasks and cancel the rest. Final: cannot be undone.",
+    )
+    ttl_seconds_after_finished: int | None = Field(
+        default=None,
+        ge=0,
+        description="Delete the job and its Tasks this long after it finished.",
+    )
+
+
+class TaskCounts(ApiModel):
+    """How many of the job's tasks are in each state."""
+
+    total: int = Field(default=0, ge=0, description="Tasks the job splits into.")
+    pending: int = Field(default=0, ge=0, description="Not yet leased (including not created).")
+    leased: int = Field(default=0, ge=0, description="Leased or running now.")
+    succeeded: int = Field(default=0, ge=0, description="Finished successfully.")
+    failed: int = Field(default=0, ge=0, description="Failed with all attempts used.")
+    cancelled: int = Field(default=0, ge=0, description="Cancelled.")
+    retrying: int = Field(
+        default=0, ge=0, description="Waiting to be attempted again after a failure or expiry."
+    )
+
+
+class BatchJobStatus(ApiModel):
+    """Observed state of a BatchJob, written only by the operator."""
+
+    observed_generation: int | None = Field(
+        default=None, description="The .metadata.generation this status was computed for."
+    )
+    phase: JobPhase = Field(default=JobPhase.PENDING, description="Raw lifecycle phase.")
+    normalized_status: NormalizedStatus = Field(
+        default=NormalizedStatus.UNKNOWN,
+        description="The one normalized status shown by kubectl get, events, metrics and tools.",
+    )
+    start_time: datetime | None = Field(default=None, description="When the first task started.")
+    completion_time: datetime | None = Field(default=None, description="When the job finished.")
+    progress: str = Field(
+        default="", max_length=64, description="Succeeded/total, as shown by kubectl get."
+    )
+    counts: TaskCounts = Field(
+        default_factory=TaskCounts,
+        description="Task counts by state.",
+        json_schema_extra={"default": {}},
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Conditions: Accepted, Reconciling, Ready, Stalled, Complete, Failed, "
+        "Suspended, Cancelled, LateToStart, RunningLate, ProvidersAvailable.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    failed_tasks: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Names of up to 20 failed Tasks; details live on the Tasks.",
+        json_schema_extra={"items": {"maxLength": 253}},
+    )
+
+
+class BatchJob(ApiModel):
+    """A batch of work split into Tasks and run by providers of one capability."""
+
+    api_version: Literal["taskmill.io/v1alpha1"] = "taskmill.io/v1alpha1"
+    kind: Literal["BatchJob"] = "BatchJob"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: BatchJobSpec
+    status: BatchJobStatus = Field(
+        default_factory=BatchJobStatus, json_schema_extra={"default": {}}
+    )
+
+
+BATCHJOB_CRD = CrdInfo(
+    kind="BatchJob",
+    plural="batchjobs",
+    singular="batchjob",
+    short_names=("bj",),
+    printer_columns=(
+        PrinterColumn("Status", ".status.normalizedStatus", description="Normalized status"),
+        PrinterColumn("Progress", ".status.progress", description="Succeeded/total tasks"),
+        PrinterColumn("Capability", ".spec.capability"),
+        PrinterColumn("Priority", ".spec.priority", type="integer", priority=1),
+        PrinterColumn("Phase", ".status.phase", priority=1),
+        PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
+    ),
+    root_validations=(
+        {
+            "rule": "!has(self.spec.dependsOn) || !(self.metadata.name in self.spec.dependsOn)",
+            "message": "spec.dependsOn must not name the job itself",
+        },
+    ),
+)

@@ -1,0 +1,50 @@
+"""Names shared by every component: API group, labels, and per-kind CRD metadata."""
+
+from dataclasses import dataclass, field
+
+GROUP = "taskmill.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+CATEGORY = "taskmill"
+
+# Labels the operator puts on every Task, so providers and tools select by them.
+LABEL_BATCHJOB = "taskmill.io/batchjob"
+LABEL_CAPABILITY = "taskmill.io/capability"
+# Provider presence Leases carry one label per capability they serve
+# (`capability.taskmill.io/<name>: "true"`) plus this marker label.
+LABEL_PROVIDER = "taskmill.io/provider"
+CAPABILITY_LABEL_PREFIX = "capability.taskmill.io/"
+PROVIDER_LEASE_PREFIX = "taskmill-provider-"
+
+# A capability is used as a label value and a label-key name segment.
+CAPABILITY_PATTERN = r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$"
+# Names of Kubernetes objects (RFC 1123 DNS subdomain, kept short enough that
+# `<batchjob>-<index>` still fits in 253 characters).
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+MAX_RESULT_OUTPUT = 4096
+MAX_HISTORY = 10
+MAX_FAILED_TASKS_LISTED = 20
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    name: str
+    json_path: str
+    type: str = "string"
+    priority: int = 0
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CrdInfo:
+    """What the CRD needs beyond the schema: names, columns, selectable fields."""
+
+    kind: str
+    plural: str
+    singular: str
+    short_names: tuple[str, ...]
+    printer_columns: tuple[PrinterColumn, ...]
+    selectable_fields: tuple[str, ...] = ()
+    root_validations: tuple[dict[str, str], ...] = field(default=())

@@ -1,0 +1,20 @@
+"""A small async Kubernetes API client shared by the operator and the providers.
+
+kopf brings its own client for the watches it runs; everything taskmill writes goes
+through this one so that requests are few, explicit (JSON Patch with `test` ops,
+which the generated `kubernetes` client cannot send on older versions) and cheap.
+"""
+
+from taskmill.operator.kube.client import ApiError, GoneError, Kube, WatchEvent
+from taskmill.operator.kube.config import Connection, load_connection
+from taskmill.operator.kube.paths import ResourcePath
+
+__all__ = [
+    "ApiError",
+    "Connection",
+    "GoneError",
+    "Kube",
+    "ResourcePath",
+    "WatchEvent",
+    "load_connection",
+]
