@@ -5,13 +5,14 @@
 #   hack/build-control-plane.sh [kube|etcd|helm|kwok ...]   (default: kube etcd helm)
 #
 # Output: $TASKMILL_CACHE/bin/<component>-<version>/ (default ~/.cache/taskmill).
-# Versions are pinned here; bump them in one place.
+# Versions are pinned in hack/versions.env, which tests/harness reads too; an
+# environment variable of the same name (e.g. K8S_VERSION=1.34.4) overrides a pin.
 set -euo pipefail
 
-K8S_VERSION=${K8S_VERSION:-1.35.4}
-ETCD_VERSION=${ETCD_VERSION:-3.6.16}
-HELM_VERSION=${HELM_VERSION:-3.21.4}
-KWOK_VERSION=${KWOK_VERSION:-0.8.0}
+while IFS='=' read -r key value; do
+  case $key in ''|'#'*) continue ;; esac
+  [ -n "${!key:-}" ] || printf -v "$key" '%s' "$value"
+done <"$(dirname "$0")/versions.env"
 CACHE=${TASKMILL_CACHE:-$HOME/.cache/taskmill}
 
 export GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0 GOFLAGS=-buildvcs=false
@@ -100,7 +101,8 @@ build_kwok() {
 components=("$@"); [ ${#components[@]} -gt 0 ] || components=(kube etcd helm)
 for c in "${components[@]}"; do
   case "$c" in
-    kube|etcd|helm|kwok) ( "build_$c" ) ;;
+    # One build per component at a time: concurrent test sessions may all find it missing.
+    kube|etcd|helm|kwok) mkdir -p "$CACHE/bin"; ( flock 9; "build_$c" ) 9>"$CACHE/bin/.$c.lock" ;;
     *) log "unknown component: $c"; exit 2 ;;
   esac
 done

@@ -134,21 +134,34 @@ class BatchJobSpec(ApiModel):
 
     model_config = ConfigDict(
         json_schema_extra={
+            # Exactly one of tasks, items or range. Not a CEL rule: CEL cannot see
+            # `items`, whose elements are untyped (any JSON).
+            "oneOf": [{"required": ["tasks"]}, {"required": ["items"]}, {"required": ["range"]}],
             "x-kubernetes-validations": [
-                {
-                    "rule": "[has(self.tasks), has(self.items), has(self.range)]"
-                    ".filter(x, x).size() == 1",
-                    "message": "exactly one of spec.tasks, spec.items or spec.range must be set",
-                },
                 {
                     "rule": "!has(self.tasks) || !has(self.batchSize) || self.batchSize == 1",
                     "message": "spec.batchSize applies to items and range only",
+                    "fieldPath": ".batchSize",
                 },
                 {
                     "rule": "!has(oldSelf.cancel) || !oldSelf.cancel || self.cancel",
                     "message": "spec.cancel cannot be undone",
+                    "fieldPath": ".cancel",
                 },
-            ]
+                # A field's own `self == oldSelf` does not run when the field is added
+                # or removed, so presence is fixed here. With exactly one of the three
+                # set, fixing tasks and range fixes items too.
+                {
+                    "rule": "has(self.tasks) == has(oldSelf.tasks)"
+                    " && has(self.range) == has(oldSelf.range)",
+                    "message": "spec.tasks, spec.items or spec.range cannot be switched",
+                },
+                {
+                    "rule": "has(self.params) == has(oldSelf.params)"
+                    " && has(self.timeoutSeconds) == has(oldSelf.timeoutSeconds)",
+                    "message": "spec.params and spec.timeoutSeconds cannot be added or removed",
+                },
+            ],
         }
     )
 
@@ -182,7 +195,6 @@ class BatchJobSpec(ApiModel):
         max_length=MAX_ITEMS,
         description="Fan-out over arbitrary JSON values: each task's params get `item` "
         "(or `items` when batchSize > 1).",
-        json_schema_extra=_immutable(),
     )
     range: RangeSpec | None = Field(
         default=None,
@@ -332,6 +344,12 @@ BATCHJOB_CRD = CrdInfo(
         {
             "rule": "!has(self.spec.dependsOn) || !(self.metadata.name in self.spec.dependsOn)",
             "message": "spec.dependsOn must not name the job itself",
+            "fieldPath": ".spec.dependsOn",
+        },
+        {
+            # Every Task carries the job's name as a label value.
+            "rule": "self.metadata.name.size() <= 63",
+            "message": "metadata.name of a BatchJob must be at most 63 characters",
         },
     ),
 )

@@ -193,14 +193,33 @@ def fail_attempt(
     ]
     if result is not None:
         ops.append({"op": "add", "path": "/status/result", "value": _result(result)})
+    return ops + _retry_or_fail(task, now, attempts, reason)
+
+
+def _retry_or_fail(task: Task, now: datetime, attempts: int, reason: str) -> Patch:
+    """After a counted attempt: Failed when attempts are used up, else back off or retry."""
     if attempts >= task.spec.max_attempts:
-        ops.append({"op": "add", "path": "/status/completionTime", "value": timestamp(now)})
-        return ops + _phase_ops(TaskPhase.FAILED, reason, attempts)
+        completion = {"op": "add", "path": "/status/completionTime", "value": timestamp(now)}
+        return [completion, *_phase_ops(TaskPhase.FAILED, reason, attempts)]
     if task.spec.backoff_seconds > 0:
         retry_after = now + timedelta(seconds=task.spec.backoff_seconds)
-        ops.append({"op": "add", "path": "/status/retryAfter", "value": timestamp(retry_after)})
-        return ops + _phase_ops(TaskPhase.HELD, HELD_BACKOFF, attempts)
-    return ops + _phase_ops(TaskPhase.PENDING, reason, attempts)
+        backoff = {"op": "add", "path": "/status/retryAfter", "value": timestamp(retry_after)}
+        return [backoff, *_phase_ops(TaskPhase.HELD, HELD_BACKOFF, attempts)]
+    return _phase_ops(TaskPhase.PENDING, reason, attempts)
+
+
+def count_attempt(task: Task, now: datetime, *, reason: str) -> Patch:
+    """Operator: count the attempt of a free Held task, e.g. a timed-out one whose holder
+    acknowledged the cancel (release(hold=True) counts nothing). CAS on phase and lease."""
+    lease = task.status.lease
+    attempts = task.status.attempts + 1
+    return [
+        {"op": "test", "path": "/status/phase", "value": task.status.phase},
+        {"op": "test", "path": "/status/lease/holder", "value": lease.holder},
+        {"op": "test", "path": "/status/lease/epoch", "value": lease.epoch},
+        {"op": "add", "path": "/status/attempts", "value": attempts},
+        *_retry_or_fail(task, now, attempts, reason),
+    ]
 
 
 def release(

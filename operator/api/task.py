@@ -180,8 +180,11 @@ class TaskStatus(ApiModel):
         max_length=64,
         description="Why the task is in its phase, e.g. Backoff or Suspended for Held.",
     )
-    normalized_status: NormalizedStatus | None = Field(
-        default=None, description="Normalized status of this task."
+    normalized_status: NormalizedStatus = Field(
+        # What protocol.normalized_task_status gives a new task, so that `kubectl get
+        # tasks` shows a status before the first status write.
+        default=NormalizedStatus.WAITING,
+        description="Normalized status of this task.",
     )
     attempts: int = Field(default=0, ge=0, description="Attempts used (failures and expiries).")
     retry_after: datetime | None = Field(

@@ -1,0 +1,67 @@
+"""`python -m taskmill.operator`: the operator process."""
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+
+from taskmill.operator import logs
+from taskmill.operator.reconciler import Settings
+from taskmill.operator.runtime import Config, run
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    parser = argparse.ArgumentParser(prog="taskmill-operator", description=__doc__)
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--namespace", help="watch one namespace (default: $POD_NAMESPACE)")
+    scope.add_argument("--all-namespaces", action="store_true", help="watch every namespace")
+    parser.add_argument("--liveness-port", type=int, help="serve /healthz on this port")
+    parser.add_argument(
+        "--max-live-tasks",
+        type=int,
+        default=Settings.max_live_tasks,
+        help="most unfinished Tasks per job at once (default %(default)s)",
+    )
+    parser.add_argument(
+        "--lease-grace-seconds",
+        type=float,
+        default=Settings.grace_seconds,
+        help="grace added to a lease's duration before it expires (default %(default)s)",
+    )
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    parser.add_argument("--identity", help="leader-election identity (default: pod or host name)")
+    parser.add_argument(
+        "--leader-lease-namespace",
+        help="namespace of the taskmill-operator Lease (default: the watched namespace, "
+        "else $POD_NAMESPACE, else default)",
+    )
+    parser.add_argument(
+        "--leader-lease-seconds", type=int, default=15, help="leader Lease duration"
+    )
+    args = parser.parse_args(argv)
+    pod_namespace = os.environ.get("POD_NAMESPACE")
+    namespace = None if args.all_namespaces else (args.namespace or pod_namespace or "default")
+    logs.configure(args.log_format)
+    return Config(
+        namespace=namespace,
+        identity=args.identity or os.environ.get("POD_NAME") or socket.gethostname(),
+        lease_namespace=args.leader_lease_namespace or namespace or pod_namespace or "default",
+        liveness_port=args.liveness_port,
+        leader_lease_seconds=args.leader_lease_seconds,
+        settings=Settings(
+            max_live_tasks=args.max_live_tasks, grace_seconds=args.lease_grace_seconds
+        ),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = parse_args(argv)
+    try:
+        sys.exit(asyncio.run(run(config)))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""What the operator judges about one job before it plans: acceptance, predecessors,
+providers and whether the job must stop. Pure: the caller passes the other jobs of the
+namespace, the live capabilities and the clock."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from taskmill.operator.api import BatchJob, JobPhase
+from taskmill.operator.api.common import TERMINAL_JOB_PHASES
+from taskmill.operator.deadlines import active_deadline_exceeded
+from taskmill.operator.dependencies import DependencyState, dependency_state, find_cycle
+from taskmill.operator.planning import DEADLINE_EXCEEDED, JOB_CANCELLED
+from taskmill.operator.validation import Problem
+
+REASON_DEPENDENCY_CYCLE = "DependencyCycle"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    accepted: bool
+    rejection_reason: str
+    rejection_message: str
+    dependencies: DependencyState
+    providers_available: bool | None  # None until the provider Leases were listed
+    missing_capabilities: tuple[str, ...]
+    stop_reason: str  # JOB_CANCELLED, DEADLINE_EXCEEDED or ""
+
+    @property
+    def eligible(self) -> bool:
+        """May tasks be created and leased (before suspend and parallelism)?"""
+        return self.accepted and self.dependencies.met and not self.stop_reason
+
+
+def assess(
+    job: BatchJob,
+    problems: list[Problem],
+    namespace_jobs: Mapping[str, BatchJob],
+    live_capabilities: frozenset[str] | None,
+    capabilities: frozenset[str],
+    now: datetime,
+) -> Assessment:
+    """`problems` are the job's semantic errors (validation.validate); `namespace_jobs`
+    maps names to the jobs of the job's namespace, itself included."""
+    cycle = _cycle(job, namespace_jobs)
+    if cycle:
+        problems = [*problems, (REASON_DEPENDENCY_CYCLE, "dependency cycle: " + " -> ".join(cycle))]
+    predecessors = {
+        name: JobPhase(namespace_jobs[name].status.phase) if name in namespace_jobs else None
+        for name in job.spec.depends_on or ()
+    }
+    missing = () if live_capabilities is None else tuple(sorted(capabilities - live_capabilities))
+    return Assessment(
+        accepted=not problems,
+        rejection_reason=problems[0][0] if problems else "",
+        rejection_message="; ".join(message for _, message in problems),
+        dependencies=dependency_state(job.spec.depends_on, predecessors),
+        providers_available=None if live_capabilities is None else not missing,
+        missing_capabilities=missing,
+        stop_reason=_stop_reason(job, now),
+    )
+
+
+def _cycle(job: BatchJob, namespace_jobs: Mapping[str, BatchJob]) -> list[str] | None:
+    """A cycle through this job itself; jobs that merely depend on a cycle wait instead
+    (and fail with DependencyFailed once the cycle's members are refused)."""
+    if not job.spec.depends_on:
+        return None
+    graph = {name: list(j.spec.depends_on or ()) for name, j in namespace_jobs.items()}
+    cycle = find_cycle(graph, job.metadata.name)
+    if cycle is None or job.metadata.name not in cycle:
+        return None
+    start = cycle.index(job.metadata.name)
+    return [*cycle[start:-1], *cycle[:start], job.metadata.name]
+
+
+def _stop_reason(job: BatchJob, now: datetime) -> str:
+    """Why running tasks must be terminated and the rest cancelled, if they must."""
+    if job.spec.cancel:
+        return JOB_CANCELLED
+    if job.status.phase == JobPhase.SUCCEEDED:
+        return ""
+    created = job.metadata.creation_timestamp
+    if active_deadline_exceeded(job.spec.deadlines, created, now):
+        return DEADLINE_EXCEEDED
+    return ""
+
+
+def finished(job: BatchJob) -> bool:
+    return job.status.phase in TERMINAL_JOB_PHASES

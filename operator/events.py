@@ -1,0 +1,85 @@
+"""Kubernetes Events about BatchJobs and Tasks: what went wrong, never per success."""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from taskmill.operator.api.meta import API_VERSION
+from taskmill.operator.api.protocol import timestamp
+from taskmill.operator.kube import ApiError, Kube
+from taskmill.operator.kube.paths import EVENTS
+
+log = logging.getLogger(__name__)
+
+REPORTING_CONTROLLER = "taskmill.io/operator"
+NORMAL = "Normal"
+WARNING = "Warning"
+
+
+@dataclass(frozen=True)
+class Regarding:
+    kind: str  # BatchJob or Task
+    namespace: str
+    name: str
+    uid: str = ""
+
+
+def event_body(
+    about: Regarding,
+    reason: str,
+    note: str,
+    *,
+    type: str,
+    action: str,
+    instance: str,
+    now: datetime,
+) -> dict[str, Any]:
+    regarding = {
+        "apiVersion": API_VERSION,
+        "kind": about.kind,
+        "namespace": about.namespace,
+        "name": about.name,
+    }
+    if about.uid:
+        regarding["uid"] = about.uid
+    return {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{about.name}.", "namespace": about.namespace},
+        "eventTime": timestamp(now),
+        "reportingController": REPORTING_CONTROLLER,
+        "reportingInstance": instance,
+        "action": action,
+        "reason": reason,
+        "note": note[:1024],
+        "type": type,
+        "regarding": regarding,
+    }
+
+
+class Recorder:
+    """Posts Events; a failure to post is logged and never stops the reconciler."""
+
+    def __init__(self, kube: Kube, instance: str) -> None:
+        self._kube = kube
+        self._instance = instance
+
+    async def post(
+        self, about: Regarding, reason: str, note: str, *, type: str = WARNING, action: str = ""
+    ) -> None:
+        body = event_body(
+            about,
+            reason,
+            note,
+            type=type,
+            action=action or reason,
+            instance=self._instance,
+            now=datetime.now(UTC),
+        )
+        try:
+            await self._kube.create(EVENTS.path(about.namespace), body)
+        except (ApiError, aiohttp.ClientError, TimeoutError) as e:
+            log.warning("could not post event", extra={"reason": reason, "error": str(e)})
+        log.info(note, extra={"event": reason, "kind": about.kind, "object": about.name})

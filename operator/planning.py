@@ -1,0 +1,162 @@
+"""What the reconciler must do for one job now: a pure function of the job and its rows.
+
+`plan` reads the job's task rows and the clocks and returns the writes to make, plus
+when to look again. The reconciler executes the writes; the next watch events change
+the rows and the next plan sees the result. Every write is idempotent or a
+compare-and-swap, so planning from a slightly stale index costs at most a rejected
+write, never a wrong one.
+"""
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from taskmill.operator.api import BatchJob, TaskPhase
+from taskmill.operator.api.protocol import (
+    HELD_BACKOFF,
+    HELD_CANCEL_ACK,
+    HELD_PARALLELISM,
+    HELD_SUSPENDED,
+)
+from taskmill.operator.deadlines import task_timeout_at
+from taskmill.operator.observer import stale_at
+from taskmill.operator.splitting import missing_indexes
+from taskmill.operator.store import JobTasks, TaskRow
+
+# spec.cancelReason values
+TIMEOUT = "Timeout"
+JOB_CANCELLED = "JobCancelled"
+DEADLINE_EXCEEDED = "DeadlineExceeded"
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Everything `plan` reads besides the rows."""
+
+    job: BatchJob
+    total: int  # tasks the job splits into
+    eligible: bool  # accepted, predecessors succeeded, not finished: may create tasks
+    stop_reason: str  # JOB_CANCELLED or DEADLINE_EXCEEDED when the job must stop, else ""
+    max_live: int  # bound on the job's non-terminal Tasks
+    now: datetime  # wall clock: retryAfter, task timeouts
+    now_mono: float  # observer clock: lease expiry
+    lease_seen: Callable[[str], float | None]  # observer time a task's lease last changed
+    grace_seconds: float
+
+
+@dataclass
+class Plan:
+    create: list[int] = field(default_factory=list)
+    set_phase: list[tuple[TaskRow, TaskPhase, str]] = field(default_factory=list)
+    cancel: list[tuple[TaskRow, str]] = field(default_factory=list)  # set spec.cancel
+    expire: list[TaskRow] = field(default_factory=list)  # lease expired: fail the attempt
+    count_attempt: list[TaskRow] = field(default_factory=list)  # timed out and acknowledged
+    wake_in: float = math.inf  # seconds until something is due
+
+    def wake_at(self, seconds: float) -> None:
+        self.wake_in = min(self.wake_in, max(0.0, seconds))
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.create or self.set_phase or self.cancel or self.expire or self.count_attempt
+        )
+
+
+def plan(s: Situation, tasks: JobTasks) -> Plan:
+    p = Plan()
+    live = [r for r in tasks.rows.values() if not r.terminal]
+    for row in live:
+        if row.active:
+            _plan_held_lease(s, row, p)
+        elif row.phase == TaskPhase.HELD and row.reason == HELD_CANCEL_ACK:
+            _plan_acknowledged(s, row, p)
+        elif s.stop_reason:
+            p.set_phase.append((row, TaskPhase.CANCELLED, s.stop_reason))
+    if not s.stop_reason:
+        _plan_leasable(s, tasks, live, p)
+    return p
+
+
+def _plan_held_lease(s: Situation, row: TaskRow, p: Plan) -> None:
+    """A provider holds the task: expire a silent lease, stop work that must stop."""
+    seen = s.lease_seen(row.name)
+    if seen is not None:
+        expires = stale_at(seen, row.lease_seconds, s.grace_seconds)
+        if s.now_mono >= expires:
+            p.expire.append(row)
+            return
+        p.wake_at(expires - s.now_mono)
+    if row.cancel:
+        return
+    if s.stop_reason:
+        p.cancel.append((row, s.stop_reason))
+        return
+    if row.phase == TaskPhase.RUNNING:
+        timeout_at = task_timeout_at(row.timeout_seconds, row.start_time)
+        if timeout_at is not None:
+            if s.now >= timeout_at:
+                p.cancel.append((row, TIMEOUT))
+            else:
+                p.wake_at((timeout_at - s.now).total_seconds())
+
+
+def _plan_acknowledged(s: Situation, row: TaskRow, p: Plan) -> None:
+    """The holder stopped on spec.cancel: cancel for good, or count the attempt."""
+    if s.stop_reason or row.cancel_reason in (JOB_CANCELLED, DEADLINE_EXCEEDED):
+        p.set_phase.append((row, TaskPhase.CANCELLED, s.stop_reason or row.cancel_reason))
+    else:
+        p.count_attempt.append(row)
+
+
+def _plan_leasable(s: Situation, tasks: JobTasks, live: list[TaskRow], p: Plan) -> None:
+    """Suspend, parallelism, backoff and splitting: which tasks providers may see."""
+    pending = sorted((r for r in live if r.phase == TaskPhase.PENDING), key=_index)
+    held = [r for r in live if r.phase == TaskPhase.HELD]
+    releasable = sorted(_releasable(s, held, p), key=_index)
+    if s.job.spec.suspend:
+        for row in [*pending, *releasable]:
+            if row.reason != HELD_SUSPENDED:
+                p.set_phase.append((row, TaskPhase.HELD, HELD_SUSPENDED))
+        return
+    budget = _budget(s, live, pending)
+    if budget < 0:
+        for row in pending[budget:]:
+            p.set_phase.append((row, TaskPhase.HELD, HELD_PARALLELISM))
+        budget = 0
+    released = releasable[:budget]
+    for row in released:
+        p.set_phase.append((row, TaskPhase.PENDING, ""))
+    for row in releasable[budget:]:
+        if row.reason == HELD_SUSPENDED:
+            p.set_phase.append((row, TaskPhase.HELD, HELD_PARALLELISM))
+    budget -= len(released)
+    if s.eligible:
+        room = min(budget, s.max_live - len(live))
+        if room > 0:
+            p.create = list(missing_indexes(tasks.indexes, tasks.cursor, s.total, room))
+
+
+def _releasable(s: Situation, held: Iterable[TaskRow], p: Plan) -> Iterable[TaskRow]:
+    """Held tasks that may become Pending now; schedules a wake for backoffs not yet due."""
+    for row in held:
+        if row.reason in (HELD_SUSPENDED, HELD_PARALLELISM):
+            yield row
+        elif row.reason == HELD_BACKOFF:
+            if row.retry_after is None or row.retry_after <= s.now:
+                yield row
+            else:
+                p.wake_at((row.retry_after - s.now).total_seconds())
+
+
+def _budget(s: Situation, live: list[TaskRow], pending: list[TaskRow]) -> int:
+    """How many more tasks may become leasable: parallelism bounds leased + Pending."""
+    parallelism = s.job.spec.parallelism
+    if parallelism is None:
+        return s.max_live
+    return parallelism - len(pending) - sum(1 for r in live if r.active)
+
+
+def _index(row: TaskRow) -> int:
+    return row.index

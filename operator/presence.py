@@ -1,0 +1,116 @@
+"""Which capabilities live providers serve, from their presence Leases.
+
+A provider renews its `taskmill-provider-<identity>` Lease every few seconds. The
+operator watches only Leases labelled `taskmill.io/provider=true` and judges liveness
+on its own observer clock: a provider is live while its Lease last changed less than
+leaseDurationSeconds + grace ago, whatever the timestamps inside say.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from taskmill.operator.api.meta import CAPABILITY_LABEL_PREFIX, LABEL_PROVIDER
+from taskmill.operator.kube import ApiError, GoneError, Kube
+from taskmill.operator.kube.paths import LEASES
+from taskmill.operator.observer import ObserverClock, stale_at
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE_SECONDS = 15
+ProviderKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Provider:
+    capabilities: frozenset[str]
+    duration_seconds: int
+
+
+def provider_from_lease(body: dict[str, Any]) -> Provider:
+    labels = body.get("metadata", {}).get("labels") or {}
+    capabilities = frozenset(
+        key[len(CAPABILITY_LABEL_PREFIX) :]
+        for key, value in labels.items()
+        if key.startswith(CAPABILITY_LABEL_PREFIX) and value == "true"
+    )
+    spec = body.get("spec") or {}
+    return Provider(capabilities, int(spec.get("leaseDurationSeconds") or DEFAULT_LEASE_SECONDS))
+
+
+class ProviderPresence:
+    """Live providers by observer clock. Pure: the caller passes its monotonic `now`."""
+
+    def __init__(self, grace_seconds: float) -> None:
+        self._grace = grace_seconds
+        self._providers: dict[ProviderKey, Provider] = {}
+        self._clock: ObserverClock[ProviderKey] = ObserverClock()
+
+    def put(self, body: dict[str, Any], now: float) -> None:
+        meta = body.get("metadata", {})
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        spec = body.get("spec") or {}
+        self._providers[key] = provider_from_lease(body)
+        self._clock.observe(key, (spec.get("holderIdentity"), spec.get("renewTime")), now)
+
+    def delete(self, body: dict[str, Any]) -> None:
+        meta = body.get("metadata", {})
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        self._providers.pop(key, None)
+        self._clock.forget(key)
+
+    def _stale_at(self, key: ProviderKey, provider: Provider) -> float:
+        seen = self._clock.seen_at(key)
+        assert seen is not None  # every stored provider has been observed
+        return stale_at(seen, provider.duration_seconds, self._grace)
+
+    def live_capabilities(self, now: float) -> frozenset[str]:
+        live: set[str] = set()
+        for key, provider in self._providers.items():
+            if now < self._stale_at(key, provider):
+                live |= provider.capabilities
+        return frozenset(live)
+
+    def next_expiry(self, now: float) -> float | None:
+        """The next observer time a live provider turns stale, if it does not renew."""
+        ahead = [self._stale_at(k, p) for k, p in self._providers.items()]
+        return min((t for t in ahead if t > now), default=None)
+
+
+async def watch_presence(
+    kube: Kube,
+    namespace: str | None,
+    presence: ProviderPresence,
+    monotonic: Callable[[], float],
+    on_change: Callable[[], None],
+) -> None:
+    """Keep `presence` current: list, then watch, relisting when the watch expires."""
+    path = LEASES.path(namespace)
+    selector = f"{LABEL_PROVIDER}=true"
+    while True:
+        try:
+            listed = await kube.list_objects(path, labelSelector=selector)
+            for item in listed.get("items", []):
+                presence.put(item, monotonic())
+            on_change()
+            version = listed["metadata"]["resourceVersion"]
+            while True:
+                async for event in kube.watch(
+                    path, resource_version=version, labelSelector=selector
+                ):
+                    version = event.object.get("metadata", {}).get("resourceVersion", version)
+                    if event.type == "DELETED":
+                        presence.delete(event.object)
+                    elif event.type in ("ADDED", "MODIFIED"):
+                        presence.put(event.object, monotonic())
+                    else:
+                        continue
+                    on_change()
+        except GoneError:
+            continue
+        except (ApiError, aiohttp.ClientError, TimeoutError) as e:
+            log.warning("provider Lease watch failed; retrying", extra={"error": str(e)})
+            await asyncio.sleep(2)

@@ -1,0 +1,246 @@
+"""The one reconcile loop: per dirty or due job, plan, write, and update status.
+
+There is no timer or daemon per job or per Task. The loop sleeps until a watch event
+marks a job dirty or until the earliest thing it scheduled falls due (a lease that may
+expire, a backoff that ends, a deadline, the status write throttle), then handles only
+those jobs.
+"""
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from taskmill.operator.api import BatchJob
+from taskmill.operator.assessment import Assessment, assess, finished
+from taskmill.operator.counting import Tally, tally
+from taskmill.operator.deadlines import next_deadline
+from taskmill.operator.events import NORMAL, Recorder, Regarding
+from taskmill.operator.jobstatus import JobFacts, compute_status, status_changed
+from taskmill.operator.kube import ApiError, Kube
+from taskmill.operator.kube.paths import BATCHJOBS
+from taskmill.operator.planning import Plan, Situation, plan
+from taskmill.operator.presence import ProviderPresence
+from taskmill.operator.splitting import first_missing, task_capability, task_count
+from taskmill.operator.store import JobKey, Store
+from taskmill.operator.taskwrites import TaskWriter
+from taskmill.operator.ttl import ttl_expires_at
+from taskmill.operator.validation import Problem, validate
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = (ApiError, aiohttp.ClientError, TimeoutError)
+RETRY_AFTER_ERROR = 5.0
+# Conditions whose change to this status is worth an Event on the BatchJob.
+EVENT_CONDITIONS = {"Accepted": "False", "ProvidersAvailable": "False", "Failed": "True"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_live_tasks: int = 500
+    grace_seconds: float = 5.0
+    status_interval_seconds: float = 1.0  # at most one status write per job per interval
+    write_concurrency: int = 16
+
+
+class Reconciler:
+    def __init__(
+        self,
+        kube: Kube,
+        store: Store,
+        presence: ProviderPresence | None,
+        recorder: Recorder,
+        settings: Settings,
+        *,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._kube = kube
+        self._store = store
+        self._presence = presence
+        self._recorder = recorder
+        self._settings = settings
+        self._wall = wall
+        self._mono = monotonic
+        self._writes = TaskWriter(kube, store, recorder, settings.write_concurrency)
+        self._due: dict[JobKey, float] = {}
+        self._last_status_write: dict[JobKey, float] = {}
+        self._live: frozenset[str] | None = None
+        # per job: the (uid, generation) validated, and what was found
+        self._validated: dict[JobKey, tuple[tuple[str, int], list[Problem]]] = {}
+        self.presence_listed = presence is None
+
+    async def run(self) -> None:
+        while True:
+            self._notice_presence()
+            dirty = self._store.take_dirty()
+            now = self._mono()
+            for key in dirty | {k for k, t in self._due.items() if t <= now}:
+                self._due.pop(key, None)
+                wake_in = await self._reconcile_safely(key)
+                if wake_in < math.inf:
+                    self._due[key] = self._mono() + wake_in
+            await self._sleep()
+
+    async def _sleep(self) -> None:
+        now = self._mono()
+        due = [*self._due.values()]
+        if self._presence is not None:
+            expiry = self._presence.next_expiry(now)
+            if expiry is not None:
+                due.append(expiry)
+        timeout = max(0.0, min(due) - now) if due else None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._store.wake.wait(), timeout)
+
+    def _notice_presence(self) -> None:
+        """When the set of served capabilities changes, every job's condition may."""
+        if self._presence is None or not self.presence_listed:
+            return
+        live = self._presence.live_capabilities(self._mono())
+        if live != self._live:
+            self._live = live
+            for key in self._store.jobs:
+                self._store.dirty.add(key)
+
+    async def _reconcile_safely(self, key: JobKey) -> float:
+        try:
+            return await self.reconcile(key)
+        except TRANSIENT as e:
+            log.warning("reconcile failed; retrying", extra={"job": key, "error": str(e)})
+        except Exception:
+            log.exception("reconcile crashed; retrying", extra={"job": key})
+        return RETRY_AFTER_ERROR
+
+    async def reconcile(self, key: JobKey) -> float:
+        """Bring one job forward; returns seconds until it needs another look."""
+        job = self._store.jobs.get(key)
+        if job is None:
+            self._store.forget_job(key)
+            self._last_status_write.pop(key, None)
+            self._validated.pop(key, None)
+            return math.inf
+        if job.metadata.deletion_timestamp is not None:
+            return math.inf
+        now, mono = self._wall(), self._mono()
+        total = task_count(job.spec)
+        a = assess(
+            job,
+            self._problems(job),
+            {j.metadata.name: j for j in self._store.namespace_jobs(key[0])},
+            self._live,
+            _capabilities(job, total),
+            now,
+        )
+        tasks = self._store.job_tasks(key)
+        p = Plan()
+        if a.accepted:
+            p = plan(self._situation(job, total, a, now, mono), tasks)
+            await self._writes.execute(job, p, now)
+        tasks.cursor = first_missing(tasks.indexes, tasks.cursor, total)
+        t = tally(tasks.rows.values(), total, stopped=bool(a.stop_reason))
+        wake_in = min(p.wake_in, await self._update_status(key, job, a, t, now))
+        return min(wake_in, await self._collect_finished(job, now))
+
+    def _problems(self, job: BatchJob) -> list[Problem]:
+        """Validation reads every item of a large job: do it once per spec generation."""
+        key = (job.metadata.namespace, job.metadata.name)
+        version = (job.metadata.uid, job.metadata.generation)
+        cached = self._validated.get(key)
+        if cached is None or cached[0] != version:
+            cached = self._validated[key] = (version, validate(job))
+        return cached[1]
+
+    def _situation(
+        self, job: BatchJob, total: int, a: Assessment, now: datetime, mono: float
+    ) -> Situation:
+        namespace = job.metadata.namespace
+        return Situation(
+            job=job,
+            total=total,
+            eligible=a.eligible and not finished(job),
+            stop_reason=a.stop_reason,
+            max_live=self._settings.max_live_tasks,
+            now=now,
+            now_mono=mono,
+            lease_seen=lambda name: self._store.leases.seen_at((namespace, name)),
+            grace_seconds=self._settings.grace_seconds,
+        )
+
+    async def _update_status(
+        self, key: JobKey, job: BatchJob, a: Assessment, t: Tally, now: datetime
+    ) -> float:
+        """Write status when it changed, at most once per interval; returns the next wake."""
+        facts = JobFacts(
+            accepted=a.accepted,
+            rejection_reason=a.rejection_reason or "Rejected",
+            rejection_message=a.rejection_message,
+            dependencies=a.dependencies,
+            providers_available=a.providers_available,
+            missing_capabilities=a.missing_capabilities,
+            first_start_time=t.first_start_time,
+            running_terminating=t.counts.leased if a.stop_reason else t.terminating,
+        )
+        new = compute_status(job, t.counts, facts, t.failed_tasks, now)
+        wake_in = _seconds_until(
+            next_deadline(job.spec.deadlines, job.metadata.creation_timestamp, new.start_time, now),
+            now,
+        )
+        if not status_changed(job.status, new):
+            return wake_in
+        last = self._last_status_write.get(key, -math.inf)
+        wait = last + self._settings.status_interval_seconds - self._mono()
+        if wait > 0:
+            return min(wake_in, wait)
+        self._last_status_write[key] = self._mono()
+        body = {"status": new.wire()}
+        written = await self._kube.merge_patch(BATCHJOBS.path(key[0], key[1], "status"), body)
+        self._store.put_job(written)
+        await self._announce(job, new.model_dump(mode="json"), job.status.model_dump(mode="json"))
+        return wake_in
+
+    async def _announce(self, job: BatchJob, new: dict[str, Any], old: dict[str, Any]) -> None:
+        """An Event for each condition that just turned bad (or Failed)."""
+        before = {c["type"]: c["status"] for c in old["conditions"]}
+        about = _regarding(job)
+        for c in new["conditions"]:
+            bad = EVENT_CONDITIONS.get(c["type"])
+            if bad is not None and c["status"] == bad and before.get(c["type"]) != bad:
+                await self._recorder.post(about, c["reason"], c["message"] or c["reason"])
+        if new["phase"] != old["phase"] and new["phase"] in ("Succeeded", "Cancelled"):
+            await self._recorder.post(about, new["phase"], new["phase"], type=NORMAL)
+
+    async def _collect_finished(self, job: BatchJob, now: datetime) -> float:
+        """ttlSecondsAfterFinished: delete the job; the garbage collector takes its Tasks."""
+        if not finished(job):
+            return math.inf
+        expires = ttl_expires_at(job.spec, job.status)
+        if expires is None:
+            return math.inf
+        if expires > now:
+            return (expires - now).total_seconds()
+        meta = job.metadata
+        log.info("deleting finished BatchJob", extra={"job": meta.name, "ns": meta.namespace})
+        await self._writes.delete_job(job)
+        return math.inf
+
+
+def _capabilities(job: BatchJob, total: int) -> frozenset[str]:
+    if job.spec.tasks is None:
+        return frozenset({job.spec.capability})
+    return frozenset(task_capability(job.spec, i) for i in range(total))
+
+
+def _seconds_until(instant: datetime | None, now: datetime) -> float:
+    return math.inf if instant is None else max(0.0, (instant - now).total_seconds())
+
+
+def _regarding(job: BatchJob) -> Regarding:
+    m = job.metadata
+    return Regarding("BatchJob", m.namespace, m.name, m.uid)

@@ -1,0 +1,123 @@
+"""Splitting a BatchJob into Tasks: pure functions over the job's spec.
+
+A job's tasks are numbered 0..task_count-1 and each Task body is built on demand from
+its index, so a job with 100,000 items never has its task bodies in memory at once.
+Names are `<batchjob>-<index>`: a restarted operator recreates exactly the missing ones.
+"""
+
+from collections.abc import Iterator, Set
+from typing import Any
+
+from taskmill.operator.api import BatchJob, BatchJobSpec
+from taskmill.operator.api.meta import API_VERSION, LABEL_BATCHJOB, LABEL_CAPABILITY
+
+
+def task_count(spec: BatchJobSpec) -> int:
+    """How many Tasks the job splits into."""
+    if spec.tasks is not None:
+        return len(spec.tasks)
+    return -(-_fan_out_size(spec) // spec.batch_size)
+
+
+def _fan_out_size(spec: BatchJobSpec) -> int:
+    if spec.items is not None:
+        return len(spec.items)
+    if spec.range is not None:
+        r = spec.range
+        return max(0, -(-(r.end - r.start) // r.step))
+    return 0
+
+
+def task_name(job_name: str, index: int) -> str:
+    return f"{job_name}-{index}"
+
+
+def task_params(spec: BatchJobSpec, index: int) -> dict[str, Any]:
+    """The params of task `index`: the job's shared params, then the task's own on top."""
+    if spec.tasks is not None:
+        template = spec.tasks[index]
+        return {**spec.params, **template.params, "name": template.name}
+    lo, hi = index * spec.batch_size, (index + 1) * spec.batch_size
+    if spec.items is not None:
+        chunk: list[Any] = spec.items[lo:hi]
+        key, keys = "item", "items"
+    elif spec.range is not None:
+        r = spec.range
+        chunk = list(range(r.start + lo * r.step, min(r.end, r.start + hi * r.step), r.step))
+        key, keys = "index", "indexes"
+    else:
+        raise ValueError("the job has none of tasks, items or range")
+    if spec.batch_size == 1:
+        return {**spec.params, key: chunk[0]}
+    return {**spec.params, keys: chunk}
+
+
+def task_capability(spec: BatchJobSpec, index: int) -> str:
+    own = spec.tasks[index].capability if spec.tasks is not None else None
+    return own or spec.capability
+
+
+def task_priority(spec: BatchJobSpec, index: int) -> int:
+    own = spec.tasks[index].priority if spec.tasks is not None else None
+    return spec.priority if own is None else own
+
+
+def build_task(job: BatchJob, index: int) -> dict[str, Any]:
+    """The body of Task `index`, owned by the job so that deleting the job deletes it."""
+    spec, meta = job.spec, job.metadata
+    capability = task_capability(spec, index)
+    task_spec: dict[str, Any] = {
+        "batchJob": meta.name,
+        "index": index,
+        "capability": capability,
+        "priority": task_priority(spec, index),
+        "params": task_params(spec, index),
+        "maxAttempts": spec.retry.max_attempts,
+        "backoffSeconds": spec.retry.backoff_seconds,
+        "leaseDurationSeconds": spec.lease.duration_seconds,
+    }
+    if spec.timeout_seconds is not None:
+        task_spec["timeoutSeconds"] = spec.timeout_seconds
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Task",
+        "metadata": {
+            "name": task_name(meta.name, index),
+            "namespace": meta.namespace,
+            "labels": {LABEL_BATCHJOB: meta.name, LABEL_CAPABILITY: capability},
+            "ownerReferences": [
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": "BatchJob",
+                    "name": meta.name,
+                    "uid": meta.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": task_spec,
+    }
+
+
+def missing_indexes(existing: Set[int], start: int, total: int, limit: int) -> Iterator[int]:
+    """Up to `limit` indexes from `start` on that have no Task yet, lowest first.
+
+    Creating the lowest missing indexes first keeps the split gap-free: after a crash
+    mid-split the gaps are exactly what a restarted operator creates next.
+    """
+    found = 0
+    for index in range(start, total):
+        if found >= limit:
+            return
+        if index not in existing:
+            found += 1
+            yield index
+
+
+def first_missing(existing: Set[int], start: int, total: int) -> int:
+    """The lowest index >= start without a Task: where the next scan may begin."""
+    index = start
+    while index < total and index in existing:
+        index += 1
+    return index

@@ -1,0 +1,238 @@
+"""What the operator knows: BatchJobs and a small row per Task, fed by watch events.
+
+The store is the operator's index. It keeps small tuples, never Task bodies (params,
+history and results stay in the API server), and it marks a job dirty whenever one of
+its objects changes so that the reconciler wakes for exactly that job.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from taskmill.operator.api import (
+    BatchJob,
+    ObjectMeta,
+    Task,
+    TaskLease,
+    TaskPhase,
+    TaskSpec,
+    TaskStatus,
+)
+from taskmill.operator.api.common import ACTIVE_TASK_PHASES, TERMINAL_TASK_PHASES
+from taskmill.operator.observer import ObserverClock
+
+log = logging.getLogger(__name__)
+
+JobKey = tuple[str, str]  # (namespace, name)
+TaskKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    """The part of a Task the reconciler decides on."""
+
+    name: str
+    index: int
+    capability: str
+    phase: TaskPhase
+    reason: str
+    attempts: int
+    holder: str
+    epoch: int
+    renew_time: datetime | None
+    lease_seconds: int
+    retry_after: datetime | None
+    start_time: datetime | None
+    cancel: bool
+    cancel_reason: str
+    timeout_seconds: int | None
+    max_attempts: int
+    backoff_seconds: int
+    resource_version: str
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in TERMINAL_TASK_PHASES
+
+    @property
+    def active(self) -> bool:
+        """Leased or running: a provider holds it."""
+        return self.phase in ACTIVE_TASK_PHASES
+
+    @property
+    def lease_record(self) -> tuple[str, int, datetime | None]:
+        """What the observer clock watches for change: a renewal moves renew_time."""
+        return (self.holder, self.epoch, self.renew_time)
+
+    def as_task(self, batch_job: str) -> Task:
+        """A Task model with the fields the operator's CAS writes test."""
+        return Task(
+            metadata=ObjectMeta(name=self.name),
+            spec=TaskSpec(
+                batch_job=batch_job,
+                index=self.index,
+                capability=self.capability,
+                max_attempts=self.max_attempts,
+                backoff_seconds=self.backoff_seconds,
+            ),
+            status=TaskStatus(
+                phase=self.phase,
+                reason=self.reason,
+                attempts=self.attempts,
+                lease=TaskLease(holder=self.holder, epoch=self.epoch),
+            ),
+        )
+
+
+def task_row(task: Task) -> TaskRow:
+    s, lease = task.status, task.status.lease
+    return TaskRow(
+        name=task.metadata.name,
+        index=task.spec.index,
+        capability=task.spec.capability,
+        phase=TaskPhase(s.phase),
+        reason=s.reason,
+        attempts=s.attempts,
+        holder=lease.holder,
+        epoch=lease.epoch,
+        renew_time=lease.renew_time,
+        lease_seconds=lease.duration_seconds or task.spec.lease_duration_seconds,
+        retry_after=s.retry_after,
+        start_time=s.start_time,
+        cancel=task.spec.cancel,
+        cancel_reason=task.spec.cancel_reason,
+        timeout_seconds=task.spec.timeout_seconds,
+        max_attempts=task.spec.max_attempts,
+        backoff_seconds=task.spec.backoff_seconds,
+        resource_version=task.metadata.resource_version,
+    )
+
+
+def _newer(new_rv: str, old_rv: str) -> bool:
+    """Whether an object version is at least as new as the one stored.
+
+    resourceVersions are opaque to clients, but etcd-backed servers issue increasing
+    integers; comparing them keeps a late answer to our own write from overwriting a
+    newer watch event. Anything unparsable is taken as newer.
+    """
+    try:
+        return int(new_rv) >= int(old_rv)
+    except ValueError:
+        return True
+
+
+@dataclass
+class JobTasks:
+    """One job's task rows plus the indexes that exist, for gap-free splitting."""
+
+    rows: dict[str, TaskRow] = field(default_factory=dict)
+    indexes: set[int] = field(default_factory=set)
+    cursor: int = 0  # every index below exists
+
+
+class Store:
+    def __init__(self, monotonic: Callable[[], float]) -> None:
+        self._monotonic = monotonic
+        self.jobs: dict[JobKey, BatchJob] = {}
+        self.tasks: dict[JobKey, JobTasks] = {}
+        self.leases: ObserverClock[TaskKey] = ObserverClock()
+        self.dirty: set[JobKey] = set()
+        self.wake = asyncio.Event()
+
+    def mark(self, key: JobKey) -> None:
+        self.dirty.add(key)
+        self.wake.set()
+
+    def take_dirty(self) -> set[JobKey]:
+        dirty, self.dirty = self.dirty, set()
+        self.wake.clear()
+        return dirty
+
+    # BatchJobs
+
+    def put_job(self, body: dict[str, Any]) -> None:
+        try:
+            job = BatchJob.model_validate(body)
+        except ValidationError as e:
+            meta = body.get("metadata", {})
+            log.warning(
+                "skipping malformed BatchJob",
+                extra={"namespace": meta.get("namespace"), "name": meta.get("name"), "error": e},
+            )
+            return
+        key = (job.metadata.namespace, job.metadata.name)
+        old = self.jobs.get(key)
+        if old is None or _newer(job.metadata.resource_version, old.metadata.resource_version):
+            self.jobs[key] = job
+            self._mark_namespace(job.metadata.namespace)
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        self.jobs.pop((namespace, name), None)
+        self._mark_namespace(namespace)
+
+    def _mark_namespace(self, namespace: str) -> None:
+        """A job's change can decide its dependents' fate: wake every job around it."""
+        for key in self.jobs:
+            if key[0] == namespace:
+                self.dirty.add(key)
+        self.wake.set()
+
+    # Tasks
+
+    def put_task(self, body: dict[str, Any], *, only_if_new: bool = False) -> None:
+        try:
+            task = Task.model_validate(body)
+        except ValidationError as e:
+            log.warning(
+                "skipping malformed Task",
+                extra={"name": body.get("metadata", {}).get("name"), "error": e},
+            )
+            return
+        meta = task.metadata
+        job_key = (meta.namespace, task.spec.batch_job)
+        tasks = self.tasks.setdefault(job_key, JobTasks())
+        old = tasks.rows.get(meta.name)
+        if old is not None and (
+            only_if_new or not _newer(meta.resource_version, old.resource_version)
+        ):
+            return
+        row = task_row(task)
+        tasks.rows[meta.name] = row
+        tasks.indexes.add(row.index)
+        if row.active:
+            self.leases.observe((meta.namespace, meta.name), row.lease_record, self._monotonic())
+        else:
+            self.leases.forget((meta.namespace, meta.name))
+        self.mark(job_key)
+
+    def delete_task(self, body: dict[str, Any]) -> None:
+        meta, spec = body.get("metadata", {}), body.get("spec", {})
+        job_key = (meta.get("namespace", ""), spec.get("batchJob", ""))
+        tasks = self.tasks.get(job_key)
+        if tasks is None:
+            return
+        row = tasks.rows.pop(meta.get("name", ""), None)
+        if row is not None:
+            tasks.indexes.discard(row.index)
+            tasks.cursor = min(tasks.cursor, row.index)
+        self.leases.forget((job_key[0], meta.get("name", "")))
+        if not tasks.rows and job_key not in self.jobs:
+            del self.tasks[job_key]
+        self.mark(job_key)
+
+    def job_tasks(self, key: JobKey) -> JobTasks:
+        return self.tasks.setdefault(key, JobTasks())
+
+    def namespace_jobs(self, namespace: str) -> Iterator[BatchJob]:
+        return (job for (ns, _), job in self.jobs.items() if ns == namespace)
+
+    def forget_job(self, key: JobKey) -> None:
+        """Drop what is left of a deleted job's tasks once nothing refers to them."""
+        tasks = self.tasks.pop(key, None)
+        if tasks is not None:
+            for name in tasks.rows:
+                self.leases.forget((key[0], name))

@@ -1,0 +1,144 @@
+"""Executing a plan: the operator's writes to Tasks, each one idempotent or a CAS.
+
+A 409 on create means the Task exists (a previous run got there first); a 409/422 on a
+status patch means the task moved on since the index row was read. Both are normal:
+the watch event that follows brings the row up to date and the next plan decides again.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Iterable
+from datetime import datetime
+from typing import Any
+
+from taskmill.operator.api import BatchJob, Task, TaskPhase, protocol
+from taskmill.operator.events import Recorder, Regarding
+from taskmill.operator.kube import ApiError, Kube
+from taskmill.operator.kube.paths import BATCHJOBS, TASKS
+from taskmill.operator.planning import TIMEOUT, Plan
+from taskmill.operator.splitting import build_task
+from taskmill.operator.store import Store, TaskRow
+
+log = logging.getLogger(__name__)
+
+EXPIRED = "Expired"
+LEASE_EXPIRED = "LeaseExpired"
+TIMED_OUT = "TimedOut"
+
+
+class TaskWriter:
+    def __init__(self, kube: Kube, store: Store, recorder: Recorder, concurrency: int) -> None:
+        self._kube = kube
+        self._store = store
+        self._recorder = recorder
+        self._limit = asyncio.Semaphore(concurrency)
+
+    async def execute(self, job: BatchJob, p: Plan, now: datetime) -> None:
+        await self._all(self._create(job, i) for i in p.create)
+        await self._all(self._set_phase(job, row, ph, why, now) for row, ph, why in p.set_phase)
+        await self._all(self._cancel(job, row, why) for row, why in p.cancel)
+        await self._all(self._expire(job, row, now) for row in p.expire)
+        await self._all(self._count_attempt(job, row, now) for row in p.count_attempt)
+
+    async def _all(self, writes: Iterable[Awaitable[None]]) -> None:
+        async def limited(write: Awaitable[None]) -> None:
+            async with self._limit:
+                await write
+
+        await asyncio.gather(*(limited(w) for w in writes))
+
+    async def _create(self, job: BatchJob, index: int) -> None:
+        try:
+            created = await self._kube.create(
+                TASKS.path(job.metadata.namespace), build_task(job, index)
+            )
+        except ApiError as e:
+            if e.status != 409:
+                raise
+            return
+        self._store.put_task(created, only_if_new=True)
+
+    async def _patch_status(self, job: BatchJob, row: TaskRow, ops: list[dict[str, Any]]) -> bool:
+        path = TASKS.path(job.metadata.namespace, row.name, "status")
+        try:
+            self._store.put_task(await self._kube.json_patch(path, ops))
+        except ApiError as e:
+            if not e.conflict:
+                raise
+            log.debug("task moved on; skipping", extra={"task": row.name, "error": e.message})
+            return False
+        return True
+
+    async def _patch_spec(self, job: BatchJob, row: TaskRow, spec: dict[str, Any]) -> None:
+        path = TASKS.path(job.metadata.namespace, row.name)
+        self._store.put_task(await self._kube.merge_patch(path, {"spec": spec}))
+
+    async def _set_phase(
+        self, job: BatchJob, row: TaskRow, phase: TaskPhase, reason: str, now: datetime
+    ) -> None:
+        ops = protocol.set_phase(row.as_task(job.metadata.name), phase, reason, now)
+        await self._patch_status(job, row, ops)
+
+    async def _cancel(self, job: BatchJob, row: TaskRow, reason: str) -> None:
+        """Ask the holder to terminate the work; it acknowledges by releasing into Held."""
+        await self._patch_spec(job, row, {"cancel": True, "cancelReason": reason})
+        if reason == TIMEOUT:
+            await self._recorder.post(
+                _regarding(job, row.name),
+                "TaskTimedOut",
+                f"{row.name} ran longer than timeoutSeconds ({row.timeout_seconds}s); "
+                f"asked {row.holder} to terminate it",
+            )
+
+    async def _clear_cancel(self, job: BatchJob, row: TaskRow) -> None:
+        """Before a timed-out task may be leased again, so its next holder runs it."""
+        if row.cancel:
+            await self._patch_spec(job, row, {"cancel": False})
+
+    async def _expire(self, job: BatchJob, row: TaskRow, now: datetime) -> None:
+        """The holder went silent: end its lease and count the attempt (fenced by epoch)."""
+        if row.cancel_reason == TIMEOUT:
+            await self._clear_cancel(job, row)
+        body = await self._kube.get(TASKS.path(job.metadata.namespace, row.name))
+        task = Task.model_validate(body)
+        if task.status.lease.renew_time != row.renew_time:
+            self._store.put_task(body)  # renewed after all: the observer clock restarts
+            return
+        fence = protocol.Fence(row.holder, row.epoch)
+        # The fence alone would let a renewal racing this write be overridden; testing the
+        # renewTime we judged makes the expiry a compare-and-swap on the lease as seen.
+        renewed = body["status"]["lease"].get("renewTime")
+        ops = protocol.fail_attempt(task, fence, now, outcome=EXPIRED, reason=LEASE_EXPIRED)
+        if renewed is not None:
+            ops.insert(0, {"op": "test", "path": "/status/lease/renewTime", "value": renewed})
+        if not await self._patch_status(job, row, ops):
+            return
+        note = (
+            f"lease of {row.holder} (epoch {row.epoch}) expired: no renewal seen for "
+            f"{row.lease_seconds}s plus grace; attempt {task.status.attempts + 1} "
+            f"of {task.spec.max_attempts} counted"
+        )
+        await self._recorder.post(_regarding(job, row.name), LEASE_EXPIRED, note)
+        await self._recorder.post(_regarding(job), LEASE_EXPIRED, f"{row.name}: {note}")
+
+    async def _count_attempt(self, job: BatchJob, row: TaskRow, now: datetime) -> None:
+        """A timed-out task's holder acknowledged the cancel: retry it, or fail it."""
+        await self._clear_cancel(job, row)
+        ops = protocol.count_attempt(row.as_task(job.metadata.name), now, reason=TIMED_OUT)
+        await self._patch_status(job, row, ops)
+
+    async def delete_job(self, job: BatchJob) -> None:
+        meta = job.metadata
+        body = {"propagationPolicy": "Background", "preconditions": {"uid": meta.uid}}
+        try:
+            await self._kube.delete(BATCHJOBS.path(meta.namespace, meta.name), body)
+        except ApiError as e:
+            if e.status not in (404, 409):
+                raise
+
+
+def _regarding(job: BatchJob, task: str | None = None) -> Regarding:
+    meta = job.metadata
+    if task is None:
+        return Regarding("BatchJob", meta.namespace, meta.name, meta.uid)
+    return Regarding("Task", meta.namespace, task)

@@ -1,0 +1,36 @@
+"""Jittered exponential backoff, as client-go's rate limiters do it."""
+
+import random
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay after `failures` consecutive failures: base * factor^(n-1), capped, plus jitter.
+
+    Jitter adds up to `jitter` times the delay, so providers that lost the same race
+    do not come back in lockstep.
+    """
+
+    base: float
+    cap: float
+    factor: float = 2.0
+    jitter: float = 1.0
+
+    def delay(self, failures: int, rng: random.Random) -> float:
+        if failures <= 0:
+            return 0.0
+        raw = min(self.cap, self.base * self.factor ** (failures - 1))
+        return raw * (1.0 + self.jitter * rng.random())
+
+
+# Claims: the first few losses move on at once; after that, back off briefly.
+CLAIM_BACKOFF = Backoff(base=0.05, cap=2.0)
+CLAIM_LOSSES_BEFORE_BACKOFF = 3
+# Transient API errors (connection refused, 5xx) in watches and loops.
+RETRY_BACKOFF = Backoff(base=0.5, cap=30.0, jitter=0.5)
+
+
+def claim_delay(consecutive_losses: int, rng: random.Random) -> float:
+    """No delay for the first losses in a row; jittered exponential backoff after."""
+    return CLAIM_BACKOFF.delay(consecutive_losses - CLAIM_LOSSES_BEFORE_BACKOFF + 1, rng)

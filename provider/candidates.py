@@ -1,0 +1,88 @@
+"""The local set of leasable Tasks a provider could claim, and which one to try next."""
+
+import heapq
+import random
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from taskmill.operator.api.common import TaskPhase
+from taskmill.operator.api.task import Task
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+def is_leasable(task: Task, capabilities: frozenset[str]) -> bool:
+    """Pending, free, of a served capability, not being cancelled or deleted."""
+    return (
+        task.status.phase == TaskPhase.PENDING
+        and task.status.lease.holder == ""
+        and task.spec.capability in capabilities
+        and not task.spec.cancel
+        and task.metadata.deletion_timestamp is None
+    )
+
+
+def order_key(task: Task) -> tuple[int, datetime, int, str]:
+    """Highest priority first; ties: older creation, then lower index, then name."""
+    created = task.metadata.creation_timestamp or _EPOCH
+    return (-task.spec.priority, created, task.spec.index, task.metadata.name)
+
+
+def choose(tasks: Iterable[Task], rng: random.Random, top_k: int) -> Task | None:
+    """A random one among the first top_k candidates of the highest priority present.
+
+    The spread keeps providers that see the same set from all racing for one task;
+    it never reaches below the top priority, so a lower-priority task is only tried
+    when no higher one is left.
+    """
+    best = heapq.nsmallest(top_k, tasks, key=order_key)
+    if not best:
+        return None
+    top = [task for task in best if task.spec.priority == best[0].spec.priority]
+    return rng.choice(top)
+
+
+class CandidateSet:
+    """Leasable Tasks by name, kept current from a list and then watch events."""
+
+    def __init__(self, capabilities: Iterable[str]) -> None:
+        self._capabilities = frozenset(capabilities)
+        self._tasks: dict[str, Task] = {}
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def replace(self, objects: Iterable[dict[str, Any]]) -> None:
+        """A fresh list: forget everything not in it."""
+        self._tasks = {}
+        for obj in objects:
+            self.apply("ADDED", obj)
+
+    def apply(self, event_type: str, obj: dict[str, Any]) -> None:
+        """One watch event. DELETED also arrives when a task stops matching the selectors."""
+        name = obj.get("metadata", {}).get("name", "")
+        if event_type == "BOOKMARK" or not name:
+            return
+        if event_type == "DELETED":
+            self._tasks.pop(name, None)
+            return
+        task = Task.model_validate(obj)
+        if is_leasable(task, self._capabilities):
+            self._tasks[name] = task
+        else:
+            self._tasks.pop(name, None)
+
+    def restore(self, task: Task) -> None:
+        """Put back a task whose claim failed for a reason that says nothing about it."""
+        if is_leasable(task, self._capabilities):
+            self._tasks.setdefault(task.metadata.name, task)
+
+    def discard(self, name: str) -> None:
+        self._tasks.pop(name, None)
+
+    def choose(self, rng: random.Random, top_k: int) -> Task | None:
+        return choose(self._tasks.values(), rng, top_k)

@@ -1,0 +1,80 @@
+"""Command line of the command provider."""
+
+import argparse
+from collections.abc import Mapping, Sequence
+
+from taskmill.provider.config import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_KILL_GRACE_SECONDS,
+    DEFAULT_LEASE_SECONDS,
+    ProviderConfig,
+    identity_from_env,
+    namespace_from_env,
+    parse_capabilities,
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="taskmill-provider",
+        description="Run CMD once per leased task: params JSON on stdin and in "
+        "TASKMILL_PARAMS, task name in TASKMILL_TASK, exit 0 is success, the stdout tail "
+        "becomes result.output, JSON written to $TASKMILL_RESULT becomes the result.",
+    )
+    p.add_argument(
+        "--capability",
+        action="append",
+        required=True,
+        metavar="NAME[,NAME]",
+        help="capabilities served (comma-separated or repeated)",
+    )
+    p.add_argument("--concurrency", type=int, default=1, help="tasks run at once (default 1)")
+    p.add_argument("--namespace", help="namespace of the tasks (default $POD_NAMESPACE or default)")
+    p.add_argument(
+        "--lease-seconds",
+        type=int,
+        default=DEFAULT_LEASE_SECONDS,
+        help=f"presence and task lease duration (default {DEFAULT_LEASE_SECONDS})",
+    )
+    p.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=DEFAULT_GRACE_SECONDS,
+        help="on SIGTERM, how long running tasks may finish before they are handed back "
+        f"(default {DEFAULT_GRACE_SECONDS:.0f})",
+    )
+    p.add_argument(
+        "--kill-grace-seconds",
+        type=float,
+        default=DEFAULT_KILL_GRACE_SECONDS,
+        help=f"SIGTERM to SIGKILL of a stopped command (default {DEFAULT_KILL_GRACE_SECONDS:.0f})",
+    )
+    p.add_argument(
+        "--command",
+        nargs=argparse.REMAINDER,
+        required=True,
+        metavar="CMD [ARG...]",
+        help="the command and its arguments (must come last)",
+    )
+    return p
+
+
+def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> tuple[ProviderConfig, list[str]]:
+    """The provider's config and the command, or SystemExit(2) with a usage message."""
+    p = parser()
+    args = p.parse_args(argv)
+    if not args.command:
+        p.error("--command needs a command to run")
+    try:
+        config = ProviderConfig(
+            capabilities=parse_capabilities(args.capability),
+            identity=identity_from_env(env),
+            namespace=args.namespace or namespace_from_env(env),
+            concurrency=args.concurrency,
+            lease_seconds=args.lease_seconds,
+            grace_seconds=args.grace_seconds,
+            kill_grace_seconds=args.kill_grace_seconds,
+        )
+    except ValueError as e:
+        p.error(str(e))
+    return config, list(args.command)

@@ -1,0 +1,104 @@
+"""Run one command per task, in its own process group, and turn its exit into an Outcome."""
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from taskmill.operator.api.task import Task
+from taskmill.provider.context import Context
+from taskmill.provider.results import Outcome, command_outcome, tail_bytes
+
+log = logging.getLogger(__name__)
+
+# After the command exits, how long to keep reading output that its leftover
+# children may still hold open before giving up on them.
+_DRAIN_SECONDS = 2.0
+
+
+def command_env(task: Task, result_path: Path, base: dict[str, str]) -> dict[str, str]:
+    return {
+        **base,
+        "TASKMILL_TASK": task.metadata.name,
+        "TASKMILL_PARAMS": json.dumps(task.spec.params),
+        "TASKMILL_RESULT": str(result_path),
+        "TASKMILL_CAPABILITY": task.spec.capability,
+        "TASKMILL_NAMESPACE": task.metadata.namespace,
+    }
+
+
+class CommandRunner:
+    """The command provider's executor: CMD [ARG...] once per task."""
+
+    def __init__(self, argv: Sequence[str], kill_grace_seconds: float) -> None:
+        if not argv:
+            raise ValueError("a command is required")
+        self._argv = list(argv)
+        self._kill_grace = kill_grace_seconds
+
+    async def execute(self, task: Task, ctx: Context) -> Outcome:
+        with tempfile.TemporaryDirectory(prefix="taskmill-") as tmp:
+            result_path = Path(tmp) / "result.json"
+            result_path.touch()
+            # start_new_session: the command leads its own process group, so
+            # termination reaches everything it started.
+            proc = await asyncio.create_subprocess_exec(
+                *self._argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                env=command_env(task, result_path, dict(os.environ)),
+                start_new_session=True,
+            )
+            log.info("task %s: started %s (pid %d)", task.metadata.name, self._argv[0], proc.pid)
+            reader = asyncio.create_task(_read_tail(proc))
+            await _feed_stdin(proc, json.dumps(task.spec.params).encode())
+            exit_code = await self._wait_or_terminate(proc, ctx)
+            _signal_group(proc.pid, signal.SIGKILL)  # leftovers the command did not reap
+            try:
+                tail = await asyncio.wait_for(reader, _DRAIN_SECONDS)
+            except TimeoutError:
+                tail = b""
+            return command_outcome(exit_code, tail, result_path.read_text(errors="replace"))
+
+    async def _wait_or_terminate(self, proc: asyncio.subprocess.Process, ctx: Context) -> int:
+        """Wait for exit; once ctx.cancelled is set: SIGTERM the group, SIGKILL after grace."""
+        exited = asyncio.ensure_future(proc.wait())
+        cancelled = asyncio.ensure_future(ctx.cancelled.wait())
+        await asyncio.wait({exited, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+        cancelled.cancel()
+        if not exited.done():
+            log.info("task %s: terminating process group %d", ctx.name, proc.pid)
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(asyncio.shield(exited), self._kill_grace)
+            except TimeoutError:
+                log.info("task %s: killing process group %d", ctx.name, proc.pid)
+                _signal_group(proc.pid, signal.SIGKILL)
+        return await exited
+
+
+async def _feed_stdin(proc: asyncio.subprocess.Process, data: bytes) -> None:
+    assert proc.stdin is not None
+    # A command that never reads its stdin is fine.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        proc.stdin.write(data)
+        await proc.stdin.drain()
+    proc.stdin.close()
+
+
+async def _read_tail(proc: asyncio.subprocess.Process) -> bytes:
+    assert proc.stdout is not None
+    tail = b""
+    while chunk := await proc.stdout.read(65536):
+        tail = tail_bytes(tail, chunk)
+    return tail
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)

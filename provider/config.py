@@ -1,0 +1,68 @@
+"""What one provider process is: its identity, the capabilities it serves, its capacity."""
+
+import os
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from taskmill.operator.api.meta import CAPABILITY_PATTERN
+
+DEFAULT_LEASE_SECONDS = 15
+DEFAULT_GRACE_SECONDS = 30.0
+DEFAULT_KILL_GRACE_SECONDS = 5.0
+DEFAULT_TOP_K = 3
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Settings shared by the command provider and the SDK.
+
+    lease_seconds is both the presence Lease's duration and the longest lease the
+    provider takes on a Task (a Task may allow less). grace_seconds is how long a
+    graceful shutdown lets running work finish; kill_grace_seconds is how long work
+    that must stop gets between SIGTERM and SIGKILL (or, for SDK handlers, between
+    ctx.cancelled and being abandoned).
+    """
+
+    capabilities: tuple[str, ...]
+    identity: str
+    namespace: str
+    concurrency: int = 1
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
+    grace_seconds: float = DEFAULT_GRACE_SECONDS
+    kill_grace_seconds: float = DEFAULT_KILL_GRACE_SECONDS
+    top_k: int = DEFAULT_TOP_K
+
+    def __post_init__(self) -> None:
+        if not self.capabilities:
+            raise ValueError("a provider needs at least one capability")
+        for capability in self.capabilities:
+            if not re.fullmatch(CAPABILITY_PATTERN, capability):
+                raise ValueError(
+                    f"invalid capability {capability!r}: must match {CAPABILITY_PATTERN}"
+                )
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if not 5 <= self.lease_seconds <= 3600:
+            raise ValueError("lease seconds must be between 5 and 3600")
+        if not self.identity:
+            raise ValueError("a provider needs an identity")
+
+
+def parse_capabilities(values: list[str]) -> tuple[str, ...]:
+    """`a,b` and repeated flags alike, deduplicated, in first-seen order."""
+    names = [name.strip() for value in values for name in value.split(",")]
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
+def identity_from_env(env: Mapping[str, str] = os.environ) -> str:
+    """The pod name from the Downward API (POD_NAME), else the host name.
+
+    Lowercased because it becomes part of the presence Lease's name.
+    """
+    return (env.get("POD_NAME") or socket.gethostname()).lower()
+
+
+def namespace_from_env(env: Mapping[str, str] = os.environ) -> str:
+    return env.get("POD_NAMESPACE") or "default"

@@ -1,0 +1,50 @@
+"""The handle a piece of work gets: its task, progress reporting, cancellation."""
+
+import asyncio
+from typing import Any
+
+from taskmill.operator.api.task import Task
+
+
+class Context:
+    """Passed to SDK handlers as `ctx` (and used by the command runner).
+
+    `cancelled` is set when the work must stop: the task was cancelled or deleted, the
+    lease was lost, or the provider is shutting down. Async handlers can await it;
+    sync handlers (run in a thread) poll `ctx.cancelled.is_set()`. Work that ignores
+    it is abandoned after the kill grace period and its result is never written.
+    """
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        self.cancelled = asyncio.Event()
+        self._progress: tuple[int | None, str] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.task.metadata.name
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.task.spec.params
+
+    @property
+    def capability(self) -> str:
+        return self.task.spec.capability
+
+    def progress(self, percent: int | None = None, message: str = "") -> None:
+        """Record progress; the next lease renewal carries it (no extra write).
+
+        Safe to call from a handler's thread: it only replaces one attribute.
+        """
+        self._progress = (percent, message)
+
+    def take_progress(self) -> tuple[int | None, str] | None:
+        """The progress reported since the last call, if any."""
+        progress, self._progress = self._progress, None
+        return progress
+
+    def keep_progress(self, progress: tuple[int | None, str]) -> None:
+        """Put back progress a failed renewal did not deliver, unless newer was reported."""
+        if self._progress is None:
+            self._progress = progress

@@ -1,0 +1,43 @@
+"""Process plumbing shared by the command provider and the SDK: logging, signals, client."""
+
+import asyncio
+import logging
+import signal
+import sys
+
+from taskmill.operator.kube import Kube, load_connection
+from taskmill.provider.agent import Agent, Executor
+from taskmill.provider.config import ProviderConfig
+
+log = logging.getLogger(__name__)
+
+
+def setup_logging(identity: str) -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format=f"%(asctime)s %(levelname)s {identity} %(name)s: %(message)s",
+    )
+
+
+async def serve(
+    config: ProviderConfig, executor: Executor, shutdown: asyncio.Event | None = None
+) -> None:
+    """Run the agent until SIGTERM/SIGINT (or `shutdown`), then shut down gracefully."""
+    shutdown = shutdown or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _on_signal, sig, shutdown)
+    try:
+        conn = load_connection()
+        async with Kube(conn, user_agent=f"taskmill-provider/{config.identity}") as kube:
+            await Agent(kube, config, executor).run(shutdown)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    log.info("provider %s stopped", config.identity)
+
+
+def _on_signal(sig: signal.Signals, shutdown: asyncio.Event) -> None:
+    log.info("received %s", sig.name)
+    shutdown.set()

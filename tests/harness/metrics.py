@@ -1,0 +1,37 @@
+"""Count API requests from the apiserver's Prometheus text, e.g. to measure load per operation.
+
+before = request_counts(cluster.metrics())
+...  # the code under test
+calls = diff(before, request_counts(cluster.metrics()))
+calls[("PATCH", "tasks", "status")]
+"""
+
+import re
+from collections import Counter
+
+RequestKey = tuple[str, str, str]  # (verb, resource, subresource)
+
+_SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>.*)\}\s+(?P<value>\S+)")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def _unescape(value: str) -> str:
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
+
+
+def request_counts(text: str) -> Counter[RequestKey]:
+    """apiserver_request_total summed over code, scope, group, version etc."""
+    counts: Counter[RequestKey] = Counter()
+    for line in text.splitlines():
+        sample = _SAMPLE.match(line)
+        if sample is None:
+            continue
+        labels = {k: _unescape(v) for k, v in _LABEL.findall(sample["labels"])}
+        key = (labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))
+        counts[key] += int(float(sample["value"]))
+    return counts
+
+
+def diff(before: Counter[RequestKey], after: Counter[RequestKey]) -> Counter[RequestKey]:
+    """Requests made between two snapshots (keys that did not grow are dropped)."""
+    return after - before

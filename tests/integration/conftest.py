@@ -1,0 +1,87 @@
+"""Integration fixtures: a real control plane per pytest session (see tests/harness).
+
+    cluster    session: Cluster (.kubeconfig, .server, .env, .bin_dir, .kubectl(), .metrics())
+    crds       session: crds/*.yaml applied server-side and Established; their names
+    namespace  function: a fresh namespace, deleted after the test
+
+Set TASKMILL_TEST_KUBECONFIG to run against an existing cluster instead (nothing
+is started), TASKMILL_KEEP_STATE=1 to keep the session's state dir (logs, etcd).
+Each session gets its own state dir under the temp dir, never the repo's
+.taskmill/, so `make cluster` and several test sessions can run side by side.
+"""
+
+import json
+import os
+import re
+import secrets
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Binaries, Cluster, ControlPlane
+from tests.harness.scratch import session_state_dir
+from tests.harness.versions import REPO_ROOT
+
+INTEGRATION_DIR = Path(__file__).resolve().parent
+CRD_DIR = REPO_ROOT / "crds"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION_DIR in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+
+
+def _uncaptured(config: pytest.Config) -> AbstractContextManager[object]:
+    """Let build progress and the startup time reach the terminal."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    return capture.global_and_fixture_disabled() if capture else nullcontext()
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    binaries = Binaries.locate()
+    existing = os.environ.get("TASKMILL_TEST_KUBECONFIG")
+    if existing:
+        yield Cluster.existing(Path(existing), binaries.kube_dir)
+        return
+    with _uncaptured(request.config):
+        binaries.ensure()
+    with session_state_dir(keep=bool(os.environ.get("TASKMILL_KEEP_STATE"))) as state_dir:
+        started = time.monotonic()
+        with ControlPlane(state_dir, binaries, die_with_parent=True) as plane_cluster:
+            with _uncaptured(request.config):
+                print(
+                    f"\n[harness] control plane up in {time.monotonic() - started:.1f}s"
+                    f" at {plane_cluster.server} (state: {state_dir})",
+                    file=sys.stderr,
+                )
+            yield plane_cluster
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: Cluster) -> list[str]:
+    return cluster.apply_crds(sorted(CRD_DIR.glob("*.yaml")))
+
+
+def _namespace_name(test_name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:40].rstrip("-")
+    return f"{slug or 'test'}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = _namespace_name(request.node.name)
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/created-by": "taskmill-tests"}},
+    }
+    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
+    yield name
+    # Not waiting: the namespace controller empties and removes it in the background.
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -1,0 +1,648 @@
+"""The generated CRDs on a real API server: admission, CEL lease rules, defaults, UX.
+
+What the schema and CEL rules reject here is rejected for every client, so these
+tests drive the API server with kubectl (what users run) and with JSON patches
+built by taskmill.operator.api.protocol (what operator and providers send).
+"""
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from taskmill.operator.api import protocol
+from taskmill.operator.api.batchjob import BATCHJOB_CRD, BatchJobSpec, RetryPolicy
+from taskmill.operator.api.common import TaskPhase
+from taskmill.operator.api.crdgen import KINDS, custom_resource_definition
+from taskmill.operator.api.meta import API_VERSION, GROUP, CrdInfo
+from taskmill.operator.api.task import TASK_CRD, Task, TaskResult
+from taskmill.operator.kube.client import Kube, WatchEvent
+from taskmill.operator.kube.config import load_connection
+from taskmill.operator.kube.paths import TASKS
+
+from tests.harness.polling import wait_for
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
+CAPABILITY = "demo.echo"
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+Manifest = dict[str, Any]
+
+
+def batchjob(name: str, **spec: Any) -> Manifest:
+    """A valid BatchJob; keyword arguments override its spec, None removes a field."""
+    merged = {"capability": CAPABILITY, "range": {"end": 4}, **spec}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "BatchJob",
+        "metadata": {"name": name},
+        "spec": {key: value for key, value in merged.items() if value is not None},
+    }
+
+
+def task_manifest(name: str, capability: str = CAPABILITY) -> Manifest:
+    """A Task as the operator creates it: spec only, no status."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Task",
+        "metadata": {"name": name},
+        "spec": {"batchJob": "job", "index": 0, "capability": capability},
+    }
+
+
+def one_line(text: str) -> str:
+    """kubectl wraps long lines; compare texts with whitespace collapsed."""
+    return " ".join(text.split())
+
+
+# --- the CRDs themselves ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("model", "info"), KINDS, ids=[info.kind for _, info in KINDS])
+def test_crd_is_established_with_the_generated_schema(
+    cluster: Any, crds: Any, model: Any, info: CrdInfo
+) -> None:
+    live = json.loads(cluster.kubectl("get", "crd", f"{info.plural}.{GROUP}", "-o", "json").stdout)
+    conditions = {c["type"]: c["status"] for c in live["status"]["conditions"]}
+    assert conditions["Established"] == "True"
+    assert conditions["NamesAccepted"] == "True"
+    # The server keeps what was generated: nothing dropped, nothing rewritten.
+    generated = custom_resource_definition(model, info)["spec"]["versions"][0]
+    (served,) = live["spec"]["versions"]
+    for key in ("schema", "subresources", "additionalPrinterColumns", "selectableFields"):
+        assert served.get(key) == generated.get(key), key
+
+
+@pytest.mark.parametrize(
+    ("resource", "expected"),
+    [
+        ("batchjob.spec.retry", [BatchJobSpec.model_fields["retry"].description]),
+        (
+            "batchjob.spec.retry.maxAttempts",
+            [RetryPolicy.model_fields["max_attempts"].description],
+        ),
+        ("task.status.lease", ["Who holds the task.", "epoch", "holder"]),
+    ],
+)
+def test_kubectl_explain_prints_the_descriptions(
+    cluster: Any, crds: Any, resource: str, expected: list[str]
+) -> None:
+    def explain() -> str | None:
+        result = cluster.kubectl("explain", resource, check=False)
+        return result.stdout if result.returncode == 0 else None
+
+    # The OpenAPI document is published shortly after the CRD is established.
+    printed = wait_for(explain, timeout=30, what=f"kubectl explain {resource}")
+    for text in expected:
+        assert text is not None
+        assert one_line(text) in one_line(printed)
+
+
+def test_short_names_and_category(cluster: Any, crds: Any, namespace: str) -> None:
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(batchjob("short")))
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(task_manifest("t")))
+    assert (
+        "batchjob.taskmill.io/short"
+        in cluster.kubectl("get", "bj", "-n", namespace, "-o", "name").stdout
+    )
+    assert (
+        "task.taskmill.io/t" in cluster.kubectl("get", "tmt", "-n", namespace, "-o", "name").stdout
+    )
+    both = cluster.kubectl("get", "taskmill", "-n", namespace, "-o", "name").stdout.split()
+    assert sorted(both) == ["batchjob.taskmill.io/short", "task.taskmill.io/t"]
+
+
+def _header(cluster: Any, *args: str) -> list[str]:
+    return cluster.kubectl("get", *args).stdout.splitlines()[0].split()
+
+
+@pytest.mark.parametrize(
+    ("info", "manifest"),
+    [(BATCHJOB_CRD, batchjob("cols")), (TASK_CRD, task_manifest("cols"))],
+    ids=["BatchJob", "Task"],
+)
+def test_printer_columns(
+    cluster: Any, crds: Any, namespace: str, info: CrdInfo, manifest: Manifest
+) -> None:
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+    default = ["NAME"] + [c.name.upper() for c in info.printer_columns if c.priority == 0]
+    wide = ["NAME"] + [c.name.upper() for c in info.printer_columns]
+    assert _header(cluster, info.plural, "-n", namespace) == default
+    assert _header(cluster, info.plural, "-n", namespace, "-o", "wide") == wide
+    assert "PRIORITY" in wide
+    assert "PRIORITY" not in default
+
+
+def test_task_columns_show_lease_and_attempts(cluster: Any, crds: Any, namespace: str) -> None:
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(task_manifest("t")))
+    patch_status(cluster, namespace, "t", claim("provider-a"))
+    row = cluster.kubectl("get", "tasks", "-n", namespace, "-o", "wide").stdout.splitlines()[1]
+    # NAME STATUS HOLDER ATTEMPTS CAPABILITY PHASE PRIORITY AGE
+    assert row.split()[:7] == ["t", "Running", "provider-a", "0", CAPABILITY, "Running", "0"]
+
+
+# --- every example is valid -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_examples_are_accepted(cluster: Any, crds: Any, namespace: str, example: Path) -> None:
+    result = cluster.kubectl("apply", "-n", namespace, "-f", str(example), check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # not even a warning
+    names = {doc["metadata"]["name"] for doc in yaml.safe_load_all(example.read_text())}
+    created = cluster.kubectl("get", "batchjobs", "-n", namespace, "-o", "name").stdout.split()
+    assert sorted(created) == sorted(f"batchjob.taskmill.io/{name}" for name in names)
+
+
+def test_there_are_examples() -> None:
+    assert len(EXAMPLES) >= 5
+
+
+# --- admission rejects bad BatchJobs, naming the field --------------------------------
+
+TWO_TASKS = [{"name": "a"}, {"name": "b"}]
+ONE_OF = "must validate one and only one schema (oneOf)"
+
+# (case, manifest, what kubectl must print: the field's path and the complaint)
+INVALID_CREATES: list[tuple[str, Manifest, list[str]]] = [
+    ("unknown-field", batchjob("x", bogus=1), ['unknown field "spec.bogus"']),
+    ("tasks-and-range", batchjob("x", tasks=TWO_TASKS), ['"spec" ' + ONE_OF, "Found 2 valid"]),
+    ("items-and-range", batchjob("x", items=[1]), ['"spec" ' + ONE_OF, "Found 2 valid"]),
+    ("none-of-them", batchjob("x", range=None), ['"spec" ' + ONE_OF, "Found none valid"]),
+    (
+        "bad-capability",
+        batchjob("x", capability="Image_Resize"),
+        ["spec.capability: Invalid value", "should match"],
+    ),
+    (
+        "range-end-not-after-start",
+        batchjob("x", range={"start": 5, "end": 5}),
+        ["spec.range: Invalid value", "range.end must be greater than range.start"],
+    ),
+    (
+        "step-zero",
+        batchjob("x", range={"end": 10, "step": 0}),
+        ["spec.range.step: Invalid value", ">= 1"],
+    ),
+    ("batch-size-zero", batchjob("x", batchSize=0), ["spec.batchSize: Invalid value", ">= 1"]),
+    (
+        "negative-lease",
+        batchjob("x", lease={"durationSeconds": -5}),
+        ["spec.lease.durationSeconds: Invalid value", ">= 5"],
+    ),
+    (
+        "max-attempts-zero",
+        batchjob("x", retry={"maxAttempts": 0}),
+        ["spec.retry.maxAttempts: Invalid value", ">= 1"],
+    ),
+    (
+        "depends-on-itself",
+        batchjob("selfish", dependsOn=["other", "selfish"]),
+        ["spec.dependsOn: Invalid value", "must not name the job itself"],
+    ),
+    (
+        "duplicate-task-names",
+        batchjob("x", range=None, tasks=[{"name": "a"}, {"name": "a"}]),
+        ["spec.tasks[1]: Duplicate value"],
+    ),
+    (
+        "batch-size-with-tasks",
+        batchjob("x", range=None, tasks=TWO_TASKS, batchSize=2),
+        ["spec.batchSize: Invalid value", "spec.batchSize applies to items and range only"],
+    ),
+    ("parallelism-zero", batchjob("x", parallelism=0), ["spec.parallelism: Invalid value"]),
+    ("empty-items", batchjob("x", range=None, items=[]), ["spec.items: Invalid value"]),
+    (
+        "duplicate-depends-on",
+        batchjob("x", dependsOn=["a", "a"]),
+        ["spec.dependsOn[1]: Duplicate value"],
+    ),
+    (
+        "bad-task-name",
+        batchjob("x", range=None, tasks=[{"name": "Not A Label"}]),
+        ["spec.tasks[0].name: Invalid value", "should match"],
+    ),
+    (
+        "name-too-long-for-task-labels",
+        batchjob("x" * 64),
+        ["metadata.name of a BatchJob must be at most 63 characters"],
+    ),
+]
+
+# (case, manifest as created, manifest as applied next, what kubectl must print)
+INVALID_UPDATES: list[tuple[str, Manifest, Manifest, list[str]]] = [
+    (
+        "cancel-undone",
+        batchjob("x", cancel=True),
+        batchjob("x", cancel=False),
+        ["spec.cancel: Invalid value", "spec.cancel cannot be undone"],
+    ),
+    (
+        "capability-changed",
+        batchjob("x"),
+        batchjob("x", capability="other.capability"),
+        ["spec.capability: Invalid value", "is immutable"],
+    ),
+    (
+        "range-changed",
+        batchjob("x"),
+        batchjob("x", range={"end": 5}),
+        ["spec.range: Invalid value", "is immutable"],
+    ),
+    (
+        "range-switched-to-items",
+        batchjob("x"),
+        batchjob("x", range=None, items=[1, 2]),
+        ["spec: Invalid value", "spec.tasks, spec.items or spec.range cannot be switched"],
+    ),
+    (
+        "params-changed",
+        batchjob("x", params={"a": {"b": 1}}),
+        batchjob("x", params={"a": {"b": 2}}),
+        ["spec.params: Invalid value", "is immutable"],
+    ),
+    (
+        "timeout-added",
+        batchjob("x"),
+        batchjob("x", timeoutSeconds=30),
+        ["spec: Invalid value", "spec.params and spec.timeoutSeconds cannot be added or removed"],
+    ),
+]
+
+
+def _apply(cluster: Any, namespace: str, manifest: Manifest) -> Any:
+    return cluster.kubectl(
+        "apply", "-n", namespace, "-f", "-", input=json.dumps(manifest), check=False
+    )
+
+
+def _assert_rejected(result: Any, expected: list[str]) -> None:
+    assert result.returncode != 0, f"accepted: {result.stdout}"
+    stderr = one_line(result.stderr)
+    for text in expected:
+        assert text in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    ("manifest", "expected"),
+    [case[1:] for case in INVALID_CREATES],
+    ids=[case[0] for case in INVALID_CREATES],
+)
+def test_invalid_batchjob_is_rejected(
+    cluster: Any, crds: Any, namespace: str, manifest: Manifest, expected: list[str]
+) -> None:
+    result = _apply(cluster, namespace, manifest)
+    _assert_rejected(result, expected)
+    print(result.stderr.strip())  # `pytest -s` shows the messages users get
+
+
+@pytest.mark.parametrize(
+    ("created", "updated", "expected"),
+    [case[1:] for case in INVALID_UPDATES],
+    ids=[case[0] for case in INVALID_UPDATES],
+)
+def test_invalid_batchjob_update_is_rejected(
+    cluster: Any,
+    crds: Any,
+    namespace: str,
+    created: Manifest,
+    updated: Manifest,
+    expected: list[str],
+) -> None:
+    first = _apply(cluster, namespace, created)
+    assert first.returncode == 0, first.stderr
+    result = _apply(cluster, namespace, updated)
+    _assert_rejected(result, expected)
+    print(result.stderr.strip())
+
+
+def test_the_invalid_cases_are_distinct() -> None:
+    manifests = [json.dumps(case[1], sort_keys=True) for case in INVALID_CREATES]
+    manifests += [json.dumps(case[1:3], sort_keys=True) for case in INVALID_UPDATES]
+    assert len(set(manifests)) == len(manifests) >= 12
+
+
+def test_kubectl_apply_validates_fields_strictly(cluster: Any) -> None:
+    """The unknown-field case relies on kubectl's default --validate=strict."""
+    help_text = cluster.kubectl("apply", "--help").stdout
+    assert "--validate='strict'" in help_text
+
+
+def test_allowed_spec_updates(cluster: Any, crds: Any, namespace: str) -> None:
+    """What users may change on a live job: suspend, parallelism, deadlines, cancel."""
+    assert _apply(cluster, namespace, batchjob("x")).returncode == 0
+    changed = batchjob(
+        "x", suspend=True, parallelism=2, deadlines={"activeDeadlineSeconds": 60}, cancel=True
+    )
+    result = _apply(cluster, namespace, changed)
+    assert result.returncode == 0, result.stderr
+
+
+# --- the lease rules on Task status ---------------------------------------------------
+
+
+def read_task(cluster: Any, namespace: str, name: str) -> Task:
+    raw = cluster.kubectl("get", "task", name, "-n", namespace, "-o", "json").stdout
+    return Task.model_validate_json(raw)
+
+
+def json_patch_status(cluster: Any, namespace: str, name: str, ops: list[dict[str, Any]]) -> Any:
+    return cluster.kubectl(
+        "patch",
+        "task",
+        name,
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=json",
+        "-p",
+        json.dumps(ops),
+        check=False,
+    )
+
+
+def patch_status(
+    cluster: Any, namespace: str, name: str, build: Callable[[Task], list[dict[str, Any]]]
+) -> Task:
+    """Read the task, build a protocol patch from it, apply it, return the new state."""
+    ops = build(read_task(cluster, namespace, name))
+    result = json_patch_status(cluster, namespace, name, ops)
+    assert result.returncode == 0, result.stderr
+    return read_task(cluster, namespace, name)
+
+
+def claim(holder: str, *, running: bool = True) -> Callable[[Task], list[dict[str, Any]]]:
+    return lambda t: protocol.claim(
+        t,
+        holder,
+        [CAPABILITY],
+        NOW,
+        duration_seconds=30,
+        renew_interval_seconds=10,
+        start_running=running,
+    )
+
+
+FENCE_A = protocol.Fence("provider-a", 1)
+FENCE_B = protocol.Fence("provider-b", 3)
+
+# (step, the write, (phase, holder, epoch) afterwards): the whole life of one Task.
+LEGAL_STEPS: list[tuple[str, Callable[[Task], list[dict[str, Any]]], tuple[str, str, int]]] = [
+    ('claim: "" -> A with epoch + 1', claim("provider-a"), ("Running", "provider-a", 1)),
+    ("renew", lambda t: protocol.renew(FENCE_A, NOW, percent=50), ("Running", "provider-a", 1)),
+    (
+        'release: A -> "" with epoch + 1',
+        lambda t: protocol.release(
+            t, FENCE_A, NOW, outcome="Released", reason="Shutdown", hold=False
+        ),
+        ("Pending", "", 2),
+    ),
+    (
+        "Pending -> Held",
+        lambda t: protocol.set_phase(t, TaskPhase.HELD, protocol.HELD_SUSPENDED, NOW),
+        ("Held", "", 2),
+    ),
+    (
+        "Held -> Pending",
+        lambda t: protocol.set_phase(t, TaskPhase.PENDING, "", NOW),
+        ("Pending", "", 2),
+    ),
+    ("claim into Leased", claim("provider-b", running=False), ("Leased", "provider-b", 3)),
+    ("Leased -> Running", lambda t: protocol.start(FENCE_B, 0, NOW), ("Running", "provider-b", 3)),
+    (
+        "Running -> Succeeded",
+        lambda t: protocol.succeed(t, FENCE_B, NOW, TaskResult(exit_code=0)),
+        ("Succeeded", "", 4),
+    ),
+]
+
+
+def test_legal_lease_transitions_are_allowed(cluster: Any, crds: Any, namespace: str) -> None:
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(task_manifest("t")))
+    for step, build, expected in LEGAL_STEPS:
+        task = patch_status(cluster, namespace, "t", build)
+        lease = task.status.lease
+        assert (task.status.phase, lease.holder, lease.epoch) == expected, step
+    assert [(h.holder, h.epoch, h.outcome) for h in task.status.history] == [
+        ("provider-a", 1, "Released"),
+        ("provider-b", 3, "Succeeded"),
+    ]
+
+
+def _to_held_by_a(cluster: Any, namespace: str, name: str) -> None:
+    patch_status(cluster, namespace, name, claim("provider-a"))
+
+
+def _to_succeeded(cluster: Any, namespace: str, name: str) -> None:
+    _to_held_by_a(cluster, namespace, name)
+    patch_status(
+        cluster,
+        namespace,
+        name,
+        lambda t: protocol.succeed(
+            t, protocol.Fence("provider-a", 1), NOW, TaskResult(exit_code=0)
+        ),
+    )
+
+
+def _to_failed_once(cluster: Any, namespace: str, name: str) -> None:
+    _to_held_by_a(cluster, namespace, name)
+    patch_status(
+        cluster,
+        namespace,
+        name,
+        lambda t: protocol.fail_attempt(
+            t, protocol.Fence("provider-a", 1), NOW, outcome="Failed", reason="NonZeroExit"
+        ),
+    )
+
+
+def _stay_new(cluster: Any, namespace: str, name: str) -> None:
+    pass
+
+
+def _replace(path: str, value: Any) -> dict[str, Any]:
+    return {"op": "replace", "path": f"/status/{path}", "value": value}
+
+
+# Writes a buggy or hostile client might send: no `test` ops, so only CEL stands in
+# the way. (case, how to reach the starting state, the write, part of the message)
+ILLEGAL_STATUS_WRITES = [
+    (
+        "steal",
+        _to_held_by_a,
+        [_replace("lease/holder", "provider-b"), _replace("lease/epoch", 2)],
+        "status.lease.holder may change only through",
+    ),
+    (
+        "epoch-decrease",
+        _to_held_by_a,
+        [_replace("lease/epoch", 0)],
+        "status.lease.epoch must never decrease",
+    ),
+    (
+        "claim-without-epoch-bump",
+        _stay_new,
+        [_replace("lease/holder", "provider-a")],
+        "status.lease.holder may change only with epoch + 1",
+    ),
+    (
+        "release-without-epoch-bump",
+        _to_held_by_a,
+        [_replace("lease/holder", "")],
+        "status.lease.holder may change only with epoch + 1",
+    ),
+    (
+        "terminal-to-running",
+        _to_succeeded,
+        [_replace("phase", "Running")],
+        "status.phase is terminal and cannot change",
+    ),
+    (
+        "attempts-decrease",
+        _to_failed_once,
+        [_replace("attempts", 0)],
+        "status.attempts must never decrease",
+    ),
+    ("unknown-phase", _stay_new, [_replace("phase", "Done")], "Unsupported value"),
+]
+
+
+@pytest.mark.parametrize(
+    ("setup", "ops", "message"),
+    [case[1:] for case in ILLEGAL_STATUS_WRITES],
+    ids=[case[0] for case in ILLEGAL_STATUS_WRITES],
+)
+def test_illegal_lease_transitions_are_rejected(
+    cluster: Any,
+    crds: Any,
+    namespace: str,
+    setup: Callable[[Any, str, str], None],
+    ops: list[dict[str, Any]],
+    message: str,
+) -> None:
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(task_manifest("t")))
+    setup(cluster, namespace, "t")
+    before = read_task(cluster, namespace, "t")
+    result = json_patch_status(cluster, namespace, "t", ops)
+    assert result.returncode != 0, "accepted"
+    assert message in one_line(result.stderr), result.stderr
+    print(f"{result.stderr.strip()}")
+    assert read_task(cluster, namespace, "t").status == before.status
+
+
+def test_a_stale_holder_is_fenced_off(cluster: Any, crds: Any, namespace: str) -> None:
+    """After its lease moved on, the old holder's writes fail their `test` ops."""
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(task_manifest("t")))
+    _to_failed_once(cluster, namespace, "t")  # A's lease ended at epoch 1
+    result = json_patch_status(
+        cluster, namespace, "t", protocol.renew(protocol.Fence("provider-a", 1), NOW)
+    )
+    assert result.returncode != 0
+    assert "test operation" in result.stderr or "testing value" in result.stderr, result.stderr
+
+
+# --- defaults: what the "providers watch only Pending tasks" design rests on ----------
+
+
+def test_new_task_reads_back_pending_and_free(cluster: Any, crds: Any, namespace: str) -> None:
+    created = json.loads(
+        cluster.kubectl(
+            "create",
+            "-n",
+            namespace,
+            "-o",
+            "json",
+            "-f",
+            "-",
+            input=json.dumps(task_manifest("fresh")),
+        ).stdout
+    )
+    read = json.loads(cluster.kubectl("get", "task", "fresh", "-n", namespace, "-o", "json").stdout)
+    for obj in (created, read):
+        assert obj["status"]["phase"] == "Pending"
+        assert obj["status"]["lease"]["holder"] == ""
+        assert obj["status"]["lease"]["epoch"] == 0
+        assert obj["status"]["attempts"] == 0
+
+
+def test_field_selectors_see_the_defaulted_phase(cluster: Any, crds: Any, namespace: str) -> None:
+    for name, capability in (("mine", "cap-x"), ("other", "cap-y")):
+        cluster.kubectl(
+            "create", "-n", namespace, "-f", "-", input=json.dumps(task_manifest(name, capability))
+        )
+
+    def selected(selector: str) -> list[str]:
+        out = cluster.kubectl(
+            "get", "tasks", "-n", namespace, "--field-selector", selector, "-o", "name"
+        ).stdout
+        return sorted(out.split())
+
+    assert selected("status.phase=Pending,spec.capability=cap-x") == ["task.taskmill.io/mine"]
+    assert selected("status.phase=Pending") == ["task.taskmill.io/mine", "task.taskmill.io/other"]
+    assert selected("status.phase=Held") == []
+    assert selected("spec.batchJob=job,status.lease.holder=") == [
+        "task.taskmill.io/mine",
+        "task.taskmill.io/other",
+    ]
+
+
+def test_a_pending_watch_sees_new_tasks_and_tasks_leaving_pending(
+    cluster: Any, crds: Any, namespace: str
+) -> None:
+    """A provider's watch: a Task created without status arrives as ADDED; once it is
+    Held it leaves the selection (DELETED); back to Pending it is ADDED again."""
+    events = asyncio.run(asyncio.wait_for(_watch_pending(cluster, namespace), timeout=60))
+    assert [(e.type, e.object["metadata"]["name"]) for e in events] == [
+        ("ADDED", "w"),
+        ("DELETED", "w"),
+        ("ADDED", "w"),
+    ]
+    assert events[0].object["status"]["phase"] == "Pending"
+    assert events[0].object["status"]["lease"] == {"holder": "", "epoch": 0}
+    assert events[1].object["status"]["phase"] == "Held"
+
+
+async def _watch_pending(cluster: Any, namespace: str) -> list[WatchEvent]:
+    selector = "status.phase=Pending,spec.capability=cap-w"
+    collection = TASKS.path(namespace)
+    async with Kube(load_connection(str(cluster.kubeconfig))) as kube:
+        listed = await kube.list_objects(collection, fieldSelector=selector)
+        assert listed["items"] == []
+        stream = kube.watch(
+            collection,
+            resource_version=listed["metadata"]["resourceVersion"],
+            timeout_seconds=50,
+            fieldSelector=selector,
+        )
+        events: list[WatchEvent] = []
+
+        async def next_event() -> WatchEvent:
+            async for event in stream:
+                if event.type != "BOOKMARK":
+                    return event
+            raise AssertionError("watch ended")
+
+        await kube.create(collection, task_manifest("w", "cap-w"))
+        events.append(await next_event())
+        task = Task.model_validate(events[-1].object)
+        await kube.json_patch(
+            TASKS.path(namespace, "w", "status"),
+            protocol.set_phase(task, TaskPhase.HELD, protocol.HELD_SUSPENDED, NOW),
+        )
+        events.append(await next_event())
+        held = Task.model_validate(events[-1].object)
+        await kube.json_patch(
+            TASKS.path(namespace, "w", "status"),
+            protocol.set_phase(held, TaskPhase.PENDING, "", NOW),
+        )
+        events.append(await next_event())
+        await stream.aclose()
+        return events

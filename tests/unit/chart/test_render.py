@@ -1,0 +1,386 @@
+"""What charts/taskmill renders for several value sets: RBAC, pods, policies, CRDs.
+
+Each test renders with the pinned helm and checks the parsed objects, so a template
+change that widens a permission, drops a probe or loses a policy rule fails here
+before it reaches a cluster (tests/integration/test_chart.py installs it for real).
+"""
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness.versions import REPO_ROOT
+from tests.unit.chart.helm import (
+    CHART,
+    KUBE_VERSION,
+    Manifest,
+    find,
+    helm,
+    one,
+    render,
+    template,
+    values_file,
+)
+
+NS = "taskmill"
+PROVIDER_SA = "tm-taskmill-provider"
+POOLS = [
+    {
+        "name": "hashers",
+        "capabilities": ["file.hash", "file.checksum"],
+        "command": ["sh", "-c", "sha256sum"],
+        "replicas": 3,
+        "concurrency": 4,
+        "env": [{"name": "EXTRA", "value": "1"}],
+    },
+    {
+        "name": "resizers",
+        "capabilities": ["image.resize"],
+        "command": ["resize"],
+        "image": {"repository": "example.org/resizer", "tag": "2.0"},
+        "graceSeconds": 300,
+        "killGraceSeconds": 2.5,
+        "leaseSeconds": 60,
+    },
+]
+
+TASKMILL_WRITES = ["create", "update", "patch", "delete", "deletecollection"]
+
+
+def allows(rules: list[dict[str, Any]], group: str, resource: str, verb: str) -> bool:
+    """Whether RBAC rules grant verb on group/resource (wildcards included)."""
+    return any(
+        (group in rule.get("apiGroups", []) or "*" in rule.get("apiGroups", []))
+        and (resource in rule.get("resources", []) or "*" in rule.get("resources", []))
+        and (verb in rule.get("verbs", []) or "*" in rule.get("verbs", []))
+        for rule in rules
+    )
+
+
+def granted_rules(objects: list[Manifest], service_account: str) -> list[dict[str, Any]]:
+    """Every rule bound to the service account, through any Role or ClusterRole."""
+    roles = {(o["kind"], o["metadata"]["name"]): o for o in objects if o["kind"].endswith("Role")}
+    rules: list[dict[str, Any]] = []
+    for binding in (o for o in objects if o["kind"].endswith("RoleBinding")):
+        if any(s["name"] == service_account for s in binding["subjects"]):
+            ref = binding["roleRef"]
+            rules += roles[(ref["kind"], ref["name"])]["rules"]
+    return rules
+
+
+def pod_specs(objects: list[Manifest]) -> list[dict[str, Any]]:
+    return [o["spec"]["template"]["spec"] for o in find(objects, "Deployment")]
+
+
+def container(deployment: Manifest) -> dict[str, Any]:
+    (only,) = deployment["spec"]["template"]["spec"]["containers"]
+    return only
+
+
+def test_chart_passes_helm_lint() -> None:
+    value_sets: list[dict[str, Any]] = [
+        {},
+        {"providers": {"pools": POOLS}},
+        {"operator": {"allNamespaces": False}, "metrics": {"enabled": True}},
+    ]
+    for values in value_sets:
+        with values_file(values) as path:
+            done = helm(
+                "lint",
+                str(CHART),
+                "--strict",
+                "--kube-version",
+                KUBE_VERSION,
+                "--values",
+                str(path),
+            )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_object_carries_the_release_labels() -> None:
+    for obj in render({"providers": {"pools": POOLS}}):
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/instance"] == "tm", obj["metadata"]["name"]
+        assert labels["app.kubernetes.io/managed-by"] == "Helm"
+
+
+def test_providers_may_only_read_tasks_patch_their_status_and_keep_leases() -> None:
+    rules = granted_rules(render(), PROVIDER_SA)
+
+    for verb in ("get", "list", "watch"):
+        assert allows(rules, "taskmill.io", "tasks", verb)
+    assert allows(rules, "taskmill.io", "tasks/status", "patch")
+    for verb in ("create", "get", "patch", "update", "delete"):
+        assert allows(rules, "coordination.k8s.io", "leases", verb)
+
+    for verb in TASKMILL_WRITES:
+        assert not allows(rules, "taskmill.io", "tasks", verb), verb
+        assert not allows(rules, "taskmill.io", "batchjobs", verb), verb
+    assert not allows(rules, "taskmill.io", "tasks/status", "update")
+    assert not allows(rules, "taskmill.io", "batchjobs", "get")
+    assert not allows(rules, "", "secrets", "get")
+    assert not allows(rules, "", "pods", "get")
+    assert not any("*" in r["verbs"] or "*" in r["resources"] for r in rules)
+
+
+def test_operator_gets_what_it_needs_and_no_more() -> None:
+    objects = render()
+    rules = granted_rules(objects, "tm-taskmill-operator")
+
+    needed = {
+        ("taskmill.io", "batchjobs"): ["get", "list", "watch", "patch"],
+        ("taskmill.io", "batchjobs/status"): ["patch"],
+        ("taskmill.io", "tasks"): ["get", "list", "watch", "create", "patch", "delete"],
+        ("taskmill.io", "tasks/status"): ["patch"],
+        ("", "events"): ["create"],
+        ("coordination.k8s.io", "leases"): ["get", "list", "watch", "create", "update"],
+    }
+    for (group, resource), verbs in needed.items():
+        for verb in verbs:
+            assert allows(rules, group, resource, verb), (group, resource, verb)
+    assert not allows(rules, "taskmill.io", "batchjobs", "create")
+    assert not allows(rules, "", "secrets", "get")
+    assert not allows(rules, "apiextensions.k8s.io", "customresourcedefinitions", "list")
+    assert not any("*" in r["verbs"] or "*" in r["resources"] for r in rules)
+    # Lease writes (its leader Lease) are namespaced; cluster-wide it only reads Leases.
+    cluster_role = one(objects, "ClusterRole")
+    assert not allows(cluster_role["rules"], "coordination.k8s.io", "leases", "update")
+    assert allows(cluster_role["rules"], "coordination.k8s.io", "leases", "watch")
+
+
+def test_a_namespaced_operator_gets_no_cluster_roles() -> None:
+    objects = render({"operator": {"allNamespaces": False, "watchNamespace": "jobs"}})
+
+    assert not find(objects, "ClusterRole")
+    assert not find(objects, "ClusterRoleBinding")
+    watch_role = one(objects, "Role", "-operator")
+    assert watch_role["metadata"]["namespace"] == "jobs"
+    assert allows(watch_role["rules"], "taskmill.io", "tasks", "create")
+    args = container(one(objects, "Deployment", "-operator"))["args"]
+    assert "--namespace=jobs" in args
+    assert "--all-namespaces" not in args
+
+
+def test_operator_deployment_runs_the_module_with_probes_on_the_liveness_port() -> None:
+    objects = render({"operator": {"livenessPort": 9999, "replicas": 2}})
+    deployment = one(objects, "Deployment", "-operator")
+    main = container(deployment)
+
+    assert deployment["spec"]["replicas"] == 2
+    assert main["command"] == ["python", "-m", "taskmill.operator"]
+    assert "--all-namespaces" in main["args"]
+    assert "--liveness-port=9999" in main["args"]
+    # The leader Lease must be where the chart grants Lease writes.
+    assert f"--leader-lease-namespace={NS}" in main["args"]
+    leader_role = one(objects, "Role", "-leader-election")
+    assert leader_role["metadata"]["namespace"] == NS
+    assert allows(leader_role["rules"], "coordination.k8s.io", "leases", "update")
+    (port,) = (p for p in main["ports"] if p["name"] == "health")
+    assert port["containerPort"] == 9999
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert main[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert main["resources"]["requests"]
+    assert main["resources"]["limits"]["memory"]
+    env = {e["name"]: e for e in main["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "tm-taskmill-operator"
+
+
+def test_every_pod_meets_the_restricted_pod_security_profile() -> None:
+    specs = pod_specs(render({"providers": {"pools": POOLS}}))
+
+    assert len(specs) == 3
+    for spec in specs:
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] == 10001
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for c in spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["capabilities"]["drop"] == ["ALL"]
+            assert sc["readOnlyRootFilesystem"] is True
+            assert c["resources"]["requests"], c["name"]
+            assert not spec.get("hostNetwork")
+            assert not spec.get("hostPID")
+
+
+def test_provider_pools_become_deployments_with_their_capabilities_and_identity() -> None:
+    objects = render({"providers": {"pools": POOLS}})
+    hashers = one(objects, "Deployment", "-hashers")
+    resizers = one(objects, "Deployment", "-resizers")
+    main = container(hashers)
+
+    assert hashers["spec"]["replicas"] == 3
+    assert main["command"] == ["python", "-m", "taskmill.provider"]
+    assert main["args"] == [
+        "--capability=file.hash,file.checksum",
+        "--concurrency=4",
+        f"--namespace={NS}",
+        "--grace-seconds=30",
+        "--kill-grace-seconds=5",
+        "--command",
+        "sh",
+        "-c",
+        "sha256sum",
+    ]
+    env = {e["name"]: e for e in main["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["EXTRA"]["value"] == "1"
+    assert main["image"] == "ghcr.io/taskmill/taskmill:0.1.0"
+    spec = hashers["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == PROVIDER_SA
+    # Long enough for running tasks (30s), stopping their commands (5s) and the hand-back.
+    assert spec["terminationGracePeriodSeconds"] == 30 + 5 + 15
+
+    assert container(resizers)["image"] == "example.org/resizer:2.0"
+    assert container(resizers)["args"][:2] == ["--capability=image.resize", "--concurrency=1"]
+    assert "--grace-seconds=300" in container(resizers)["args"]
+    assert "--lease-seconds=60" in container(resizers)["args"]
+    assert resizers["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 300 + 3 + 15
+    selectors = [d["spec"]["selector"]["matchLabels"] for d in (hashers, resizers)]
+    assert selectors[0] != selectors[1], "pools must not select each other's pods"
+
+
+@pytest.mark.parametrize(
+    ("pool", "message"),
+    [
+        ({"name": "Bad_Name", "capabilities": ["x"], "command": ["x"]}, "must be a DNS label"),
+        ({"name": "p", "capabilities": [], "command": ["x"]}, "capabilities must list"),
+        ({"name": "p", "capabilities": ["x"]}, "command is required"),
+    ],
+)
+def test_an_invalid_pool_fails_the_render_with_a_message(
+    pool: dict[str, Any], message: str
+) -> None:
+    done = template({"providers": {"pools": [pool]}})
+
+    assert done.returncode != 0
+    assert message in done.stderr
+
+
+def test_admission_policy_binds_task_lease_writes_to_the_token_pod_name() -> None:
+    objects = render({"admissionPolicy": {"extraProviderUsernames": ["system:serviceaccount:a:b"]}})
+    policy = one(objects, "ValidatingAdmissionPolicy", "-task-lease")
+    binding = one(objects, "ValidatingAdmissionPolicyBinding", "-task-lease")
+    spec = policy["spec"]
+
+    assert spec["failurePolicy"] == "Fail"
+    (rule,) = spec["matchConstraints"]["resourceRules"]
+    assert rule["operations"] == ["UPDATE"]
+    assert "tasks/status" in rule["resources"]
+    (condition,) = spec["matchConditions"]
+    assert f"system:serviceaccount:{NS}:{PROVIDER_SA}" in condition["expression"]
+    assert "system:serviceaccount:a:b" in condition["expression"]
+    variables = {v["name"]: v["expression"] for v in spec["variables"]}
+    assert "request.userInfo.extra['authentication.kubernetes.io/pod-name']" in variables["pod"]
+    expressions = " ".join(v["expression"] for v in spec["validations"])
+    assert "object.spec == oldObject.spec" in expressions
+    assert "variables.oldHolder == '' && variables.newHolder == variables.pod" in expressions
+    assert "variables.oldHolder == variables.pod && variables.newHolder == ''" in expressions
+    assert "object.spec.capability in object.status.lease.capabilities" in expressions
+    assert binding["spec"] == {
+        "policyName": policy["metadata"]["name"],
+        "validationActions": ["Deny"],
+    }
+
+
+def test_presence_policy_limits_providers_to_their_own_lease_name() -> None:
+    policy = one(render(), "ValidatingAdmissionPolicy", "-provider-presence")
+
+    expressions = " ".join(v["expression"] for v in policy["spec"]["validations"])
+    assert "request.name == 'taskmill-provider-' + variables.pod" in expressions
+    assert "object.spec.holderIdentity == variables.pod" in expressions
+
+
+def test_cluster_scoped_names_include_the_namespace_so_releases_do_not_collide() -> None:
+    first = render(namespace="team-a")
+    second = render(namespace="team-b")
+    cluster_scoped = ("ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy")
+
+    names_a = {o["metadata"]["name"] for o in first if o["kind"].startswith(cluster_scoped)}
+    names_b = {o["metadata"]["name"] for o in second if o["kind"].startswith(cluster_scoped)}
+    assert names_a
+    assert not names_a & names_b
+
+
+def test_policies_can_be_switched_off_or_set_to_warn() -> None:
+    assert not find(render({"admissionPolicy": {"enabled": False}}), "ValidatingAdmissionPolicy")
+    warned = render({"admissionPolicy": {"validationActions": ["Warn", "Audit"]}})
+    for binding in find(warned, "ValidatingAdmissionPolicyBinding"):
+        assert binding["spec"]["validationActions"] == ["Warn", "Audit"]
+
+
+def test_service_monitor_is_off_by_default_and_needs_metrics() -> None:
+    assert not find(render(), "ServiceMonitor")
+    assert not find(render(), "Service")
+
+    objects = render({"metrics": {"enabled": True, "serviceMonitor": {"enabled": True}}})
+    service = one(objects, "Service", "-operator-metrics")
+    monitor = one(objects, "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+    assert service["spec"]["selector"] == monitor["spec"]["selector"]["matchLabels"]
+    ports = container(one(objects, "Deployment", "-operator"))["ports"]
+    assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in ports
+
+    done = template({"metrics": {"serviceMonitor": {"enabled": True}}})
+    assert done.returncode != 0
+    assert "needs operator.enabled and metrics.enabled" in done.stderr
+
+
+def test_providers_only_install_needs_no_operator_objects() -> None:
+    objects = render({"operator": {"enabled": False}, "providers": {"pools": POOLS[:1]}})
+
+    kinds = sorted({o["kind"] for o in objects})
+    assert [d["metadata"]["name"] for d in find(objects, "Deployment")] == ["tm-taskmill-hashers"]
+    assert "ClusterRole" not in kinds
+    assert not [o for o in objects if o["metadata"]["name"].endswith("-operator")]
+
+
+def test_chart_refuses_a_cluster_older_than_selectable_fields() -> None:
+    done = template(kube_version="1.31.0")
+
+    assert done.returncode != 0
+    assert "kubeVersion" in done.stderr
+
+
+@pytest.fixture
+def chart_with_templated_crds(tmp_path: Path) -> Path:
+    """The chart laid out as `make crds` should write it: CRDs in files/crds/ only."""
+    chart = tmp_path / "taskmill"
+    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("crds"))
+    shutil.copytree(REPO_ROOT / "crds", chart / "files" / "crds")
+    return chart
+
+
+def test_crds_are_templated_with_keep_so_upgrades_apply_and_uninstall_spares_them(
+    chart_with_templated_crds: Path,
+) -> None:
+    crds = find(render(chart=chart_with_templated_crds), "CustomResourceDefinition")
+
+    assert sorted(c["metadata"]["name"] for c in crds) == [
+        "batchjobs.taskmill.io",
+        "tasks.taskmill.io",
+    ]
+    for crd in crds:
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        assert crd["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+        assert crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+
+    unkept = render({"crds": {"keep": False}}, chart=chart_with_templated_crds)
+    for crd in find(unkept, "CustomResourceDefinition"):
+        assert "helm.sh/resource-policy" not in crd["metadata"].get("annotations", {})
+    assert not find(
+        render({"crds": {"install": False}}, chart=chart_with_templated_crds),
+        "CustomResourceDefinition",
+    )
+
+
+def test_crds_in_both_places_fail_instead_of_conflicting(chart_with_templated_crds: Path) -> None:
+    shutil.copytree(REPO_ROOT / "crds", chart_with_templated_crds / "crds")
+
+    done = template(chart=chart_with_templated_crds)
+
+    assert done.returncode != 0
+    assert "exist in both files/crds/ and crds/" in done.stderr

@@ -1,0 +1,40 @@
+"""ttlSecondsAfterFinished runs from completionTime of a finished job."""
+
+from datetime import datetime
+
+import pytest
+from taskmill.operator.api import BatchJobSpec, BatchJobStatus, JobPhase
+from taskmill.operator.ttl import ttl_expired, ttl_expires_at
+
+from .builders import at
+
+
+def spec(ttl: int | None) -> BatchJobSpec:
+    return BatchJobSpec(capability="cap", items=[1], ttl_seconds_after_finished=ttl)
+
+
+DONE = BatchJobStatus(phase=JobPhase.SUCCEEDED, completion_time=at(100))
+
+
+@pytest.mark.parametrize(
+    ("ttl", "status", "expires"),
+    [
+        (None, DONE, None),
+        (60, DONE, at(160)),
+        (0, DONE, at(100)),
+        (60, BatchJobStatus(phase=JobPhase.FAILED, completion_time=at(5)), at(65)),
+        (60, BatchJobStatus(phase=JobPhase.CANCELLED, completion_time=at(5)), at(65)),
+        (60, BatchJobStatus(phase=JobPhase.RUNNING), None),
+        (60, BatchJobStatus(phase=JobPhase.SUCCEEDED), None),  # completionTime not written yet
+    ],
+)
+def test_ttl_expires_at(ttl: int | None, status: BatchJobStatus, expires: datetime | None) -> None:
+    assert ttl_expires_at(spec(ttl), status) == expires
+
+
+@pytest.mark.parametrize(
+    ("ttl", "now", "expired"),
+    [(None, at(10_000), False), (60, at(159), False), (60, at(160), True), (0, at(100), True)],
+)
+def test_ttl_expired(ttl: int | None, now: datetime, expired: bool) -> None:
+    assert ttl_expired(spec(ttl), DONE, now) == expired

@@ -1,0 +1,90 @@
+"""CommandRunner against real processes (no cluster)."""
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+from taskmill.operator.api.task import Task
+from taskmill.provider.command import CommandRunner
+from taskmill.provider.context import Context
+from taskmill.provider.results import Outcome
+
+from tests.unit.provider.tasks import task_obj
+
+TASK = Task.model_validate(task_obj("job-3", index=3))
+
+
+def run(argv: list[str], cancel_after: float | None = None) -> Outcome:
+    async def main() -> Outcome:
+        ctx = Context(TASK)
+        if cancel_after is not None:
+            asyncio.get_running_loop().call_later(cancel_after, ctx.cancelled.set)
+        return await CommandRunner(argv, kill_grace_seconds=1).execute(TASK, ctx)
+
+    return asyncio.run(main())
+
+
+def py(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_params_on_stdin_and_env() -> None:
+    outcome = run(
+        py(
+            "import json, os, sys; p = json.load(sys.stdin);"
+            "print(p == json.loads(os.environ['TASKMILL_PARAMS']), os.environ['TASKMILL_TASK'])"
+        )
+    )
+    assert outcome.succeeded
+    assert outcome.result.output == "True job-3\n"
+
+
+def test_result_file_becomes_the_result() -> None:
+    code = (
+        "import json, os; json.dump({'message': 'resized', 'output': {'w': 3}},"
+        " open(os.environ['TASKMILL_RESULT'], 'w'))"
+    )
+    outcome = run(py(code))
+    assert (outcome.result.message, outcome.result.output) == ("resized", json.dumps({"w": 3}))
+
+
+def test_non_zero_exit_and_output_tail() -> None:
+    outcome = run(py("import sys; print('x' * 10000); print('last'); sys.exit(4)"))
+    assert not outcome.succeeded
+    assert (outcome.result.exit_code, outcome.reason) == (4, "NonZeroExit")
+    assert outcome.result.output.endswith("last\n")
+    assert len(outcome.result.output) == 4096
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_cancel_terminates_the_whole_process_group(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    # A shell that starts a grandchild ignoring SIGTERM: SIGKILL after grace must reach it.
+    script = f"sh -c 'trap \"\" TERM; echo $$ >> {pids}; sleep 60' & echo $$ >> {pids}; wait"
+    started = time.monotonic()
+    outcome = run(["sh", "-c", script], cancel_after=0.5)
+    assert time.monotonic() - started < 10
+    assert not outcome.succeeded
+    recorded = [int(p) for p in pids.read_text().split()]
+    assert len(recorded) == 2
+    assert not any(_alive(pid) for pid in recorded)
+
+
+def test_leftover_children_are_killed_when_the_command_exits(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    outcome = run(["sh", "-c", f"sleep 60 > /dev/null & echo $! > {pid_file}"])
+    assert outcome.succeeded
+    assert not _alive(int(pid_file.read_text()))
+
+
+def test_command_that_ignores_stdin() -> None:
+    assert run(["true"]).succeeded

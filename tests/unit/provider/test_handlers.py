@@ -1,0 +1,77 @@
+"""HandlerRunner: sync and async handlers, errors, cooperative cancellation, abandonment."""
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+from taskmill.operator.api.task import Task
+from taskmill.provider.context import Context
+from taskmill.provider.handlers import Handler, HandlerRunner
+from taskmill.provider.results import Outcome
+
+from tests.unit.provider.tasks import task_obj
+
+TASK = Task.model_validate(task_obj("t-1", index=1))
+
+
+def run(handler: Handler, cancel_after: float | None = None) -> tuple[Outcome, Context]:
+    async def main() -> tuple[Outcome, Context]:
+        runner = HandlerRunner({"cap": handler}, concurrency=1, kill_grace_seconds=0.5)
+        ctx = Context(TASK)
+        if cancel_after is not None:
+            asyncio.get_running_loop().call_later(cancel_after, ctx.cancelled.set)
+        try:
+            return await runner.execute(TASK, ctx), ctx
+        finally:
+            runner.close()
+
+    return asyncio.run(main())
+
+
+def test_async_handler_gets_params_and_reports_progress() -> None:
+    async def handler(params: dict[str, Any], ctx: Context) -> Any:
+        ctx.progress(40, "resizing")
+        return {"doubled": params["n"] * 2}
+
+    outcome, ctx = run(handler)
+    assert (outcome.succeeded, outcome.result.output) == (True, '{"doubled": 2}')
+    assert ctx.take_progress() == (40, "resizing")
+    assert ctx.take_progress() is None
+
+
+def test_sync_handler_runs_in_a_thread() -> None:
+    def handler(params: dict[str, Any], ctx: Context) -> Any:
+        return threading.current_thread().name
+
+    outcome, _ = run(handler)
+    assert outcome.result.output.startswith("task")
+
+
+def test_handler_exception_fails_the_attempt() -> None:
+    def handler(params: dict[str, Any], ctx: Context) -> Any:
+        raise KeyError("missing")
+
+    outcome, _ = run(handler)
+    assert (outcome.succeeded, outcome.reason) == (False, "HandlerError")
+    assert "KeyError" in outcome.result.output
+
+
+def test_cooperative_cancellation() -> None:
+    def handler(params: dict[str, Any], ctx: Context) -> Any:
+        while not ctx.cancelled.is_set():
+            time.sleep(0.01)
+        return "stopped"
+
+    outcome, _ = run(handler, cancel_after=0.1)
+    assert outcome.result.output == "stopped"
+
+
+def test_handler_ignoring_cancellation_is_abandoned() -> None:
+    async def handler(params: dict[str, Any], ctx: Context) -> Any:
+        await asyncio.sleep(60)
+
+    started = time.monotonic()
+    outcome, _ = run(handler, cancel_after=0.1)
+    assert time.monotonic() - started < 5
+    assert not outcome.succeeded

@@ -1,0 +1,79 @@
+from datetime import UTC, datetime
+
+import pytest
+from taskmill.operator.api.protocol import Fence
+from taskmill.operator.api.task import Task
+from taskmill.provider.config import ProviderConfig
+from taskmill.provider.context import Context
+from taskmill.provider.held import Held, StopReason
+from taskmill.provider.lease_clock import LeaseClock
+from taskmill.provider.presence import lease_body, renewal
+
+from tests.unit.provider.tasks import task_obj
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+
+def test_presence_lease_format() -> None:
+    config = ProviderConfig(
+        capabilities=("image.resize", "ocr"), identity="pod-7", namespace="ns", concurrency=4
+    )
+    body = lease_body(config, NOW)
+    assert body["metadata"] == {
+        "name": "taskmill-provider-pod-7",
+        "namespace": "ns",
+        "labels": {
+            "taskmill.io/provider": "true",
+            "capability.taskmill.io/image.resize": "true",
+            "capability.taskmill.io/ocr": "true",
+        },
+        "annotations": {
+            "taskmill.io/capabilities": "image.resize,ocr",
+            "taskmill.io/concurrency": "4",
+        },
+    }
+    assert body["spec"] == {
+        "holderIdentity": "pod-7",
+        "leaseDurationSeconds": 15,
+        "acquireTime": "2026-01-02T03:04:05.678901Z",
+        "renewTime": "2026-01-02T03:04:05.678901Z",
+    }
+    assert renewal(NOW) == {"spec": {"renewTime": "2026-01-02T03:04:05.678901Z"}}
+
+
+def held() -> Held:
+    task = Task.model_validate(task_obj("t", holder="me", epoch=2, phase="Running"))
+    return Held(task, Fence("me", 2), LeaseClock.start(15, 5, 0.0), Context(task))
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "final"),
+    [
+        (StopReason.CANCELLED, StopReason.SHUTDOWN, StopReason.CANCELLED),
+        (StopReason.SHUTDOWN, StopReason.LEASE_LOST, StopReason.LEASE_LOST),
+        (StopReason.CANCELLED, StopReason.GONE, StopReason.GONE),
+        (StopReason.DEADLINE_MISSED, StopReason.CANCELLED, StopReason.DEADLINE_MISSED),
+    ],
+)
+def test_a_reason_that_forbids_writes_wins(
+    first: StopReason, second: StopReason, final: StopReason
+) -> None:
+    h = held()
+    h.stop(first)
+    h.stop(second)
+    assert h.stop_reason == final
+    assert h.ctx.cancelled.is_set()
+
+
+def test_no_stop_once_the_final_write_is_under_way() -> None:
+    h = held()
+    h.finishing = True
+    h.stop(StopReason.LEASE_LOST)
+    assert (h.stop_reason, h.ctx.cancelled.is_set()) == (None, False)
+
+
+def test_is_current() -> None:
+    h = held()
+    assert h.is_current(h.task)
+    moved = Task.model_validate(task_obj("t", holder="", epoch=3))
+    assert not h.is_current(moved)
