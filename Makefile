@@ -33,8 +33,8 @@ crds: venv ## Regenerate crds/ and the chart's copy from the API types
 	$(BIN)/python -m taskmill.operator.api.crdgen
 
 verify: crds lint ## Fail when generated CRDs are stale or lint fails
-	git diff --exit-code -- crds charts/taskmill/crds
-	@test -z "$$(git status --porcelain -- crds charts/taskmill/crds)" || { echo "untracked generated files in crds/"; exit 1; }
+	git diff --exit-code -- crds charts/taskmill/files/crds
+	@test -z "$$(git status --porcelain -- crds charts/taskmill/files/crds)" || { echo "untracked generated files in crds/"; exit 1; }
 
 lint: venv ## ruff and mypy --strict
 	$(BIN)/ruff check .

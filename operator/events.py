@@ -1,6 +1,7 @@
 """Kubernetes Events about BatchJobs and Tasks: what went wrong, never per success."""
 
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -47,7 +48,11 @@ def event_body(
     return {
         "apiVersion": "events.k8s.io/v1",
         "kind": "Event",
-        "metadata": {"generateName": f"{about.name}.", "namespace": about.namespace},
+        # Named like client-go's recorder: the object's name, a dot, a unique suffix.
+        "metadata": {
+            "name": f"{about.name[:236]}.{secrets.token_hex(8)}",
+            "namespace": about.namespace,
+        },
         "eventTime": timestamp(now),
         "reportingController": REPORTING_CONTROLLER,
         "reportingInstance": instance,

@@ -161,24 +161,25 @@ class Store:
             meta = body.get("metadata", {})
             log.warning(
                 "skipping malformed BatchJob",
-                extra={"namespace": meta.get("namespace"), "name": meta.get("name"), "error": e},
+                extra={"namespace": meta.get("namespace"), "job": meta.get("name"), "error": e},
             )
             return
         key = (job.metadata.namespace, job.metadata.name)
         old = self.jobs.get(key)
         if old is None or _newer(job.metadata.resource_version, old.metadata.resource_version):
             self.jobs[key] = job
-            self._mark_namespace(job.metadata.namespace)
+            self._mark_with_dependents(*key)
 
     def delete_job(self, namespace: str, name: str) -> None:
         self.jobs.pop((namespace, name), None)
-        self._mark_namespace(namespace)
+        self._mark_with_dependents(namespace, name)
 
-    def _mark_namespace(self, namespace: str) -> None:
-        """A job's change can decide its dependents' fate: wake every job around it."""
-        for key in self.jobs:
-            if key[0] == namespace:
-                self.dirty.add(key)
+    def _mark_with_dependents(self, namespace: str, name: str) -> None:
+        """A job's change can decide its dependents' fate (dependsOn): wake them too."""
+        self.dirty.add((namespace, name))
+        for (ns, other), job in self.jobs.items():
+            if ns == namespace and name in (job.spec.depends_on or ()):
+                self.dirty.add((ns, other))
         self.wake.set()
 
     # Tasks
@@ -189,7 +190,7 @@ class Store:
         except ValidationError as e:
             log.warning(
                 "skipping malformed Task",
-                extra={"name": body.get("metadata", {}).get("name"), "error": e},
+                extra={"task": body.get("metadata", {}).get("name"), "error": e},
             )
             return
         meta = task.metadata

@@ -4,9 +4,9 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import threading
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from taskmill.operator.api.task import Task
@@ -19,18 +19,16 @@ Handler = Callable[[dict[str, Any], Context], Any]
 
 
 class HandlerRunner:
-    """Runs async handlers on the event loop and sync handlers in a thread pool.
+    """Runs async handlers on the event loop and sync handlers each in a thread.
 
     A handler that is still running `kill_grace_seconds` after ctx.cancelled was set is
     abandoned: an async one is cancelled, a sync one's thread is left to finish on its
     own (Python cannot kill a thread); either way its result is never written.
     """
 
-    def __init__(self, handlers: dict[str, Handler], concurrency: int, kill_grace_seconds: float):
+    def __init__(self, handlers: dict[str, Handler], kill_grace_seconds: float) -> None:
         self._handlers = handlers
         self._kill_grace = kill_grace_seconds
-        # Spare threads so that abandoned handlers do not starve new work.
-        self._threads = ThreadPoolExecutor(max_workers=concurrency * 2, thread_name_prefix="task")
 
     async def execute(self, task: Task, ctx: Context) -> Outcome:
         handler = self._handlers[task.spec.capability]
@@ -53,11 +51,33 @@ class HandlerRunner:
             if inspect.iscoroutinefunction(handler):
                 value = await handler(ctx.params, ctx)
             else:
-                loop = asyncio.get_running_loop()
-                value = await loop.run_in_executor(self._threads, handler, ctx.params, ctx)
+                value = await _in_daemon_thread(handler, ctx)
         except Exception as e:
             return error_outcome(e, traceback.format_exc())
         return handler_outcome(value)
 
-    def close(self) -> None:
-        self._threads.shutdown(wait=False, cancel_futures=True)
+
+async def _in_daemon_thread(handler: Handler, ctx: Context) -> Any:
+    """Run a sync handler in its own daemon thread: one that ignores cancellation and is
+    abandoned must not keep the process alive after shutdown (a pool's threads would)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+
+    def call() -> None:
+        try:
+            value = handler(ctx.params, ctx)
+        except BaseException as e:
+            loop.call_soon_threadsafe(settle, None, e)
+        else:
+            loop.call_soon_threadsafe(settle, value, None)
+
+    threading.Thread(target=call, name=f"task-{ctx.name}", daemon=True).start()
+    return await future

@@ -71,11 +71,7 @@ class Provider:
     async def serve(self, shutdown: asyncio.Event | None = None) -> None:
         """Run inside an existing event loop until SIGTERM/SIGINT or `shutdown`."""
         config = self.config()
-        runner = HandlerRunner(self.handlers, config.concurrency, config.kill_grace_seconds)
-        try:
-            await serve(config, runner, shutdown)
-        finally:
-            runner.close()
+        await serve(config, HandlerRunner(self.handlers, config.kill_grace_seconds), shutdown)
 
     def run(self) -> None:
         """Run until SIGTERM/SIGINT; returns after a graceful shutdown."""

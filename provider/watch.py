@@ -45,6 +45,10 @@ class Selector:
     label_selector: str = ""
     field_selector: str = ""
 
+    def __str__(self) -> str:
+        selectors = ",".join(s for s in (self.label_selector, self.field_selector) if s)
+        return f"{self.path}?{selectors}"
+
     def params(self) -> dict[str, str]:
         params = {}
         if self.label_selector:
@@ -87,6 +91,9 @@ async def list_watch(
         try:
             if not resource_version:
                 items, resource_version = await list_all(client, selector)
+                log.info(
+                    "listed %d %s at resourceVersion %s", len(items), selector, resource_version
+                )
                 cache.replace(items)
                 on_change()
             async for event in client.watch(

@@ -66,7 +66,9 @@ class RangeSpec(ApiModel):
                     "message": "range.end must be greater than range.start",
                 },
                 {
-                    "rule": f"(self.end - self.start) / self.step <= {MAX_RANGE_TASKS}",
+                    # step < 1 is refused by its minimum; CEL still runs, so no division by 0.
+                    "rule": "self.step < 1 "
+                    f"|| (self.end - self.start) / self.step <= {MAX_RANGE_TASKS}",
                     "message": f"range may produce at most {MAX_RANGE_TASKS} indexes",
                 },
             ]

@@ -10,6 +10,7 @@ Progress goes to stderr and only the export lines to stdout, so
 """
 
 import argparse
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -68,6 +69,7 @@ def up(layout: Layout) -> int:
 
 def down(layout: Layout) -> int:
     stopped = stop_state_dir(layout.root)
+    shutil.rmtree(layout.etcd_data, ignore_errors=True)  # 64 MB of preallocated WAL; logs stay
     _say(f"stopped {len(stopped)} processes" if stopped else "not running")
     return 0
 

@@ -28,7 +28,7 @@ class KubectlError(subprocess.CalledProcessError):
 class Cluster:
     kubeconfig: Path
     bin_dir: Path
-    env: dict[str, str] = field(init=False)
+    env: dict[str, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         path = os.pathsep.join([str(self.bin_dir), os.environ.get("PATH", "")])

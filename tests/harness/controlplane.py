@@ -156,8 +156,9 @@ def _tail(path: Path, lines: int = 25) -> str:
 class ControlPlane:
     """Starts the components in `state_dir` and stops them; a context manager.
 
-    die_with_parent=True (pytest) ties the components to this process;
-    False (`python -m tests.harness up`) lets them outlive it.
+    die_with_parent=True (pytest) ties the components to the calling thread: call
+    start() from a thread that lives as long as the control plane should (the main
+    thread). False (`python -m tests.harness up`) lets them outlive this process.
     """
 
     def __init__(

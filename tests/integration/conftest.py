@@ -1,7 +1,9 @@
 """Integration fixtures: a real control plane per pytest session (see tests/harness).
 
     cluster    session: Cluster (.kubeconfig, .server, .env, .bin_dir, .kubectl(), .metrics())
-    crds       session: crds/*.yaml applied server-side and Established; their names
+    crds       session: crds/*.yaml applied server-side and Established; their names.
+               The garbage collector notices new kinds at its next 30 s discovery
+               sync, so collecting children of a custom resource can lag that long.
     namespace  function: a fresh namespace, deleted after the test
 
 Set TASKMILL_TEST_KUBECONFIG to run against an existing cluster instead (nothing

@@ -23,7 +23,9 @@ from taskmill.operator.api.meta import (
     PROVIDER_LEASE_PREFIX,
 )
 from taskmill.operator.kube import ApiError, Kube, load_connection
-from taskmill.operator.kube.paths import BATCHJOBS, LEASES, TASKS
+from taskmill.operator.kube.paths import BATCHJOBS, EVENTS, LEASES, TASKS
+
+from tests.harness import wait_for
 
 T = TypeVar("T")
 
@@ -62,6 +64,31 @@ class LeaseDriver:
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=60)
 
+    def get(self, path: str) -> dict[str, Any] | None:
+        """Any object by URL path; None when it does not exist."""
+        try:
+            return self._run(self._kube.get(path))
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def leader(self) -> str:
+        """Holder of the operator's leader-election Lease in this namespace, "" if none."""
+        lease = self.get(LEASES.path(self.namespace, "taskmill-operator")) or {}
+        return str((lease.get("spec") or {}).get("holderIdentity") or "")
+
+    def events(self) -> list[tuple[str, str, str]]:
+        """(kind, name, reason) of the Events in the namespace."""
+        listed = self._run(self._kube.list_objects(EVENTS.path(self.namespace)))
+        return [
+            (e["regarding"].get("kind", ""), e["regarding"].get("name", ""), e["reason"])
+            for e in listed["items"]
+        ]
+
+    def raw_tasks(self) -> list[dict[str, Any]]:
+        return list(self._run(self._kube.list_objects(TASKS.path(self.namespace)))["items"])
+
     # BatchJobs
 
     def create_job(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -92,9 +119,22 @@ class LeaseDriver:
         params = {"labelSelector": f"{LABEL_BATCHJOB}={job}"}
         if phase is not None:
             params["fieldSelector"] = f"status.phase={phase}"
-        listed = self._run(self._kube.list_objects(TASKS.path(self.namespace), **params))
+        listed = wait_for(
+            lambda: self._list_ready(TASKS.path(self.namespace), **params),
+            timeout=30,
+            what="the API server's cache of tasks",
+        )
         tasks = [Task.model_validate(item) for item in listed["items"]]
         return sorted(tasks, key=lambda t: t.spec.index)
+
+    def _list_ready(self, path: str, **params: str) -> dict[str, Any] | None:
+        """A list, or None while a new CRD's watch cache still answers 429."""
+        try:
+            return self._run(self._kube.list_objects(path, **params))
+        except ApiError as e:
+            if e.status == 429:
+                return None
+            raise
 
     def task(self, name: str) -> Task:
         return Task.model_validate(self._run(self._kube.get(TASKS.path(self.namespace, name))))

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import pytest
 import yaml
-from taskmill.operator.api.protocol import Patch, claim
+from taskmill.operator.api.protocol import Fence, Patch, claim, fail_attempt
 from taskmill.operator.api.task import Task
 from taskmill.operator.kube.config import load_connection
 
@@ -150,9 +150,15 @@ class Reply:
 
 
 def _patch_status(
-    install: Install, name: str, patch: Patch, *, pod: str | None, dry_run: bool = False
+    install: Install,
+    name: str,
+    patch: Patch,
+    *,
+    pod: str | None,
+    dry_run: bool = False,
+    user: str = "",
 ) -> Reply:
-    """PATCH tasks/status as a provider pod, as providers do: one blind JSON patch.
+    """PATCH tasks/status as a provider pod (or `user`), as providers do: one blind JSON patch.
 
     (kubectl patch GETs the subresource first, which providers may not do.)
     """
@@ -164,7 +170,7 @@ def _patch_status(
         method="PATCH",
         headers={
             "Content-Type": "application/json-patch+json",
-            "Impersonate-User": install.provider,
+            "Impersonate-User": user or install.provider,
         },
     )
     if pod:
@@ -193,33 +199,41 @@ def test_admission_policy_ties_lease_writes_to_the_token_pod_name(install: Insta
     def refused_for_pod_b() -> bool:
         claim_b = _claim_for(task, "pod-b", [CAPABILITY])
         attempt = _patch_status(install, "job-0", claim_b, pod="pod-a", dry_run=True)
-        return attempt.status == 422 and "may only claim a free lease" in attempt.message
+        return attempt.status == 403 and "may only claim a free lease" in attempt.message
 
     wait_for(refused_for_pod_b, timeout=30, what="the task-lease admission policy to be active")
 
     stolen = _patch_status(install, "job-0", _claim_for(task, "pod-b", [CAPABILITY]), pod="pod-a")
-    assert stolen.status == 422
+    assert stolen.status == 403
     assert "provider pod pod-a may only claim a free lease for itself" in stolen.message
     assert 'lease holder: "" -> "pod-b"' in stolen.message
 
     unbound = _patch_status(install, "job-0", _claim_for(task, "pod-a", [CAPABILITY]), pod=None)
-    assert unbound.status == 422
+    assert unbound.status == 403
     assert "service-account token bound to a pod" in unbound.message
 
     incapable = _patch_status(install, "job-0", _claim_for(task, "pod-a", ["other"]), pod="pod-a")
-    assert incapable.status == 422
+    assert incapable.status == 403
     assert f"must claim capability {CAPABILITY}" in incapable.message
 
     claimed = _patch_status(install, "job-0", _claim_for(task, "pod-a", [CAPABILITY]), pod="pod-a")
     assert claimed.status == 200, claimed.body
-    assert Task.model_validate_json(claimed.body).status.lease.holder == "pod-a"
+    held = Task.model_validate_json(claimed.body)
+    assert held.status.lease.holder == "pod-a"
 
     # Another pod of the same pool cannot write pod-a's lease, e.g. renew it.
     renew = [{"op": "add", "path": "/status/lease/renewTime", "value": "2030-01-01T00:00:00Z"}]
     hijack = _patch_status(install, "job-0", renew, pod="pod-b")
-    assert hijack.status == 422
+    assert hijack.status == 403
     assert "provider pod pod-b may only" in hijack.message
     assert _patch_status(install, "job-0", renew, pod="pod-a").status == 200
+
+    # The operator is outside the policy: it may expire pod-a's lease.
+    fence = Fence("pod-a", held.status.lease.epoch)
+    expire = fail_attempt(held, fence, datetime.now(UTC), outcome="Expired", reason="LeaseExpired")
+    expired = _patch_status(install, "job-0", expire, pod=None, user=install.operator)
+    assert expired.status == 200, expired.body
+    assert Task.model_validate_json(expired.body).status.lease.holder == ""
 
 
 def _presence_lease(name: str, holder: str) -> str:

@@ -40,10 +40,13 @@ def test_explicit_tasks_merge_params_and_override(
     assert b.spec.params == {"shared": 1, "x": "job", "name": "b"}
     assert (a.spec.capability, a.spec.priority) == ("echo", 3)
     assert (b.spec.capability, b.spec.priority) == ("other", 9)
-    assert b.metadata.labels == {"taskmill.io/batchjob": "explicit", "taskmill.io/capability": "other"}
+    assert b.metadata.labels == {
+        "taskmill.io/batchjob": "explicit",
+        "taskmill.io/capability": "other",
+    }
     assert (a.spec.max_attempts, a.spec.backoff_seconds) == (2, 0)
     assert (a.spec.lease_duration_seconds, a.spec.timeout_seconds) == (7, 30)
-    owner = driver._run(driver._kube.get(f"/apis/taskmill.io/v1alpha1/namespaces/{driver.namespace}/tasks/explicit-0"))["metadata"]["ownerReferences"]
+    owner = driver.raw_tasks()[0]["metadata"]["ownerReferences"]
     assert owner == [
         {
             "apiVersion": "taskmill.io/v1alpha1",
@@ -62,7 +65,8 @@ def test_items_and_range_with_batch_size(
 ) -> None:
     driver.create_job("items", {"capability": "echo", "items": ["p", "q", "r"], "params": {"k": 1}})
     driver.create_job(
-        "chunks", {"capability": "echo", "range": {"start": 10, "end": 17, "step": 2}, "batchSize": 3}
+        "chunks",
+        {"capability": "echo", "range": {"start": 10, "end": 17, "step": 2}, "batchSize": 3},
     )
     wait_for(lambda: _all_created(driver, "items", 3), timeout=TIMEOUT, what="3 item tasks")
     wait_for(lambda: _all_created(driver, "chunks", 2), timeout=TIMEOUT, what="2 range tasks")

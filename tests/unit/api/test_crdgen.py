@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import ConfigDict, Field
+from pydantic.config import JsonDict
 from taskmill.operator.api import crdgen
 from taskmill.operator.api.batchjob import BATCHJOB_CRD
 from taskmill.operator.api.common import ApiModel
@@ -39,8 +40,8 @@ def walk(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, 
 # --- the conversion rules, on small models built for each rule ----------------------
 
 
-TYPE_RULE = {"rule": "self.size < 10"}
-FIELD_RULE = {"rule": "self == oldSelf"}
+TYPE_RULE: JsonDict = {"rule": "self.size < 10"}
+FIELD_RULE: JsonDict = {"rule": "self == oldSelf"}
 
 
 class Inner(ApiModel):
@@ -357,19 +358,19 @@ def test_check_command_passes_on_the_repo() -> None:
 
 def test_check_fails_with_a_diff_when_a_copy_is_stale(tmp_path: Path) -> None:
     assert crdgen.main(["--root", str(tmp_path)]) == 0
-    chart_copy = tmp_path / "charts/taskmill/crds/taskmill.io_tasks.yaml"
+    chart_copy = tmp_path / "charts/taskmill/files/crds/taskmill.io_tasks.yaml"
     chart_copy.write_text(chart_copy.read_text().replace("shortNames:", "shortNamez:"))
     assert crdgen.main(["--root", str(tmp_path), "--check"]) == 1
     diffs = crdgen.stale(tmp_path)
     assert len(diffs) == 1
     assert "-    shortNamez:" in diffs[0]
     assert "+    shortNames:" in diffs[0]
-    assert "charts/taskmill/crds/taskmill.io_tasks.yaml (committed)" in diffs[0]
+    assert "charts/taskmill/files/crds/taskmill.io_tasks.yaml (committed)" in diffs[0]
 
 
 def test_written_copies_are_identical(tmp_path: Path) -> None:
     crdgen.main(["--root", str(tmp_path)])
     for name in crdgen.generate():
         assert (tmp_path / "crds" / name).read_bytes() == (
-            tmp_path / "charts/taskmill/crds" / name
+            tmp_path / "charts/taskmill/files/crds" / name
         ).read_bytes()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.harness.versions import REPO_ROOT
 from tests.unit.chart.helm import (
@@ -363,7 +364,13 @@ def test_crds_are_templated_with_keep_so_upgrades_apply_and_uninstall_spares_the
         "batchjobs.taskmill.io",
         "tasks.taskmill.io",
     ]
+    generated = {
+        c["metadata"]["name"]: c
+        for c in (yaml.safe_load(path.read_text()) for path in (REPO_ROOT / "crds").glob("*.yaml"))
+    }
     for crd in crds:
+        # Helm's fromYaml/toYaml round trip must not change a byte of the schema.
+        assert crd["spec"] == generated[crd["metadata"]["name"]]["spec"]
         assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
         assert crd["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
         assert crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]

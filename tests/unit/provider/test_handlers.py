@@ -17,14 +17,11 @@ TASK = Task.model_validate(task_obj("t-1", index=1))
 
 def run(handler: Handler, cancel_after: float | None = None) -> tuple[Outcome, Context]:
     async def main() -> tuple[Outcome, Context]:
-        runner = HandlerRunner({"cap": handler}, concurrency=1, kill_grace_seconds=0.5)
+        runner = HandlerRunner({"cap": handler}, kill_grace_seconds=0.5)
         ctx = Context(TASK)
         if cancel_after is not None:
             asyncio.get_running_loop().call_later(cancel_after, ctx.cancelled.set)
-        try:
-            return await runner.execute(TASK, ctx), ctx
-        finally:
-            runner.close()
+        return await runner.execute(TASK, ctx), ctx
 
     return asyncio.run(main())
 
@@ -45,7 +42,7 @@ def test_sync_handler_runs_in_a_thread() -> None:
         return threading.current_thread().name
 
     outcome, _ = run(handler)
-    assert outcome.result.output.startswith("task")
+    assert outcome.result.output == "task-t-1"
 
 
 def test_handler_exception_fails_the_attempt() -> None:
@@ -73,5 +70,18 @@ def test_handler_ignoring_cancellation_is_abandoned() -> None:
 
     started = time.monotonic()
     outcome, _ = run(handler, cancel_after=0.1)
+    assert time.monotonic() - started < 5
+    assert not outcome.succeeded
+
+
+def test_sync_handler_ignoring_cancellation_is_abandoned() -> None:
+    release = threading.Event()
+
+    def handler(params: dict[str, Any], ctx: Context) -> Any:
+        release.wait(30)
+
+    started = time.monotonic()
+    outcome, _ = run(handler, cancel_after=0.1)
+    release.set()
     assert time.monotonic() - started < 5
     assert not outcome.succeeded

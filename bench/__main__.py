@@ -1,0 +1,152 @@
+"""python -m bench [--quick] [--scenario NAME ...] [--runs N] [--seed S] [--keep]
+
+Starts its own local control plane (etcd + kube-apiserver + kube-controller-manager,
+via tests.harness, in a fresh state dir), then runs each scenario with the operator
+and providers as real processes, prints a table of medians against the targets and
+writes everything to bench/results/<timestamp>.json. See docs/benchmarks.md.
+"""
+
+import argparse
+import asyncio
+import random
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import chaos, peer, report, scale
+from bench.context import Bench
+from bench.dispatch import dispatch
+from bench.failover import failover
+from bench.limit import Load, limit
+from bench.procs import Launcher
+from bench.stack import kube_for, start_control_plane
+from bench.throughput import Shape, throughput
+from tests.harness.versions import REPO_ROOT, pinned_versions
+
+RESULTS = REPO_ROOT / "bench" / "results"
+Run = Callable[[Bench, int], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    runs: int  # default number of runs (medians are taken over them)
+    run: Run
+    unavailable: Callable[[], str | None] = lambda: None  # why it cannot run here
+
+
+def scenarios(quick: bool, seed: int) -> list[Scenario]:
+    tput = Shape()
+    return [
+        Scenario("limit", 3, lambda b, _: limit(b, Load())),
+        Scenario("throughput", 3, lambda b, _: throughput(b, tput)),
+        Scenario("dispatch", 3, lambda b, _: dispatch(b, 20 if quick else 40, 8, 4)),
+        Scenario("failover", 3, lambda b, _: failover(b, lease_seconds=10)),
+        Scenario("chaos", 3, lambda b, i: chaos.bench_run(b, seed + i)),
+        Scenario("peer", 1, lambda b, _: peer.peer(b, items=1000), peer.unavailable),
+        Scenario("scale", 1, lambda b, _: scale.scale(b, items=10_000 if quick else 100_000)),
+    ]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    names = [s.name for s in scenarios(False, 0)]
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="one run each, a 10,000-item scale job, one chaos seed")
+    p.add_argument("--scenario", action="append", choices=names, help="run only these (repeatable)")
+    p.add_argument("--runs", type=int, help="runs per scenario (default: 3 for the cheap ones, 1 for the heavy ones)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (chaos seeds are seed, seed+1, ...)")
+    p.add_argument("--keep", action="store_true", help="keep the state dir (logs, request tallies)")
+    p.add_argument("--profile", action="store_true", help="cProfile the operator and providers (.prof files in the kept state dir; implies --keep)")
+    return p.parse_args(argv)
+
+
+async def run_scenario(bench: Bench, scenario: Scenario, runs: int) -> tuple[list[dict[str, Any]], str | None]:
+    why = scenario.unavailable()
+    if why:
+        bench.say(f"{scenario.name}: cannot run here: {why}")
+        return [], why
+    results, errors = [], []
+    for i in range(runs):
+        bench.say(f"== {scenario.name} run {i + 1}/{runs}")
+        try:
+            results.append(await scenario.run(bench, i))
+        except Exception as e:
+            bench.say(f"{scenario.name} run {i + 1} failed: {e}")
+            traceback.print_exc()
+            errors.append(f"{type(e).__name__}: {e}")
+        bench.launcher.kill_all()  # nothing from one run may disturb the next
+    if results:
+        return results, None
+    return [], "failed: " + "; ".join(errors)[:200]
+
+
+async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any]:
+    chosen = [s for s in scenarios(args.quick, args.seed) if not args.scenario or s.name in args.scenario]
+    plane, cluster = start_control_plane(state_dir)
+    launcher = Launcher(cluster.env, state_dir / "procs", profile=args.profile)
+    record: dict[str, Any] = {"scenarios": {}, "skipped": {}}
+    try:
+        async with kube_for(cluster) as kube:
+            bench = Bench(cluster, kube, launcher, random.Random(args.seed), quick=args.quick)
+            bench.components = plane.layout.recorded_pids()
+            bench.say(f"control plane up at {cluster.server} (state: {state_dir})")
+            for scenario in chosen:
+                runs = args.runs or (1 if args.quick else scenario.runs)
+                results, skipped = await run_scenario(bench, scenario, runs)
+                if skipped:
+                    record["skipped"][scenario.name] = skipped
+                    continue
+                med = report.medians(results)
+                if scenario.name == "chaos":
+                    med |= chaos.totals(results)
+                record["scenarios"][scenario.name] = {"runs": results, "median": med}
+    finally:
+        launcher.kill_all()
+        plane.stop()
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    started = datetime.now(UTC)
+    state_dir = Path(tempfile.mkdtemp(prefix="taskmill-bench-"))
+    t0 = time.monotonic()
+    try:
+        record = asyncio.run(main_async(args, state_dir))
+    finally:
+        if not (args.keep or args.profile):
+            shutil.rmtree(state_dir, ignore_errors=True)
+    medians = {name: s["median"] for name, s in record["scenarios"].items()}
+    rows, text = report.table(medians, record["skipped"])
+    command = "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(f"\n{command.strip()}  ({started:%Y-%m-%d %H:%M} UTC, {time.monotonic() - t0:.0f}s)\n")
+    print(text)
+    cost = record["scenarios"].get("throughput", {}).get("runs", [])
+    if cost:
+        print("\ncost of one throughput run (requests by verb and resource):\n")
+        print(report.cost_table(cost[len(cost) // 2]["detail"]["cost"]))
+    out = RESULTS / f"{started:%Y%m%dT%H%M%SZ}.json"
+    report.write_json(
+        out,
+        {
+            "command": command.strip(),
+            "started": started.isoformat(),
+            "seconds": time.monotonic() - t0,
+            "machine": report.machine() | {"versions": pinned_versions()},
+            "table": rows,
+            **record,
+        },
+    )
+    print(f"\nwrote {out.relative_to(REPO_ROOT)}" + (f"; state kept in {state_dir}" if args.keep or args.profile else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

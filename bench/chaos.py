@@ -1,0 +1,224 @@
+"""Chaos: a job runs while providers are SIGKILLed and SIGSTOPped and the operator is
+kill -9'd and restarted; afterwards every task must have exactly one accepted result.
+
+"Accepted" means the provider's fenced final write succeeded: the provider logs
+`task NAME: reported (epoch N) -> Succeeded` only then, and the Task's history records
+one Succeeded entry. Each run of the command also appends the task's name to a file,
+so re-executions (expected under faults: at-least-once work, exactly-once results)
+are counted too. Shared by tests/integration/test_chaos.py (a small plan) and the
+bench (the full plan, several seeds).
+"""
+
+import asyncio
+import contextlib
+import random
+import re
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskmill.operator.kube import Kube
+from taskmill.operator.kube.paths import BATCHJOBS
+
+from bench.context import CAPABILITY, Bench
+from bench.procs import Launcher, Proc
+from bench.stack import batchjob, list_tasks, parse_time, wait_job
+
+JOB = "chaos"
+ACCEPTED = re.compile(r"task (\S+): reported \(epoch (\d+)\) -> Succeeded")
+KILL, STOP, RESTART = "SIGKILL a provider", "SIGSTOP a provider past its lease", "kill -9 the operator"
+
+
+@dataclass(frozen=True)
+class Plan:
+    tasks: int
+    providers: int
+    slots: int
+    task_seconds: float
+    lease_seconds: int = 5
+    grace_seconds: float = 1.0  # the operator's --lease-grace-seconds
+    # (fraction of tasks succeeded, fault): applied in order as the job progresses
+    faults: tuple[tuple[float, str], ...] = (
+        (0.10, KILL),
+        (0.20, RESTART),
+        (0.30, STOP),
+        (0.45, KILL),
+        (0.60, RESTART),
+        (0.75, KILL),
+    )
+
+
+FULL = Plan(tasks=1000, providers=8, slots=4, task_seconds=0.5)
+SMALL = Plan(tasks=150, providers=5, slots=2, task_seconds=0.6)
+
+
+@dataclass
+class Outcome:
+    tasks: int
+    job_phase: str
+    succeeded: int  # Tasks in phase Succeeded
+    lost: int  # Tasks missing or not Succeeded, or Succeeded without an accepted result
+    duplicates: int  # accepted results beyond the first, per task
+    history_duplicates: int  # Succeeded history entries beyond the first, per task
+    accepted: int
+    executions: int  # command runs, re-executions included
+    expired: int  # leases the operator expired
+    makespan: float
+    faults: list[str] = field(default_factory=list)
+
+
+class Chaos:
+    def __init__(self, kube: Kube, launcher: Launcher, namespace: str, plan: Plan, rng: random.Random, say: Callable[[str], None]) -> None:
+        self.kube = kube
+        self.launcher = launcher
+        self.namespace = namespace
+        self.plan = plan
+        self.rng = rng
+        self.say = say
+        self.runs_file = launcher.log_dir / f"{namespace}.runs"
+        self.providers: list[Proc] = []
+        self.operator: Proc | None = None
+        self.faults: list[str] = []
+        self._stopped: set[str] = set()
+        self._resumes: list[asyncio.Task[None]] = []
+
+    def _start_operator(self) -> None:
+        extra = ["--lease-grace-seconds", str(self.plan.grace_seconds)]
+        self.operator = self.launcher.operator(self.namespace, extra=extra)
+
+    async def run(self) -> Outcome:
+        plan = self.plan
+        command = ["sh", "-c", f'echo "$TASKMILL_TASK" >> "{self.runs_file}"; sleep {plan.task_seconds}']
+        self.providers = [
+            self.launcher.provider(self.namespace, f"c{i}", CAPABILITY, command, concurrency=plan.slots, lease_seconds=plan.lease_seconds, ready=False)
+            for i in range(plan.providers)
+        ]
+        for proc in self.providers:
+            proc.wait_ready("serving")
+        self._start_operator()
+        spec = {
+            "range": {"start": 0, "end": plan.tasks},
+            "lease": {"durationSeconds": plan.lease_seconds},
+            "retry": {"maxAttempts": 20, "backoffSeconds": 0},
+        }
+        started = time.time()
+        await self.kube.create(BATCHJOBS.path(self.namespace), batchjob(JOB, CAPABILITY, spec))
+        pending = list(plan.faults)
+
+        def progress(body: dict[str, Any]) -> None:
+            done = body.get("status", {}).get("counts", {}).get("succeeded", 0)
+            while pending and done >= pending[0][0] * plan.tasks:
+                self._inject(pending.pop(0)[1], done)
+
+        timeout = 240 + plan.tasks * plan.task_seconds
+        try:
+            job = await wait_job(self.kube, self.namespace, JOB, timeout=timeout, poll=0.25, on_poll=progress)
+        finally:
+            for resume in self._resumes:
+                resume.cancel()
+            await asyncio.gather(*self._resumes, return_exceptions=True)
+        return await self._verify(job, started)
+
+    def _inject(self, fault: str, done: int) -> None:
+        live = [p for p in self.providers if p.alive() and p.name not in self._stopped]
+        if fault == RESTART:
+            assert self.operator is not None
+            self.operator.kill()
+            self._start_operator()
+            target = "operator"
+        else:
+            victim = self.rng.choice(live)
+            target = victim.name
+            if fault == KILL:
+                victim.kill()
+            else:
+                victim.signal(signal.SIGSTOP)
+                self._stopped.add(victim.name)
+                self._resumes.append(asyncio.create_task(self._resume_later(victim)))
+        note = f"{fault} ({target}) at {done}/{self.plan.tasks} succeeded"
+        self.faults.append(note)
+        self.say(f"chaos: {note}")
+
+    async def _resume_later(self, proc: Proc) -> None:
+        """SIGCONT once the operator must have expired the stopped provider's leases."""
+        await asyncio.sleep(self.plan.lease_seconds + self.plan.grace_seconds + 3)
+        proc.signal(signal.SIGCONT)
+        self._stopped.discard(proc.name)
+        self.say(f"chaos: SIGCONT {proc.name}")
+
+    async def _verify(self, job: dict[str, Any], started: float) -> Outcome:
+        items = await list_tasks(self.kube, self.namespace)
+        accepted: Counter[str] = Counter()
+        for proc in self.providers:
+            for name, _epoch in ACCEPTED.findall(proc.log_text()):
+                accepted[name] += 1
+        names = {f"{JOB}-{i}" for i in range(self.plan.tasks)}
+        succeeded = {t["metadata"]["name"] for t in items if t.get("status", {}).get("phase") == "Succeeded"}
+        history_dups = expired = 0
+        for t in items:
+            history = t.get("status", {}).get("history") or []
+            history_dups += max(0, sum(1 for h in history if h.get("outcome") == "Succeeded") - 1)
+            expired += sum(1 for h in history if h.get("outcome") == "Expired")
+        lost = len(names - (succeeded & set(accepted)))
+        runs = self.runs_file.read_text().split() if self.runs_file.exists() else []
+        done = [parse_time(t["status"]["completionTime"]) for t in items if t.get("status", {}).get("completionTime")]
+        return Outcome(
+            tasks=self.plan.tasks,
+            job_phase=job.get("status", {}).get("phase", ""),
+            succeeded=len(succeeded & names),
+            lost=lost,
+            duplicates=sum(n - 1 for n in accepted.values() if n > 1),
+            history_duplicates=history_dups,
+            accepted=sum(accepted.values()),
+            executions=len(runs),
+            expired=expired,
+            makespan=(max(done) - started) if done else float("nan"),
+            faults=self.faults,
+        )
+
+
+async def run_chaos(kube: Kube, launcher: Launcher, namespace: str, plan: Plan, seed: int, say: Callable[[str], None]) -> Outcome:
+    chaos = Chaos(kube, launcher, namespace, plan, random.Random(seed), say)
+    try:
+        return await chaos.run()
+    finally:
+        for proc in chaos.providers:
+            proc.signal(signal.SIGCONT)
+        launcher.stop_all()
+
+
+async def bench_run(bench: Bench, seed: int) -> dict[str, Any]:
+    namespace = await bench.namespace("chaos")
+    bench.say(f"chaos: {FULL.tasks} tasks, {FULL.providers} providers x {FULL.slots}, seed {seed}")
+    try:
+        outcome = await run_chaos(bench.kube, bench.launcher, namespace, FULL, seed, bench.say)
+    finally:
+        with contextlib.suppress(Exception):
+            await bench.cleanup(namespace, [])
+    bench.say(
+        f"chaos: job {outcome.job_phase}, lost {outcome.lost}, duplicates {outcome.duplicates}, "
+        f"{outcome.executions} executions for {outcome.tasks} tasks, {outcome.expired} leases expired"
+    )
+    return {
+        "seed": seed,
+        "lost": outcome.lost,
+        "duplicates": outcome.duplicates + outcome.history_duplicates,
+        "executions": outcome.executions,
+        "expired": outcome.expired,
+        "makespan_s": outcome.makespan,
+        "job_succeeded": float(outcome.job_phase == "Succeeded"),
+        "faults_applied": len(outcome.faults),
+        "detail": {"faults": outcome.faults, "job_phase": outcome.job_phase},
+    }
+
+
+def totals(runs: list[dict[str, Any]]) -> dict[str, float]:
+    return {
+        "lost_sum": float(sum(r["lost"] for r in runs)),
+        "duplicates_sum": float(sum(r["duplicates"] for r in runs)),
+        "seeds": float(len(runs)),
+    }
+

@@ -1,0 +1,80 @@
+"""Failover: SIGKILL the provider running a task; how long until it runs elsewhere.
+
+One task (a long sleep), two idle providers with one slot each, the operator with its
+default lease grace. Once the task runs, its holder is SIGKILLed (as a node loss
+would); the clock stops at the new lease's startTime, stamped by the other provider.
+The target is the lease duration plus 2 s.
+"""
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from taskmill.operator.kube.paths import BATCHJOBS, TASKS
+
+from bench.context import CAPABILITY, Bench
+from bench.stack import batchjob, parse_time
+
+JOB = "failover"
+TASK = f"{JOB}-0"
+
+
+async def _task_when(bench: Bench, namespace: str, ok: Any, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            body = await bench.kube.get(TASKS.path(namespace, TASK))
+        except Exception:  # not created yet
+            body = {}
+        if body and ok(body.get("status", {})):
+            return body
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"failover: task state not reached in {timeout:.0f}s: {body.get('status')}")
+        await asyncio.sleep(0.05)
+
+
+def kill_recorded(pids: Path) -> None:
+    if not pids.exists():
+        return
+    for line in pids.read_text().split():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(line), signal.SIGKILL)
+
+
+async def failover(bench: Bench, lease_seconds: int) -> dict[str, Any]:
+    namespace = await bench.namespace("failover")
+    operator = bench.launcher.operator(namespace)
+    # The command records its pid: a SIGKILLed provider leaves its command running.
+    pids = bench.launcher.log_dir / f"{namespace}.pids"
+    command = ["sh", "-c", f'echo $$ >> "{pids}"; exec sleep 60']
+    fleet = bench.fleet(namespace, 2, 1, command=command, lease_seconds=lease_seconds)
+    operator.wait_ready("loaded state")
+    try:
+        spec = {
+            "range": {"start": 0, "end": 1},
+            "lease": {"durationSeconds": lease_seconds},
+            "retry": {"maxAttempts": 3, "backoffSeconds": 0},
+        }
+        await bench.kube.create(BATCHJOBS.path(namespace), batchjob(JOB, CAPABILITY, spec))
+        first = await _task_when(bench, namespace, lambda s: s.get("phase") == "Running", 60)
+        holder = first["status"]["lease"]["holder"]
+        victim = next(p for p in fleet if p.name.endswith(f"-{holder}"))
+        victim.kill()
+        killed = time.time()
+        bench.say(f"failover: SIGKILLed {holder}; waiting for the task to run elsewhere")
+        moved = await _task_when(
+            bench,
+            namespace,
+            lambda s: s.get("phase") == "Running" and s["lease"]["holder"] not in ("", holder),
+            lease_seconds * 4 + 60,
+        )
+        elapsed = parse_time(moved["status"]["startTime"]) - killed
+    finally:
+        await bench.cleanup(namespace, [operator, *fleet])
+        kill_recorded(pids)
+    bench.say(f"failover: ran elsewhere {elapsed:.1f}s after the kill (lease {lease_seconds}s)")
+    return {"failover_s": elapsed, "lease_s": float(lease_seconds), "over_lease_s": elapsed - lease_seconds}

@@ -1,0 +1,76 @@
+"""Scale: one very large job (100,000 items; 10,000 with --quick) through 8x4 providers.
+
+Sampled every few seconds while it runs: the operator's peak RSS (VmHWM from /proc),
+the number of Task objects (a LIST with limit=1 reports remainingItemCount) and of
+unfinished ones (a LIST with fieldSelector status.phase!=Succeeded: the operator
+keeps at most --max-live-tasks of them per job, whatever the job's size).
+"""
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from taskmill.operator.kube.paths import BATCHJOBS, TASKS
+
+from bench.context import CAPABILITY, Bench
+from bench.procs import Proc
+from bench.stack import batchjob, list_tasks, wait_job
+
+JOB = "scale"
+SAMPLE_SECONDS = 3.0
+
+
+async def _count(bench: Bench, namespace: str) -> int:
+    page = await bench.kube.list_objects(TASKS.path(namespace), limit="1")
+    return len(page.get("items", [])) + int(page.get("metadata", {}).get("remainingItemCount") or 0)
+
+
+async def _sample(bench: Bench, namespace: str, operator: Proc, peaks: dict[str, int]) -> None:
+    while True:
+        operator.sample_rss()
+        unfinished = len(await list_tasks(bench.kube, namespace, fieldSelector="status.phase!=Succeeded"))
+        peaks["unfinished"] = max(peaks["unfinished"], unfinished)
+        peaks["objects"] = max(peaks["objects"], await _count(bench, namespace))
+        await asyncio.sleep(SAMPLE_SECONDS)
+
+
+async def scale(bench: Bench, items: int, providers: int = 8, slots: int = 4) -> dict[str, Any]:
+    namespace = await bench.namespace("scale")
+    operator = bench.launcher.operator(namespace)
+    fleet = bench.fleet(namespace, providers, slots)
+    operator.wait_ready("loaded state")
+    peaks = {"unfinished": 0, "objects": 0}
+    sampler = asyncio.create_task(_sample(bench, namespace, operator, peaks))
+    last_report = [0.0]
+
+    def progress(body: dict[str, Any]) -> None:
+        if time.monotonic() - last_report[0] > 30:
+            last_report[0] = time.monotonic()
+            counts = body.get("status", {}).get("counts", {})
+            bench.say(f"scale: {counts.get('succeeded', 0)}/{items} succeeded, operator peak RSS {operator.peak_rss_kib / 1024:.0f} MiB")
+
+    try:
+        bench.say(f"scale: {items} items, {providers} providers x {slots}")
+        started = time.monotonic()
+        spec = {"range": {"start": 0, "end": items}, "retry": {"backoffSeconds": 0}}
+        await bench.kube.create(BATCHJOBS.path(namespace), batchjob(JOB, CAPABILITY, spec))
+        job = await wait_job(bench.kube, namespace, JOB, timeout=600 + items * 0.1, poll=1.0, on_poll=progress)
+        seconds = time.monotonic() - started
+        operator.sample_rss()
+        objects = await _count(bench, namespace)
+    finally:
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+        await bench.cleanup(namespace, [operator, *fleet])
+    bench.say(f"scale: {job['status']['phase']} in {seconds:.0f}s; peak unfinished {peaks['unfinished']}, operator peak RSS {operator.peak_rss_kib / 1024:.0f} MiB")
+    return {
+        "items": float(items),
+        "seconds": seconds,
+        "items_per_s": items / seconds,
+        "peak_unfinished": float(peaks["unfinished"]),
+        "objects_at_end": float(objects),
+        "operator_peak_rss_mib": operator.peak_rss_kib / 1024,
+        "detail": {"job_phase": job["status"]["phase"]},
+    }

@@ -1,0 +1,129 @@
+"""The bench's own control plane (its own state dir) and the API calls scenarios share."""
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from taskmill.operator.api.meta import API_VERSION, LABEL_BATCHJOB, LABEL_CAPABILITY
+from taskmill.operator.kube import ApiError, Kube, load_connection
+from taskmill.operator.kube.paths import BATCHJOBS, TASKS
+
+from tests.harness import Binaries, Cluster, ControlPlane
+from tests.harness.metrics import RequestKey, request_counts
+from tests.harness.versions import REPO_ROOT
+
+CRD_DIR = REPO_ROOT / "crds"
+NAMESPACES = "/api/v1/namespaces"
+LIST_PAGE = "500"
+
+
+def start_control_plane(state_dir: Path) -> tuple[ControlPlane, Cluster]:
+    binaries = Binaries.locate()
+    binaries.ensure()
+    plane = ControlPlane(state_dir, binaries, die_with_parent=True)
+    cluster = plane.start()
+    cluster.apply_crds(sorted(CRD_DIR.glob("*.yaml")))
+    return plane, cluster
+
+
+def kube_for(cluster: Cluster, agent: str = "taskmill-bench") -> Kube:
+    return Kube(load_connection(str(cluster.kubeconfig)), user_agent=agent, limit=256)
+
+
+async def new_namespace(kube: Kube, prefix: str) -> str:
+    name = f"{prefix}-{secrets.token_hex(3)}"
+    await kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    return name
+
+
+async def delete_namespace(kube: Kube, name: str) -> None:
+    try:
+        await kube.delete(f"{NAMESPACES}/{name}")
+    except ApiError as e:
+        if e.status != 404:
+            raise
+
+
+def batchjob(name: str, capability: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "BatchJob",
+        "metadata": {"name": name},
+        "spec": {"capability": capability, **spec},
+    }
+
+
+def task_body(name: str, capability: str, index: int, **spec: Any) -> dict[str, Any]:
+    """A Task as the operator would create it (no status: the schema defaults it)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Task",
+        "metadata": {
+            "name": name,
+            "labels": {LABEL_BATCHJOB: "bench", LABEL_CAPABILITY: capability},
+        },
+        "spec": {"batchJob": "bench", "index": index, "capability": capability, **spec},
+    }
+
+
+async def wait_job(
+    kube: Kube,
+    namespace: str,
+    name: str,
+    *,
+    timeout: float,
+    poll: float = 0.25,
+    on_poll: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Poll the BatchJob until it is finished; returns its last body."""
+    deadline = time.monotonic() + timeout
+    path = BATCHJOBS.path(namespace, name)
+    while True:
+        body = await kube.get(path)
+        if on_poll is not None:
+            on_poll(body)
+        if body.get("status", {}).get("phase") in ("Succeeded", "Failed", "Cancelled"):
+            return body
+        if time.monotonic() > deadline:
+            counts = body.get("status", {}).get("counts")
+            raise TimeoutError(f"BatchJob {namespace}/{name} not finished in {timeout:.0f}s: {counts}")
+        await asyncio.sleep(poll)
+
+
+async def list_tasks(kube: Kube, namespace: str, **params: str) -> list[dict[str, Any]]:
+    """Every Task in the namespace, page by page."""
+    items: list[dict[str, Any]] = []
+    query = {"limit": LIST_PAGE, **params}
+    while True:
+        page = await kube.list_objects(TASKS.path(namespace), **query)
+        items.extend(page.get("items", []))
+        token = page.get("metadata", {}).get("continue")
+        if not token:
+            return items
+        query["continue"] = token
+
+
+def parse_time(value: str) -> float:
+    """An RFC 3339 timestamp as epoch seconds."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def metrics_counts(cluster: Cluster) -> "dict[RequestKey, int]":
+    return dict(request_counts(cluster.metrics()))
+
+
+def storage_objects(metrics_text: str, resource: str) -> int | None:
+    """apiserver_storage_objects for one resource (e.g. tasks.taskmill.io), if reported."""
+    for line in metrics_text.splitlines():
+        if line.startswith("apiserver_storage_objects{") and f'resource="{resource}"' in line:
+            return int(float(line.rsplit(" ", 1)[1]))
+    return None
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True)

@@ -1,0 +1,132 @@
+"""Throughput and cost: N no-op tasks through the operator and a fleet of providers.
+
+Makespan runs from just before the BatchJob is created to the last Task's
+completionTime (written by the provider, microseconds, same machine clock), with the
+operator and every provider already up. Cost is the API server's own request count
+over the same window (apiserver_request_total), less the bench's own calls, and the
+split between operator and providers comes from their launchers' tallies.
+"""
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from taskmill.operator.kube.paths import BATCHJOBS
+
+from bench.context import CAPABILITY, Bench
+from bench.procs import Proc, requests_of
+from bench.stack import batchjob, list_tasks, parse_time, wait_job
+from tests.harness.metrics import diff, request_counts
+
+WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY")
+JOB = "tput"
+
+
+@dataclass(frozen=True)
+class Shape:
+    tasks: int = 2000
+    providers: int = 8
+    slots: int = 4
+
+
+def key_text(verb: str, resource: str, sub: str) -> str:
+    return f"{verb} {resource}/{sub}" if sub else f"{verb} {resource}"
+
+
+async def run_job(
+    bench: Bench, namespace: str, tasks: int, operator: Proc, providers: list[Proc]
+) -> dict[str, Any]:
+    """Create the job, wait for it, and measure makespan and requests; namespace is ready."""
+    polls = 0
+
+    def count_poll(_: dict[str, Any]) -> None:
+        nonlocal polls
+        polls += 1
+
+    before_server = request_counts(bench.cluster.metrics())
+    before_operator, before_providers = operator.requests(), requests_of(providers)
+    groups = {"operator": [operator], "providers": providers}
+    cpu_before = bench.cpu(groups)
+    started = time.time()
+    spec = {"range": {"start": 0, "end": tasks}, "retry": {"backoffSeconds": 0}}
+    await bench.kube.create(BATCHJOBS.path(namespace), batchjob(JOB, CAPABILITY, spec))
+    timeout = 120 + tasks * 0.2
+    job = await wait_job(bench.kube, namespace, JOB, timeout=timeout, poll=0.5, on_poll=count_poll)
+    server = diff(before_server, request_counts(bench.cluster.metrics()))
+    cpu_after = bench.cpu(groups)
+    by_operator = operator.requests() - before_operator
+    by_providers = requests_of(providers) - before_providers
+    # The bench's own calls in the window: one create, the polls, one /metrics read.
+    server[("POST", "batchjobs", "")] -= 1
+    server[("GET", "batchjobs", "")] -= polls
+    server = +server
+    items = await list_tasks(bench.kube, namespace)
+    done = [parse_time(t["status"]["completionTime"]) for t in items if t.get("status", {}).get("completionTime")]
+    makespan = max(done) - started if done else float("nan")
+    return {
+        "phase": job["status"]["phase"],
+        "succeeded": sum(1 for t in items if t.get("status", {}).get("phase") == "Succeeded"),
+        "makespan": makespan,
+        "server": {key_text(*k): v for k, v in server.items()},
+        "cpu_s": {k: round(cpu_after[k] - cpu_before.get(k, 0.0), 2) for k in cpu_after},
+        "operator": by_operator,
+        "providers": by_providers,
+    }
+
+
+def cost_rows(server: dict[str, int], operator: Counter[str], providers: Counter[str], tasks: int) -> list[dict[str, Any]]:
+    """Requests per task by verb and resource, split between operator and providers."""
+    rows = []
+    for key in sorted(server, key=lambda k: -server[k]):
+        rows.append(
+            {
+                "request": key,
+                "total": server[key],
+                "per_task": server[key] / tasks,
+                "operator": operator.get(key, 0),
+                "providers": providers.get(key, 0),
+            }
+        )
+    return rows
+
+
+async def throughput(bench: Bench, shape: Shape) -> dict[str, Any]:
+    namespace = await bench.namespace("tput")
+    operator = bench.launcher.operator(namespace)
+    providers = bench.fleet(namespace, shape.providers, shape.slots)
+    operator.wait_ready("loaded state")
+    try:
+        bench.say(f"throughput: {shape.tasks} tasks, {shape.providers} providers x {shape.slots}")
+        result = await run_job(bench, namespace, shape.tasks, operator, providers)
+    finally:
+        await bench.cleanup(namespace, [operator, *providers])
+    op_requests, prov_requests = result["operator"], result["providers"]
+    server: dict[str, int] = result["server"]
+    writes = sum(v for k, v in server.items() if k.split()[0] in WRITE_VERBS)
+    task_writes = sum(
+        v for k, v in server.items() if k.split()[0] in WRITE_VERBS and k.split()[1].startswith("tasks")
+    )
+    lists = sum(v for k, v in server.items() if k.startswith("LIST "))
+    makespan = result["makespan"]
+    bench.say(
+        f"throughput: {result['succeeded']}/{shape.tasks} succeeded in {makespan:.1f}s "
+        f"({shape.tasks / makespan:.0f} tasks/s), {writes / shape.tasks:.2f} writes/task; "
+        f"CPU s: {result['cpu_s']}"
+    )
+    return {
+        "tasks_per_s": shape.tasks / makespan,
+        "makespan_s": makespan,
+        "succeeded": result["succeeded"],
+        "writes_per_task": writes / shape.tasks,
+        "task_writes_per_task": task_writes / shape.tasks,
+        "lists": lists,
+        "lists_per_task": lists / shape.tasks,
+        "operator_peak_rss_mib": operator.peak_rss_kib / 1024,
+        "detail": {
+            "cost": cost_rows(server, op_requests, prov_requests, shape.tasks),
+            "cpu_s": result["cpu_s"],
+            "operator_requests": dict(op_requests),
+            "provider_requests": dict(prov_requests),
+        },
+    }

@@ -1,0 +1,41 @@
+"""Two replicas: one leads, the other stays passive and takes over when the leader dies."""
+
+import signal
+from pathlib import Path
+
+from tests.harness import wait_for
+from tests.integration.leasing import LeaseDriver
+from tests.integration.operator.conftest import OperatorFactory
+
+TIMEOUT = 60
+
+
+def test_standby_stays_passive_then_takes_over_and_finishes_the_job(
+    driver: LeaseDriver, start_operator: OperatorFactory, tmp_path: Path
+) -> None:
+    leader = start_operator(identity="operator-a")
+    wait_for(lambda: driver.leader() == "operator-a", timeout=TIMEOUT, what="operator-a leads")
+    standby = start_operator(identity="operator-b")
+    standby_log = tmp_path / "operator-b.log"
+    wait_for(
+        lambda: "waiting for leadership" in standby_log.read_text(),
+        timeout=TIMEOUT,
+        what="operator-b up",
+    )
+    driver.create_job("relay", {"capability": "echo", "items": list(range(4))})
+    wait_for(lambda: driver.run_to_completion("relay", limit=2) > 0, timeout=TIMEOUT, what="work")
+    assert driver.leader() == "operator-a"
+    assert "became leader" not in standby_log.read_text()
+    assert "loaded state" not in standby_log.read_text()  # never listed, watched or wrote
+
+    leader.send_signal(signal.SIGKILL)
+    leader.wait()
+    wait_for(lambda: driver.leader() == "operator-b", timeout=TIMEOUT, what="operator-b takes over")
+
+    def done() -> bool:
+        driver.run_to_completion("relay")
+        job = driver.job("relay")
+        return job is not None and job.status.phase == "Succeeded"
+
+    wait_for(done, timeout=TIMEOUT, what="job finished under operator-b")
+    assert standby.poll() is None

@@ -1,0 +1,102 @@
+"""Splitting: counts, params, names and Task bodies from a BatchJob spec."""
+
+from typing import Any
+
+import pytest
+from taskmill.operator.splitting import (
+    build_task,
+    first_missing,
+    missing_indexes,
+    task_count,
+    task_params,
+)
+
+from tests.unit.operator.builders import make_job
+
+
+@pytest.mark.parametrize(
+    ("spec", "count"),
+    [
+        ({"items": [1, 2, 3]}, 3),
+        ({"items": [1, 2, 3], "batchSize": 2}, 2),
+        ({"range": {"start": 0, "end": 10}}, 10),
+        ({"range": {"start": 0, "end": 10, "step": 3}}, 4),  # 0 3 6 9
+        ({"range": {"start": 5, "end": 10, "step": 2}, "batchSize": 2}, 2),  # [5 7] [9]
+        ({"tasks": [{"name": "a"}, {"name": "b"}]}, 2),
+        ({"items": list(range(100_000)), "batchSize": 7}, 14_286),
+    ],
+)
+def test_task_count(spec: dict[str, Any], count: int) -> None:
+    assert task_count(make_job(**spec).spec) == count
+
+
+@pytest.mark.parametrize(
+    ("spec", "index", "params"),
+    [
+        ({"items": ["a", "b"], "params": {"k": 1}}, 1, {"k": 1, "item": "b"}),
+        ({"items": ["a", "b", "c"], "batchSize": 2}, 1, {"items": ["c"]}),
+        ({"range": {"start": 10, "end": 20, "step": 5}}, 1, {"index": 15}),
+        ({"range": {"start": 0, "end": 7}, "batchSize": 3}, 2, {"indexes": [6]}),
+        (
+            {"tasks": [{"name": "a", "params": {"k": 2, "x": 1}}], "params": {"k": 1, "y": 0}},
+            0,
+            {"k": 2, "x": 1, "y": 0, "name": "a"},
+        ),
+    ],
+)
+def test_task_params_merge_shared_under_task_params(
+    spec: dict[str, Any], index: int, params: dict[str, Any]
+) -> None:
+    assert task_params(make_job(**spec).spec, index) == params
+
+
+def test_build_task_names_owns_labels_and_inherits_or_overrides() -> None:
+    job = make_job(
+        name="resize",
+        priority=4,
+        tasks=[{"name": "a"}, {"name": "b", "capability": "gpu", "priority": -1}],
+        retry={"maxAttempts": 5, "backoffSeconds": 2},
+        lease={"durationSeconds": 9},
+        timeoutSeconds=60,
+    )
+    job = job.model_copy(update={"metadata": job.metadata.model_copy(update={"uid": "u-1"})})
+    a, b = build_task(job, 0), build_task(job, 1)
+    assert a["metadata"]["name"] == "resize-0"
+    assert b["metadata"]["name"] == "resize-1"
+    assert b["metadata"]["labels"] == {
+        "taskmill.io/batchjob": "resize",
+        "taskmill.io/capability": "gpu",
+    }
+    assert a["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "taskmill.io/v1alpha1",
+            "kind": "BatchJob",
+            "name": "resize",
+            "uid": "u-1",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    assert (a["spec"]["capability"], a["spec"]["priority"]) == ("cap", 4)
+    assert (b["spec"]["capability"], b["spec"]["priority"]) == ("gpu", -1)
+    assert a["spec"] | {"params": None} == {
+        "batchJob": "resize",
+        "index": 0,
+        "capability": "cap",
+        "priority": 4,
+        "params": None,
+        "maxAttempts": 5,
+        "backoffSeconds": 2,
+        "leaseDurationSeconds": 9,
+        "timeoutSeconds": 60,
+    }
+    assert "status" not in a
+
+
+def test_missing_indexes_fill_gaps_lowest_first_up_to_the_limit() -> None:
+    existing = {0, 1, 3, 6}
+    assert list(missing_indexes(existing, 0, 10, 3)) == [2, 4, 5]
+    assert list(missing_indexes(existing, 0, 5, 10)) == [2, 4]
+    assert list(missing_indexes(existing, 0, 10, 0)) == []
+    assert first_missing(existing, 0, 10) == 2
+    assert first_missing({0, 1, 2}, 1, 3) == 3

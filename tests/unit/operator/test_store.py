@@ -1,0 +1,72 @@
+"""The store: rows from Task bodies, newest version wins, dirty jobs, lease sightings."""
+
+from typing import Any
+
+from taskmill.operator.store import Store
+
+
+def body(
+    name: str, rv: str, phase: str = "Pending", holder: str = "", **status: Any
+) -> dict[str, Any]:
+    index = int(name.rsplit("-", 1)[1])
+    return {
+        "metadata": {"name": name, "namespace": "ns", "resourceVersion": rv},
+        "spec": {"batchJob": "job", "index": index, "capability": "cap"},
+        "status": {
+            "phase": phase,
+            "lease": {"holder": holder, "epoch": 1 if holder else 0},
+            **status,
+        },
+    }
+
+
+def test_rows_follow_the_newest_version_and_mark_their_job() -> None:
+    now = [10.0]
+    store = Store(lambda: now[0])
+    store.put_task(body("job-0", "5", "Running", "p", startTime="2026-01-01T00:00:00Z"))
+    assert store.take_dirty() == {("ns", "job")}
+    store.put_task(body("job-0", "4"))  # a late answer to an older write
+    row = store.job_tasks(("ns", "job")).rows["job-0"]
+    assert (row.phase, row.holder, row.resource_version) == ("Running", "p", "5")
+    assert store.leases.seen_at(("ns", "job-0")) == 10.0
+    now[0] = 20.0
+    store.put_task(body("job-0", "6", "Succeeded"))
+    assert store.leases.seen_at(("ns", "job-0")) is None  # not held: nothing to expire
+    store.put_task(body("job-0", "7", "Succeeded"), only_if_new=True)
+    assert store.job_tasks(("ns", "job")).rows["job-0"].resource_version == "6"
+
+
+def test_delete_frees_the_index_and_moves_the_cursor_back() -> None:
+    store = Store(lambda: 0.0)
+    for i in range(3):
+        store.put_task(body(f"job-{i}", str(i + 1)))
+    tasks = store.job_tasks(("ns", "job"))
+    tasks.cursor = 3
+    store.delete_task(body("job-1", "9"))
+    assert (tasks.indexes, tasks.cursor) == ({0, 2}, 1)
+
+
+def test_malformed_objects_are_skipped() -> None:
+    store = Store(lambda: 0.0)
+    store.put_task({"metadata": {"name": "x"}, "spec": {"index": "not a number"}})
+    store.put_job({"metadata": {"name": "y", "namespace": "ns"}, "spec": {}})
+    assert store.tasks == {}
+    assert store.jobs == {}
+
+
+def test_a_job_change_wakes_its_dependents() -> None:
+    store = Store(lambda: 0.0)
+    store.put_job(
+        {
+            "metadata": {"name": "down", "namespace": "ns", "resourceVersion": "1"},
+            "spec": {"capability": "cap", "items": [1], "dependsOn": ["up"]},
+        }
+    )
+    store.take_dirty()
+    store.put_job(
+        {
+            "metadata": {"name": "up", "namespace": "ns", "resourceVersion": "2"},
+            "spec": {"capability": "cap", "items": [1]},
+        }
+    )
+    assert store.take_dirty() == {("ns", "up"), ("ns", "down")}
