@@ -23,10 +23,10 @@ COPY operator/ operator/
 COPY provider/ provider/
 RUN pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv /opt/taskmill \
- && /opt/taskmill/bin/pip install /wheels/taskmill-*.whl \
- && /opt/taskmill/bin/pip uninstall --yes pip
+ && /opt/taskmill/bin/pip install /wheels/taskmill-*.whl
 
-# ---- runtime: the base image plus the venv; no sources, no compilers, no pip ----
+# ---- runtime: the base image plus the venv; no sources, no wheels, no compilers ----
+# pip stays in the venv so that provider images built FROM this one can add packages.
 FROM ${PYTHON_IMAGE}
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="taskmill" \

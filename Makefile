@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv binaries cluster cluster-down crds verify lint test test-unit test-integration demo bench clean
+.PHONY: help venv binaries cluster cluster-down crds docs verify lint test test-unit test-integration test-e2e image demo bench clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -32,9 +32,13 @@ cluster-down: venv ## Stop the local control plane
 crds: venv ## Regenerate crds/ and the chart's copy from the API types
 	$(BIN)/python -m taskmill.operator.api.crdgen
 
-verify: crds lint ## Fail when generated CRDs are stale or lint fails
+docs: venv ## Regenerate docs/api.md from the API types
+	$(BIN)/python hack/apidocs.py
+
+verify: crds lint ## Fail when generated CRDs or docs are stale, or lint fails
 	git diff --exit-code -- crds charts/taskmill/files/crds
 	@test -z "$$(git status --porcelain -- crds charts/taskmill/files/crds)" || { echo "untracked generated files in crds/"; exit 1; }
+	$(BIN)/python hack/apidocs.py --check
 
 lint: venv ## ruff and mypy --strict
 	$(BIN)/ruff check .
@@ -49,6 +53,12 @@ test-unit: venv ## Unit tests only (no cluster)
 
 test-integration: venv binaries ## Integration tests only
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: venv binaries ## kind end-to-end test (needs Docker and kind; skips, saying why, without them)
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+image: ## Build the container image (needs a Docker engine)
+	docker build -t taskmill:dev .
 
 demo: venv binaries ## Run the main job end to end on the local control plane
 	$(BIN)/python -m tests.harness demo

@@ -1,12 +1,253 @@
-"""Peer: placeholder until written."""
+"""Peer: the same items as a batch/v1 Indexed Job on the same control plane, side by side.
+
+The harness's kube-controller-manager runs only the garbage-collector, namespace and
+service-account controllers, so this scenario starts a second one with just the job
+controller (leader election off, a client rate limit high enough not to be what limits
+it), and kwok (built from the Go module proxy by hack/build-control-plane.sh kwok) to
+play the kubelet of one fake node. Pods are bound by the Job's pod template
+(spec.nodeName), so no scheduler is needed; kwok's stages take each pod Pending ->
+Running -> Succeeded at once, as kwok's own "fast" stage set does: two status writes per
+pod, where a real kubelet makes more. Both choices favour the Job.
+
+Both sides get the same parallelism (8 providers x 4 slots = 32 pods at once) and
+the same 1,000 items; each makespan runs from just before the create request to the
+moment the bench sees the job finished (polled every 0.2 s).
+"""
+
+import asyncio
+import os
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
-from bench.context import Bench
+from taskmill.operator.kube.paths import BATCHJOBS, ResourcePath
+
+from bench.context import CAPABILITY, Bench
+from bench.stack import batchjob, wait_job
+from tests.harness import Binaries, procs
+from tests.harness.versions import BUILD_SCRIPT, cache_dir, pinned_versions
+
+JOBS = ResourcePath("batch", "v1", "jobs")
+NODES = ResourcePath("", "v1", "nodes", namespaced=False)
+NODE = "kwok-node-0"
+PARALLELISM = 32
+PROVIDERS, SLOTS = 8, 4
+
+# Minimal kwok stages (kwok >= 0.7 ships none built in): a node that is Ready, pods
+# that start and, when a Job owns them, succeed.
+STAGES = """\
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: node-ready}
+spec:
+  resourceRef: {apiGroup: v1, kind: Node}
+  selector:
+    matchExpressions:
+    - {key: '.status.conditions.[] | select( .type == "Ready" ) | .status', operator: NotIn, values: ["True"]}
+  next:
+    statusTemplate: |
+      conditions:
+      - {type: Ready, status: "True", reason: KubeletReady, message: kwok, lastHeartbeatTime: {{ Now | Quote }}, lastTransitionTime: {{ Now | Quote }}}
+      allocatable: {cpu: "1000", memory: 1Ti, pods: "100000"}
+      capacity: {cpu: "1000", memory: 1Ti, pods: "100000"}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: pod-run}
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+    - {key: .metadata.deletionTimestamp, operator: DoesNotExist}
+    - {key: .status.phase, operator: In, values: [Pending]}
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      phase: Running
+      startTime: {{ $now | Quote }}
+      conditions:
+      - {type: Ready, status: "True", lastTransitionTime: {{ $now | Quote }}}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - {name: {{ .name | Quote }}, image: {{ .image | Quote }}, ready: true, restartCount: 0, state: {running: {startedAt: {{ $now | Quote }}}}}
+      {{ end }}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: pod-succeed}
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+    - {key: .metadata.deletionTimestamp, operator: DoesNotExist}
+    - {key: .status.phase, operator: In, values: [Running]}
+    - {key: '.metadata.ownerReferences.[].kind', operator: In, values: [Job]}
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      phase: Succeeded
+      conditions:
+      - {type: Ready, status: "False", reason: PodCompleted, lastTransitionTime: {{ $now | Quote }}}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - {name: {{ .name | Quote }}, image: {{ .image | Quote }}, ready: false, restartCount: 0, state: {terminated: {exitCode: 0, reason: Completed, startedAt: {{ $now | Quote }}, finishedAt: {{ $now | Quote }}}}}
+      {{ end }}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: pod-remove}
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+    - {key: .metadata.deletionTimestamp, operator: Exists}
+  next:
+    finalizers: {empty: true}
+    delete: true
+"""
+
+
+def kwok_binary() -> Path:
+    return cache_dir() / "bin" / f"kwok-v{pinned_versions()['KWOK_VERSION']}" / "kwok"
 
 
 def unavailable() -> str | None:
-    return "not written yet"
+    """Build kwok if it is missing; say why the scenario cannot run if that fails."""
+    if os.access(kwok_binary(), os.X_OK):
+        return None
+    build = subprocess.run([str(BUILD_SCRIPT), "kwok"], stdout=2, check=False)
+    if build.returncode != 0 or not os.access(kwok_binary(), os.X_OK):
+        return f"kwok could not be built ({BUILD_SCRIPT} kwok exited {build.returncode}; needs Go and the module proxy)"
+    return None
+
+
+def indexed_job(name: str, completions: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "completions": completions,
+            "parallelism": PARALLELISM,
+            "completionMode": "Indexed",
+            "backoffLimitPerIndex": 3,
+            "maxFailedIndexes": completions,
+            "template": {
+                "spec": {
+                    "nodeName": NODE,
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "work", "image": "busybox", "command": ["true"]}],
+                    "tolerations": [{"operator": "Exists"}],
+                }
+            },
+        },
+    }
+
+
+class Peers:
+    """kwok and a job-controller-only kube-controller-manager, for the scenario's lifetime."""
+
+    def __init__(self, bench: Bench, log_dir: Path) -> None:
+        self.bench = bench
+        self.log_dir = log_dir
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        kubeconfig = str(self.bench.cluster.kubeconfig)
+        stages = self.log_dir / "kwok-stages.yaml"
+        stages.write_text(STAGES)
+        self._spawn("kwok", [kwok_binary(), f"--kubeconfig={kubeconfig}", f"--config={stages}", f"--manage-single-node={NODE}"])
+        self._spawn(
+            "kcm-jobs",
+            [
+                Binaries.locate().kube_controller_manager,
+                f"--kubeconfig={kubeconfig}",
+                "--controllers=job-controller",
+                "--leader-elect=false",
+                "--secure-port=0",
+                # The default 20 qps would make the client, not the controller, the limit.
+                "--kube-api-qps=1000",
+                "--kube-api-burst=2000",
+            ],
+        )
+
+    def _spawn(self, name: str, args: list[Any]) -> None:
+        self.started.append(procs.spawn(args, self.log_dir / f"{name}.log", die_with_parent=True))
+
+    def stop(self) -> None:
+        for proc in reversed(self.started):
+            procs.stop_group(proc.pid, procs.child_exited(proc))
+
+
+async def _node(bench: Bench) -> None:
+    body = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE, "labels": {"type": "kwok"}}}
+    try:
+        await bench.kube.create(NODES.path(), body)
+    except Exception as e:  # already there from an earlier run
+        if "409" not in str(e):
+            raise
+
+
+async def _job_done(bench: Bench, namespace: str, name: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = await bench.kube.get(JOBS.path(namespace, name))
+        conditions = {c["type"]: c["status"] for c in body.get("status", {}).get("conditions") or []}
+        if conditions.get("Complete") == "True" or conditions.get("Failed") == "True":
+            return body
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Job not finished in {timeout:.0f}s: {body.get('status')}")
+        await asyncio.sleep(0.2)
+
+
+async def run_indexed_job(bench: Bench, items: int) -> float:
+    namespace = await bench.namespace("peer-job")
+    try:
+        started = time.time()
+        await bench.kube.create(JOBS.path(namespace), indexed_job("peer", items))
+        job = await _job_done(bench, namespace, "peer", 120 + items * 0.5)
+        elapsed = time.time() - started
+        if job["status"].get("succeeded") != items:
+            raise RuntimeError(f"Indexed Job ended with {job['status']}")
+    finally:
+        await bench.cleanup(namespace, [])
+    return elapsed
+
+
+async def run_taskmill(bench: Bench, items: int) -> float:
+    namespace = await bench.namespace("peer-tm")
+    operator = bench.launcher.operator(namespace)
+    fleet = bench.fleet(namespace, PROVIDERS, SLOTS)
+    operator.wait_ready("loaded state")
+    try:
+        spec = {"items": [f"item-{i}" for i in range(items)], "retry": {"backoffSeconds": 0}}
+        started = time.time()
+        await bench.kube.create(BATCHJOBS.path(namespace), batchjob("peer", CAPABILITY, spec))
+        job = await wait_job(bench.kube, namespace, "peer", timeout=120 + items * 0.5, poll=0.2)
+        elapsed = time.time() - started
+        if job["status"]["phase"] != "Succeeded":
+            raise RuntimeError(f"BatchJob ended {job['status']['phase']}")
+    finally:
+        await bench.cleanup(namespace, [operator, *fleet])
+    return elapsed
 
 
 async def peer(bench: Bench, items: int) -> dict[str, Any]:
-    raise NotImplementedError
+    peers = Peers(bench, bench.launcher.log_dir)
+    peers.start()
+    try:
+        await _node(bench)
+        bench.say(f"peer: Indexed Job, {items} completions, parallelism {PARALLELISM}")
+        job_s = await run_indexed_job(bench, items)
+        bench.say(f"peer: Indexed Job done in {job_s:.1f}s; now taskmill, {PROVIDERS}x{SLOTS}")
+        taskmill_s = await run_taskmill(bench, items)
+    finally:
+        peers.stop()
+    bench.say(f"peer: taskmill {taskmill_s:.1f}s vs Indexed Job {job_s:.1f}s")
+    return {
+        "job_makespan_s": job_s,
+        "taskmill_makespan_s": taskmill_s,
+        "job_items_per_s": items / job_s,
+        "taskmill_items_per_s": items / taskmill_s,
+    }

@@ -118,7 +118,7 @@ class Launcher:
     ) -> Proc:
         args = [
             "taskmill.operator", "--namespace", namespace, "--identity", identity,
-            "--leader-lease-seconds", "5", *extra,
+            *extra,
         ]  # fmt: skip
         return self._start(f"{namespace}-{identity}", args, {})
 

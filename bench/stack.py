@@ -41,9 +41,15 @@ async def new_namespace(kube: Kube, prefix: str) -> str:
     return name
 
 
-async def delete_namespace(kube: Kube, name: str) -> None:
+async def delete_namespace(kube: Kube, name: str, timeout: float = 300) -> None:
+    """Delete and wait until it is gone, so its cleanup does not load the next measurement."""
+    path = f"{NAMESPACES}/{name}"
+    deadline = time.monotonic() + timeout
     try:
-        await kube.delete(f"{NAMESPACES}/{name}")
+        await kube.delete(path)
+        while time.monotonic() < deadline:
+            await kube.get(path)
+            await asyncio.sleep(0.5)
     except ApiError as e:
         if e.status != 404:
             raise

@@ -122,6 +122,8 @@ class Agent:
                 {stop, claimer, pending_watch, *background}, return_when=asyncio.FIRST_COMPLETED
             )
             crashed = [t for t in done if t is not stop]
+            for task in crashed:
+                log.error("%s stopped unexpectedly; shutting down", task.get_name())
             log.info("shutting down: no new claims")
             self._stopping.set()
             self._wake_claimer.set()

@@ -72,12 +72,14 @@ async def _in_daemon_thread(handler: Handler, ctx: Context) -> Any:
             future.set_exception(error)
 
     def call() -> None:
+        value, error = None, None
         try:
             value = handler(ctx.params, ctx)
         except BaseException as e:
-            loop.call_soon_threadsafe(settle, None, e)
-        else:
-            loop.call_soon_threadsafe(settle, value, None)
+            error = e
+        # An abandoned handler may outlive the event loop; its result goes nowhere.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, value, error)
 
     threading.Thread(target=call, name=f"task-{ctx.name}", daemon=True).start()
     return await future

@@ -324,8 +324,10 @@ class BatchJob(ApiModel):
     kind: Literal["BatchJob"] = "BatchJob"
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: BatchJobSpec
+    # observedGeneration 0 until the operator first writes status: kstatus (Flux) then
+    # reads a brand-new job as InProgress instead of Current.
     status: BatchJobStatus = Field(
-        default_factory=BatchJobStatus, json_schema_extra={"default": {}}
+        default_factory=BatchJobStatus, json_schema_extra={"default": {"observedGeneration": 0}}
     )
 
 

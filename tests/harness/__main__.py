@@ -4,6 +4,7 @@
     down    stop it, leaving no process behind
     status  show what runs; exit status 0 only when the apiserver is ready
     env     print the `export` lines again
+    demo    the main job end to end (make demo; see tests/harness/demo.py)
 
 Progress goes to stderr and only the export lines to stdout, so
 `eval "$(python -m tests.harness up)"` works. Every command is idempotent.
@@ -24,6 +25,7 @@ from tests.harness.controlplane import (
     running_components,
     stop_state_dir,
 )
+from tests.harness.demo import demo
 from tests.harness.versions import REPO_ROOT, Binaries
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".taskmill"
@@ -96,6 +98,7 @@ COMMANDS: dict[str, Callable[[Layout], int]] = {
     "down": down,
     "status": status,
     "env": env,
+    "demo": demo,
 }
 
 

@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
 GRACE_SECONDS = 10.0
@@ -35,7 +35,12 @@ def _die_with_parent_hook() -> Callable[[], None]:
 
 
 def spawn(
-    args: Sequence[str | Path], log: Path, *, die_with_parent: bool
+    args: Sequence[str | Path],
+    log: Path,
+    *,
+    die_with_parent: bool,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> "subprocess.Popen[bytes]":
     """Start a process in a new session with stdout and stderr appended to `log`."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -47,6 +52,8 @@ def spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=_die_with_parent_hook() if die_with_parent else None,
+            env=env,
+            cwd=cwd,
         )
 
 

@@ -25,7 +25,7 @@ from taskmill.operator.kube.config import load_connection
 
 from tests.harness import Cluster
 from tests.harness.polling import wait_for
-from tests.unit.chart.helm import CHART, helm, values_file
+from tests.unit.chart.helm import CHART, KUBE_VERSION, helm, values_file
 
 RELEASE = "tm"
 CAPABILITY = "demo.echo"
@@ -96,6 +96,24 @@ def test_every_rendered_object_is_accepted(install: Install) -> None:
             "get", obj["kind"], obj["metadata"]["name"], *scope, "-o", "name"
         )
         assert got.stdout.strip(), obj["metadata"]["name"]
+
+    # The CRDs are the session's (crds.install=false above); the chart's templated copy
+    # must be accepted as an update of them.
+    crds = helm(
+        *("template", RELEASE, str(CHART), "-n", install.namespace),
+        *("--show-only", "templates/crds.yaml", "--kube-version", KUBE_VERSION),
+        env=install.cluster.env,
+    )
+    assert crds.returncode == 0, crds.stderr
+    applied = install.cluster.kubectl(
+        *("apply", "--server-side", "--dry-run=server", "--force-conflicts"),
+        *("--field-manager=chart-test", "-o", "name", "-f", "-"),
+        input=crds.stdout,
+    )
+    assert sorted(applied.stdout.split()) == [
+        "customresourcedefinition.apiextensions.k8s.io/batchjobs.taskmill.io",
+        "customresourcedefinition.apiextensions.k8s.io/tasks.taskmill.io",
+    ]
 
 
 def test_provider_rbac_allows_status_patches_and_nothing_else(install: Install) -> None:

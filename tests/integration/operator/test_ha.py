@@ -1,9 +1,11 @@
 """Two replicas: one leads, the other stays passive and takes over when the leader dies."""
 
 import signal
+import urllib.request
 from pathlib import Path
 
 from tests.harness import wait_for
+from tests.harness.ports import free_ports
 from tests.integration.leasing import LeaseDriver
 from tests.integration.operator.conftest import OperatorFactory
 
@@ -15,13 +17,16 @@ def test_standby_stays_passive_then_takes_over_and_finishes_the_job(
 ) -> None:
     leader = start_operator(identity="operator-a")
     wait_for(lambda: driver.leader() == "operator-a", timeout=TIMEOUT, what="operator-a leads")
-    standby = start_operator(identity="operator-b")
+    (port,) = free_ports(1)
+    standby = start_operator("--liveness-port", str(port), identity="operator-b")
     standby_log = tmp_path / "operator-b.log"
     wait_for(
         lambda: "waiting for leadership" in standby_log.read_text(),
         timeout=TIMEOUT,
         what="operator-b up",
     )
+    # The standby is alive (liveness answers) although it does not lead.
+    wait_for(lambda: _healthy(port), timeout=TIMEOUT, what="standby /healthz")
     driver.create_job("relay", {"capability": "echo", "items": list(range(4))})
     wait_for(lambda: driver.run_to_completion("relay", limit=2) > 0, timeout=TIMEOUT, what="work")
     assert driver.leader() == "operator-a"
@@ -39,3 +44,11 @@ def test_standby_stays_passive_then_takes_over_and_finishes_the_job(
 
     wait_for(done, timeout=TIMEOUT, what="job finished under operator-b")
     assert standby.poll() is None
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False

@@ -109,10 +109,20 @@ def test_cancel_terminates_running_and_cancels_the_rest(
 def test_active_deadline_terminates_and_fails_the_job(
     driver: LeaseDriver, operator: subprocess.Popen[bytes]
 ) -> None:
+    # The deadline runs from creation: leave time to claim on a busy machine.
+    wait_for(driver.leader, timeout=TIMEOUT, what="operator leading")
     driver.create_job(
-        "late", {"capability": "echo", "items": [1, 2], "deadlines": {"activeDeadlineSeconds": 4}}
+        "late",
+        {
+            "capability": "echo",
+            "items": [1, 2],
+            "deadlines": {"activeDeadlineSeconds": 10},
+            "lease": {"durationSeconds": 30},
+        },
     )
-    held = wait_for(lambda: driver.claim_pending("late", limit=1), timeout=TIMEOUT, what="claim")[0]
+    held = wait_for(
+        lambda: driver.claim_pending("late", limit=1, duration=30), timeout=TIMEOUT, what="claim"
+    )[0]
     wait_for(
         lambda: _cancel_requested(driver, held.name, "DeadlineExceeded"),
         timeout=TIMEOUT,

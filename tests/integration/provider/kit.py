@@ -102,6 +102,22 @@ class Providers:
             assert provider.proc.poll() is None, provider.log_text()
         return provider
 
+    def start_operator(self) -> ProviderProcess:
+        """The real operator for this namespace (a quick lease-expiry grace)."""
+        log = self.log_dir / "operator.log"
+        args = [
+            sys.executable, "-m", "taskmill.operator", "--namespace", self.namespace,
+            "--identity", "operator-0", "--lease-grace-seconds", "1",
+        ]  # fmt: skip
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                args, cwd=REPO, env=self.cluster.env, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        operator = ProviderProcess(proc, "operator-0", log)
+        self.started.append(operator)
+        return operator
+
     def cleanup(self) -> None:
         for provider in self.started:
             if provider.proc.poll() is None:

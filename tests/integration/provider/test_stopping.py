@@ -3,9 +3,11 @@
 import json
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from taskmill.operator.api import protocol
 from taskmill.operator.api.common import TaskPhase
 
 from tests.harness.cluster import Cluster
@@ -15,6 +17,7 @@ from tests.integration.provider.kit import (
     create,
     expire_lease,
     get_task,
+    patch_status,
     process_alive,
     recorded_pids,
     task_manifest,
@@ -174,3 +177,30 @@ def test_graceful_shutdown_finishes_short_work_and_hands_back_the_rest(
     )
     assert taken.status.attempts == 0
     assert taken.status.history[-1].holder == "arriving-1"
+
+
+def test_restarted_provider_releases_what_its_earlier_run_held(
+    cluster: Cluster, namespace: str, providers: Providers
+) -> None:
+    create(cluster, namespace, task_manifest("o-0", "work"))
+    task = get_task(cluster, namespace, "o-0")
+    # The lease an earlier process under the same pod name took and never finished.
+    claim = protocol.claim(
+        task,
+        "reborn-1",
+        ["work"],
+        datetime.now(UTC),
+        duration_seconds=300,
+        renew_interval_seconds=100,
+    )
+    patch_status(cluster, namespace, "o-0", claim)
+
+    providers.start("reborn-1", "work", ["echo", "again"])
+    done = wait_task(
+        cluster, namespace, "o-0", "run again", lambda t: t.status.phase == "Succeeded"
+    )
+    assert done.status.attempts == 0
+    assert [(h.holder, h.outcome, h.reason) for h in done.status.history] == [
+        ("reborn-1", "Released", "ProviderRestarted"),
+        ("reborn-1", "Succeeded", "Completed"),
+    ]

@@ -1,0 +1,359 @@
+"""`python -m tests.harness demo` (make demo): the main job end to end, on one machine.
+
+  1. Starts the control plane in the state dir, or reuses the one `make cluster`
+     runs, and installs the CRDs.
+  2. Recreates the namespace taskmill-demo and generates 300 text files in
+     <state>/demo/input.
+  3. Runs the operator and the example providers (examples/providers/) as child
+     processes working in <state>/demo, logging to <state>/logs/demo-*.log: two
+     command providers of demo.sha256 with different concurrency, and one SDK
+     provider of demo.wordcount and demo.sha256sums.
+  4. Applies examples/demo/batchjobs.yaml, and urgent.yaml once hash-bulk is under
+     way, and shows each job's progress until all have finished.
+  5. Prints `kubectl get batchjobs,tasks`, some results and how to look around.
+
+After success the operator and providers stop and the control plane keeps running.
+After a failed job, a timeout (TASKMILL_DEMO_TIMEOUT seconds, default 300), an
+error, Ctrl-C or SIGTERM, everything the demo started stops, the control plane too
+if the demo started it. The exit status is 0 only when every job succeeded.
+"""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from taskmill.operator.api import BatchJob
+from taskmill.operator.api.meta import LABEL_PROVIDER, PROVIDER_LEASE_PREFIX
+
+from tests.harness import procs
+from tests.harness.cluster import Cluster, KubectlError
+from tests.harness.controlplane import (
+    COMPONENTS,
+    ControlPlane,
+    Layout,
+    StartupError,
+    running_components,
+    stop_state_dir,
+)
+from tests.harness.demo_progress import JobRow, display_for
+from tests.harness.polling import PollTimeoutError, wait_for
+from tests.harness.versions import REPO_ROOT, Binaries
+
+NAMESPACE = "taskmill-demo"
+CRD_DIR = REPO_ROOT / "crds"
+MANIFESTS = REPO_ROOT / "examples" / "demo"
+PROVIDERS = REPO_ROOT / "examples" / "providers"
+# The manifests name the inputs input/doc-{index:03d}.txt for indexes 0..299.
+INPUT_COUNT = 300
+INPUT_NAME = "doc-{index:03d}.txt"
+JOB_ORDER = ("hash-bulk", "hash-urgent", "wordcount", "checksums")
+# hash-urgent is applied once this many hash-bulk Tasks are done, to show it overtake.
+URGENT_AFTER = 20
+DEFAULT_TIMEOUT = 300.0
+REFRESH_SECONDS = 1.0
+TASKS_SHOWN = 15
+WORDS = (
+    "the of and to in is that it was for on are with as be at by this from or have an "
+    "they which one you had word but not what all were when we there can out use each "
+    "lease task job provider operator batch queue shard epoch watch priority heartbeat"
+).split()
+
+
+class DemoError(Exception):
+    """The demo cannot succeed; the message says why."""
+
+
+def _say(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def write_inputs(directory: Path, count: int = INPUT_COUNT) -> None:
+    """`count` small text files of random words, the same ones on every run."""
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = [1 / (rank + 1) for rank in range(len(WORDS))]  # Zipf-like, as in real text
+    for index in range(count):
+        rng = random.Random(index)
+        lines = [
+            " ".join(rng.choices(WORDS, weights, k=rng.randint(4, 14)))
+            for _ in range(rng.randint(5, 60))
+        ]
+        (directory / INPUT_NAME.format(index=index)).write_text("\n".join(lines) + "\n")
+
+
+def children(namespace: str) -> dict[str, list[str]]:
+    """The operator and the providers, by name, in start order."""
+    py = sys.executable
+    command_provider = [py, "-m", "taskmill.provider", "--namespace", namespace]
+    hash_command = [
+        "--capability", "demo.sha256",
+        "--grace-seconds", "5",
+        "--command", py, str(PROVIDERS / "sha256_files.py"),
+    ]  # fmt: skip
+    return {
+        "operator": [py, "-m", "taskmill.operator", "--namespace", namespace],
+        "hasher-1": [*command_provider, "--concurrency", "3", *hash_command],
+        "hasher-2": [*command_provider, "--concurrency", "1", *hash_command],
+        "text-stats": [py, str(PROVIDERS / "text_stats.py"), "--namespace", namespace],
+    }
+
+
+def truncate_listing(text: str, keep: int, more_hint: str) -> str:
+    """`kubectl get a,b` prints a table per kind, blank-line separated: cut the last one."""
+    *head, last = text.strip("\n").split("\n\n")
+    header, *rows = last.splitlines()
+    if len(rows) > keep:
+        rows = [*rows[:keep], f"... {len(rows) - keep} more ({more_hint})"]
+    return "\n\n".join([*head, "\n".join([header, *rows])])
+
+
+class Demo:
+    def __init__(self, layout: Layout, timeout: float) -> None:
+        self.layout = layout
+        self.timeout = timeout
+        self.work_dir = layout.root / "demo"
+        self.binaries = Binaries.locate()
+        self.plane: ControlPlane | None = None  # only when this demo started it
+        self.cluster: Cluster | None = None
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.started = time.monotonic()
+        self.urgent_story: list[int] = []  # hash-bulk's done count when urgent came / went
+
+    # --- setting up ------------------------------------------------------------
+
+    def run(self) -> bool:
+        """Everything up to the final tables; True when every job succeeded."""
+        cluster = self.cluster = self._control_plane()
+        _say("installing the CRDs")
+        cluster.apply_crds(sorted(CRD_DIR.glob("*.yaml")))
+        _say(f"recreating namespace {NAMESPACE}")
+        cluster.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--timeout=120s")
+        cluster.kubectl("create", "namespace", NAMESPACE)
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        write_inputs(self.work_dir / "input")
+        _say(f"wrote {INPUT_COUNT} text files to {self.work_dir / 'input'}")
+        self._start_children(cluster)
+        _say("applying examples/demo/batchjobs.yaml")
+        self._apply("batchjobs.yaml")
+        rows = self._follow()
+        print(flush=True)
+        self._print_tables(cluster)
+        failed = [row for row in rows if row.failed]
+        for row in failed:
+            self._explain_failure(row.name)
+        return not failed
+
+    def _control_plane(self) -> Cluster:
+        layout = self.layout
+        cluster = Cluster(kubeconfig=layout.kubeconfig, bin_dir=self.binaries.kube_dir)
+        if len(running_components(layout.root)) == len(COMPONENTS) and layout.kubeconfig.exists():
+            try:
+                cluster.get("/readyz", timeout=5)
+            except OSError:
+                pass
+            else:
+                _say(f"using the running control plane ({cluster.server})")
+                return cluster
+        stop_state_dir(layout.root)  # the remains of one that is not healthy
+        self.binaries.ensure()
+        _say(f"starting the control plane (state in {layout.root})")
+        self.plane = ControlPlane(layout.root, self.binaries, die_with_parent=False)
+        cluster = self.plane.start()
+        _say(f"control plane up in {time.monotonic() - self.started:.0f}s at {cluster.server}")
+        return cluster
+
+    def _start_children(self, cluster: Cluster) -> None:
+        for name, args in children(NAMESPACE).items():
+            log = self.layout.log(f"demo-{name}")
+            log.unlink(missing_ok=True)
+            env = {**cluster.env, "POD_NAME": f"demo-{name}", "PYTHONUNBUFFERED": "1"}
+            # die_with_parent: even a SIGKILLed demo leaves none of them behind.
+            self.children[name] = procs.spawn(
+                args, log, die_with_parent=True, env=env, cwd=self.work_dir
+            )
+        providers = [name for name in self.children if name != "operator"]
+        _say(f"started the operator and providers {', '.join(providers)}")
+        _say(f"their logs: {self.layout.log('demo-*')}")
+        expected = {f"{PROVIDER_LEASE_PREFIX}demo-{name}" for name in providers}
+        wait_for(
+            lambda: expected <= self._provider_leases(),
+            timeout=60,
+            what="the providers to announce themselves",
+        )
+
+    def _provider_leases(self) -> set[str]:
+        self._check_children()
+        assert self.cluster
+        path = f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases"
+        leases = json.loads(self.cluster.get(f"{path}?labelSelector={LABEL_PROVIDER}%3Dtrue"))
+        return {lease["metadata"]["name"] for lease in leases["items"]}
+
+    def _check_children(self) -> None:
+        for name, proc in self.children.items():
+            if proc.poll() is not None:
+                log = self.layout.log(f"demo-{name}")
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+                raise DemoError(f"{name} exited with code {proc.returncode}; {log}:\n{tail}")
+
+    def _apply(self, manifest: str) -> None:
+        assert self.cluster
+        self.cluster.kubectl("apply", "-n", NAMESPACE, "-f", str(MANIFESTS / manifest))
+
+    # --- following the jobs ----------------------------------------------------
+
+    def _jobs(self) -> list[JobRow]:
+        assert self.cluster
+        listing = json.loads(
+            self.cluster.get(f"/apis/taskmill.io/v1alpha1/namespaces/{NAMESPACE}/batchjobs")
+        )
+        rows = [JobRow.of(BatchJob.model_validate(item)) for item in listing["items"]]
+        order = {name: i for i, name in enumerate(JOB_ORDER)}
+        return sorted(rows, key=lambda row: (order.get(row.name, len(order)), row.name))
+
+    def _follow(self) -> list[JobRow]:
+        """Show progress until every job has finished or one has failed."""
+        display = display_for(sys.stdout)
+        begun = tick = time.monotonic()
+        deadline = begun + self.timeout
+        while True:
+            self._check_children()
+            rows = self._jobs()
+            by_name = {row.name: row for row in rows}
+            bulk = by_name.get("hash-bulk")
+            if not self.urgent_story and bulk and bulk.succeeded >= URGENT_AFTER:
+                self._apply("urgent.yaml")
+                self.urgent_story.append(bulk.succeeded)
+                display.note(
+                    f"[demo] hash-bulk has {bulk.succeeded}/{bulk.total} done: "
+                    "applying examples/demo/urgent.yaml (hash-urgent, priority 10)"
+                )
+                rows = self._jobs()
+                by_name = {row.name: row for row in rows}
+            urgent = by_name.get("hash-urgent")
+            if bulk and urgent and urgent.finished and len(self.urgent_story) == 1:
+                self.urgent_story.append(bulk.succeeded)
+            display.show(rows, time.monotonic() - begun)
+            all_finished = len(rows) == len(JOB_ORDER) and all(row.finished for row in rows)
+            if all_finished or any(row.failed for row in rows):
+                return rows
+            if time.monotonic() > deadline:
+                waiting = ", ".join(row.name for row in rows if not row.finished)
+                raise DemoError(f"timed out after {self.timeout:.0f}s waiting for: {waiting}")
+            tick += REFRESH_SECONDS  # the display's refresh rate, whatever a round took
+            time.sleep(max(0.0, tick - time.monotonic()))
+
+    # --- reporting -------------------------------------------------------------
+
+    def _print_tables(self, cluster: Cluster) -> None:
+        listing = cluster.kubectl("get", "batchjobs,tasks", "-n", NAMESPACE).stdout
+        print(f"$ kubectl get batchjobs,tasks -n {NAMESPACE}")
+        print(truncate_listing(listing, TASKS_SHOWN, f"kubectl get tasks -n {NAMESPACE}"))
+        print(flush=True)
+
+    def _task(self, name: str) -> dict[str, Any]:
+        assert self.cluster
+        path = f"/apis/taskmill.io/v1alpha1/namespaces/{NAMESPACE}/tasks/{name}"
+        task: dict[str, Any] = json.loads(self.cluster.get(path))
+        return task
+
+    def _explain_failure(self, job_name: str) -> None:
+        assert self.cluster
+        path = f"/apis/taskmill.io/v1alpha1/namespaces/{NAMESPACE}/batchjobs/{job_name}"
+        job = BatchJob.model_validate(json.loads(self.cluster.get(path)))
+        for condition in job.status.conditions:
+            if condition.type in ("Failed", "Cancelled") and condition.status == "True":
+                print(f"{job_name}: {condition.reason}: {condition.message}")
+        for name in job.status.failed_tasks[:3]:
+            result = self._task(name).get("status", {}).get("result", {})
+            output = "\n    ".join(result.get("output", "").splitlines()[-5:])
+            print(f"  task {name}: {result.get('reason')}: {result.get('message')}\n    {output}")
+        print(flush=True)
+
+    def print_results(self) -> None:
+        work = self.work_dir
+        print("Results:")
+        output = self._task("hash-urgent-0")["status"]["result"]["output"].strip()
+        print(f"  task hash-urgent-0 result.output: {output}")
+        sample = work / "output" / f"{Path(INPUT_NAME.format(index=0)).stem}.json"
+        print(f"  {sample.relative_to(work)}: {sample.read_text().strip()}")
+        summary = self._task("checksums-0")["status"]["result"]["output"].strip()
+        print(f"  task checksums-0 result.output: {summary}")
+        if len(self.urgent_story) == 2:
+            came, went = self.urgent_story
+            print(
+                f"  hash-urgent (priority 10) arrived when hash-bulk had {came} tasks done and "
+                f"finished when it had {went}: its tasks went first."
+            )
+        print(flush=True)
+
+    def print_how_to_look(self) -> None:
+        root = self.layout.root
+        in_repo = root == (REPO_ROOT / ".taskmill").resolve()
+        down = "make cluster-down" if in_repo else f"python -m tests.harness down --state-dir {root}"
+        print(
+            "The operator and providers have stopped; the control plane keeps running.\n"
+            "Look around:\n"
+            f"  export KUBECONFIG={self.layout.kubeconfig}\n"
+            f'  export PATH="{self.binaries.kube_dir}:$PATH"\n'
+            f"  kubectl get bj -n {NAMESPACE}\n"
+            f"  kubectl get tasks -n {NAMESPACE} -l taskmill.io/batchjob=hash-urgent\n"
+            f"  kubectl describe task hash-urgent-0 -n {NAMESPACE}\n"
+            f"  cat {self.work_dir / 'hashes' / 'SHA256SUMS'} | head\n"
+            f"Stop it with: {down}",
+            flush=True,
+        )
+
+    # --- tearing down ----------------------------------------------------------
+
+    def stop(self, *, keep_control_plane: bool) -> None:
+        """Stop the children (providers first), and the control plane unless kept.
+
+        Ctrl-C is ignored meanwhile: an impatient second one must not leave strays.
+        """
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for name in reversed(list(self.children)):
+                proc = self.children.pop(name)
+                procs.stop_group(proc.pid, procs.child_exited(proc))
+            if self.plane and not keep_control_plane:
+                self.plane.stop()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def demo(layout: Layout) -> int:
+    run = Demo(layout, float(os.environ.get("TASKMILL_DEMO_TIMEOUT") or DEFAULT_TIMEOUT))
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        try:
+            succeeded = run.run()
+        except (DemoError, StartupError, KubectlError, PollTimeoutError) as e:
+            print(f"\n[demo] failed: {e}", flush=True)
+            succeeded = False
+        except BaseException:
+            _say("interrupted: stopping everything the demo started")
+            run.stop(keep_control_plane=False)
+            raise
+        _say("stopping the operator and providers" + ("" if succeeded else " (and all else)"))
+        run.stop(keep_control_plane=succeeded)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if not succeeded:
+        _say(f"logs: {layout.log('demo-*')} and {layout.logs}")
+        return 1
+    run.print_results()
+    run.print_how_to_look()
+    _say(f"done in {time.monotonic() - run.started:.0f}s")
+    return 0
+
