@@ -24,7 +24,7 @@ from bench import chaos, peer, report, scale
 from bench.context import Bench
 from bench.dispatch import dispatch
 from bench.failover import failover
-from bench.limit import Load, limit
+from bench.limit import Load
 from bench.procs import Launcher
 from bench.stack import kube_for, start_control_plane
 from bench.throughput import Shape, throughput
@@ -45,8 +45,7 @@ class Scenario:
 def scenarios(quick: bool, seed: int) -> list[Scenario]:
     tput = Shape()
     return [
-        Scenario("limit", 3, lambda b, _: limit(b, Load())),
-        Scenario("throughput", 3, lambda b, _: throughput(b, tput)),
+        Scenario("throughput", 3, lambda b, _: throughput(b, tput, Load())),
         Scenario("dispatch", 3, lambda b, _: dispatch(b, 20 if quick else 40, 8, 4)),
         Scenario("failover", 3, lambda b, _: failover(b, lease_seconds=10)),
         Scenario("chaos", 3, lambda b, i: chaos.bench_run(b, seed + i)),
@@ -57,17 +56,36 @@ def scenarios(quick: bool, seed: int) -> list[Scenario]:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     names = [s.name for s in scenarios(False, 0)]
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="one run each, a 10,000-item scale job, one chaos seed")
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="one run each, a 10,000-item scale job, one chaos seed"
+    )
     p.add_argument("--scenario", action="append", choices=names, help="run only these (repeatable)")
-    p.add_argument("--runs", type=int, help="runs per scenario (default: 3 for the cheap ones, 1 for the heavy ones)")
-    p.add_argument("--seed", type=int, default=1, help="random seed (chaos seeds are seed, seed+1, ...)")
+    p.add_argument(
+        "--runs",
+        type=int,
+        help="runs per scenario (default: 3 for the cheap ones, 1 for the heavy ones)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=1, help="random seed (chaos seeds are seed, seed+1, ...)"
+    )
     p.add_argument("--keep", action="store_true", help="keep the state dir (logs, request tallies)")
-    p.add_argument("--profile", action="store_true", help="cProfile the operator and providers (.prof files in the kept state dir; implies --keep)")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile the operator and providers (.prof files in the kept state dir; "
+        "implies --keep)",
+    )
     return p.parse_args(argv)
 
 
-async def run_scenario(bench: Bench, scenario: Scenario, runs: int) -> tuple[list[dict[str, Any]], str | None]:
+async def run_scenario(
+    bench: Bench, scenario: Scenario, runs: int
+) -> tuple[list[dict[str, Any]], str | None]:
     why = scenario.unavailable()
     if why:
         bench.say(f"{scenario.name}: cannot run here: {why}")
@@ -88,7 +106,9 @@ async def run_scenario(bench: Bench, scenario: Scenario, runs: int) -> tuple[lis
 
 
 async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any]:
-    chosen = [s for s in scenarios(args.quick, args.seed) if not args.scenario or s.name in args.scenario]
+    chosen = [
+        s for s in scenarios(args.quick, args.seed) if not args.scenario or s.name in args.scenario
+    ]
     plane, cluster = start_control_plane(state_dir)
     launcher = Launcher(cluster.env, state_dir / "procs", profile=args.profile)
     record: dict[str, Any] = {"scenarios": {}, "skipped": {}}
@@ -144,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
             **record,
         },
     )
-    print(f"\nwrote {out.relative_to(REPO_ROOT)}" + (f"; state kept in {state_dir}" if args.keep or args.profile else ""))
+    print(
+        f"\nwrote {out.relative_to(REPO_ROOT)}"
+        + (f"; state kept in {state_dir}" if args.keep or args.profile else "")
+    )
     return 0
 
 

@@ -29,7 +29,11 @@ from bench.stack import batchjob, list_tasks, parse_time, wait_job
 
 JOB = "chaos"
 ACCEPTED = re.compile(r"task (\S+): reported \(epoch (\d+)\) -> Succeeded")
-KILL, STOP, RESTART = "SIGKILL a provider", "SIGSTOP a provider past its lease", "kill -9 the operator"
+KILL, STOP, RESTART = (
+    "SIGKILL a provider",
+    "SIGSTOP a provider past its lease",
+    "kill -9 the operator",
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,15 @@ class Outcome:
 
 
 class Chaos:
-    def __init__(self, kube: Kube, launcher: Launcher, namespace: str, plan: Plan, rng: random.Random, say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        launcher: Launcher,
+        namespace: str,
+        plan: Plan,
+        rng: random.Random,
+        say: Callable[[str], None],
+    ) -> None:
         self.kube = kube
         self.launcher = launcher
         self.namespace = namespace
@@ -91,9 +103,21 @@ class Chaos:
 
     async def run(self) -> Outcome:
         plan = self.plan
-        command = ["sh", "-c", f'echo "$TASKMILL_TASK" >> "{self.runs_file}"; sleep {plan.task_seconds}']
+        command = [
+            "sh",
+            "-c",
+            f'echo "$TASKMILL_TASK" >> "{self.runs_file}"; sleep {plan.task_seconds}',
+        ]
         self.providers = [
-            self.launcher.provider(self.namespace, f"c{i}", CAPABILITY, command, concurrency=plan.slots, lease_seconds=plan.lease_seconds, ready=False)
+            self.launcher.provider(
+                self.namespace,
+                f"c{i}",
+                CAPABILITY,
+                command,
+                concurrency=plan.slots,
+                lease_seconds=plan.lease_seconds,
+                ready=False,
+            )
             for i in range(plan.providers)
         ]
         for proc in self.providers:
@@ -115,7 +139,9 @@ class Chaos:
 
         timeout = 240 + plan.tasks * plan.task_seconds
         try:
-            job = await wait_job(self.kube, self.namespace, JOB, timeout=timeout, poll=0.25, on_poll=progress)
+            job = await wait_job(
+                self.kube, self.namespace, JOB, within=timeout, poll=0.25, on_poll=progress
+            )
         finally:
             for resume in self._resumes:
                 resume.cancel()
@@ -156,7 +182,9 @@ class Chaos:
             for name, _epoch in ACCEPTED.findall(proc.log_text()):
                 accepted[name] += 1
         names = {f"{JOB}-{i}" for i in range(self.plan.tasks)}
-        succeeded = {t["metadata"]["name"] for t in items if t.get("status", {}).get("phase") == "Succeeded"}
+        succeeded = {
+            t["metadata"]["name"] for t in items if t.get("status", {}).get("phase") == "Succeeded"
+        }
         history_dups = expired = 0
         for t in items:
             history = t.get("status", {}).get("history") or []
@@ -164,7 +192,11 @@ class Chaos:
             expired += sum(1 for h in history if h.get("outcome") == "Expired")
         lost = len(names - (succeeded & set(accepted)))
         runs = self.runs_file.read_text().split() if self.runs_file.exists() else []
-        done = [parse_time(t["status"]["completionTime"]) for t in items if t.get("status", {}).get("completionTime")]
+        done = [
+            parse_time(t["status"]["completionTime"])
+            for t in items
+            if t.get("status", {}).get("completionTime")
+        ]
         return Outcome(
             tasks=self.plan.tasks,
             job_phase=job.get("status", {}).get("phase", ""),
@@ -180,7 +212,14 @@ class Chaos:
         )
 
 
-async def run_chaos(kube: Kube, launcher: Launcher, namespace: str, plan: Plan, seed: int, say: Callable[[str], None]) -> Outcome:
+async def run_chaos(
+    kube: Kube,
+    launcher: Launcher,
+    namespace: str,
+    plan: Plan,
+    seed: int,
+    say: Callable[[str], None],
+) -> Outcome:
     chaos = Chaos(kube, launcher, namespace, plan, random.Random(seed), say)
     try:
         return await chaos.run()
@@ -200,7 +239,8 @@ async def bench_run(bench: Bench, seed: int) -> dict[str, Any]:
             await bench.cleanup(namespace, [])
     bench.say(
         f"chaos: job {outcome.job_phase}, lost {outcome.lost}, duplicates {outcome.duplicates}, "
-        f"{outcome.executions} executions for {outcome.tasks} tasks, {outcome.expired} leases expired"
+        f"{outcome.executions} executions for {outcome.tasks} tasks, "
+        f"{outcome.expired} leases expired"
     )
     return {
         "seed": seed,
@@ -221,4 +261,3 @@ def totals(runs: list[dict[str, Any]]) -> dict[str, float]:
         "duplicates_sum": float(sum(r["duplicates"] for r in runs)),
         "seeds": float(len(runs)),
     }
-

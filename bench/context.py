@@ -37,7 +37,11 @@ class Bench:
         return usage
 
     def say(self, message: str) -> None:
-        print(f"[bench {time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
+        print(
+            f"[bench {time.monotonic() - self.started:6.1f}s] {message}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     async def namespace(self, prefix: str) -> str:
         return await new_namespace(self.kube, prefix)

@@ -79,7 +79,7 @@ def install(tally: Tally) -> None:
         tally.add(request_key(method, str(str_or_url), kwargs.get("params")))
         return await original(self, method, str_or_url, **kwargs)
 
-    aiohttp.ClientSession._request = counted  # type: ignore[method-assign,assignment]
+    aiohttp.ClientSession._request = counted  # type: ignore[method-assign]
 
 
 def main() -> None:

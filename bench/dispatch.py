@@ -23,6 +23,7 @@ from bench.stack import parse_time, task_body
 from bench.stats import percentile
 
 HELD_PHASES = ("Leased", "Running", "Succeeded")
+DONE_WITHIN = 30.0
 
 
 class Observer:
@@ -50,8 +51,9 @@ class Observer:
         if phase == "Succeeded":
             self.done.setdefault(name, asyncio.Event()).set()
 
-    async def wait_done(self, name: str, timeout: float = 30) -> None:
-        await asyncio.wait_for(self.done.setdefault(name, asyncio.Event()).wait(), timeout)
+    async def wait_done(self, name: str) -> None:
+        async with asyncio.timeout(DONE_WITHIN):
+            await self.done.setdefault(name, asyncio.Event()).wait()
 
 
 async def dispatch(bench: Bench, samples: int, providers: int, slots: int) -> dict[str, Any]:
@@ -63,7 +65,9 @@ async def dispatch(bench: Bench, samples: int, providers: int, slots: int) -> di
     try:
         bench.say(f"dispatch: {samples} tasks one at a time, {providers} idle providers x {slots}")
         for i in range(samples):
-            await asyncio.sleep(0.2 + bench.rng.random() * 0.2)  # let the last claim's events settle
+            await asyncio.sleep(
+                0.2 + bench.rng.random() * 0.2
+            )  # let the last claim's events settle
             name = f"d-{i}"
             created = time.time()
             await bench.kube.create(TASKS.path(namespace), task_body(name, CAPABILITY, i))
@@ -86,6 +90,7 @@ async def dispatch(bench: Bench, samples: int, providers: int, slots: int) -> di
     }
     bench.say(
         f"dispatch: observed p50 {result['p50_ms']:.0f} ms p99 {result['p99_ms']:.0f} ms; "
-        f"claim sent p50 {result['claim_sent_p50_ms']:.0f} ms p99 {result['claim_sent_p99_ms']:.0f} ms"
+        f"claim sent p50 {result['claim_sent_p50_ms']:.0f} ms "
+        f"p99 {result['claim_sent_p99_ms']:.0f} ms"
     )
     return result

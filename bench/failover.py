@@ -23,17 +23,19 @@ JOB = "failover"
 TASK = f"{JOB}-0"
 
 
-async def _task_when(bench: Bench, namespace: str, ok: Any, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
+async def _task_when(bench: Bench, namespace: str, ok: Any, within: float) -> dict[str, Any]:
+    deadline = time.monotonic() + within
     while True:
         try:
-            body = await bench.kube.get(TASKS.path(namespace, TASK))
+            body: dict[str, Any] = await bench.kube.get(TASKS.path(namespace, TASK))
         except Exception:  # not created yet
             body = {}
         if body and ok(body.get("status", {})):
             return body
         if time.monotonic() > deadline:
-            raise TimeoutError(f"failover: task state not reached in {timeout:.0f}s: {body.get('status')}")
+            raise TimeoutError(
+                f"failover: task state not reached in {within:.0f}s: {body.get('status')}"
+            )
         await asyncio.sleep(0.05)
 
 
@@ -77,4 +79,8 @@ async def failover(bench: Bench, lease_seconds: int) -> dict[str, Any]:
         await bench.cleanup(namespace, [operator, *fleet])
         kill_recorded(pids)
     bench.say(f"failover: ran elsewhere {elapsed:.1f}s after the kill (lease {lease_seconds}s)")
-    return {"failover_s": elapsed, "lease_s": float(lease_seconds), "over_lease_s": elapsed - lease_seconds}
+    return {
+        "failover_s": elapsed,
+        "lease_s": float(lease_seconds),
+        "over_lease_s": elapsed - lease_seconds,
+    }

@@ -38,12 +38,18 @@ def patch_ops(n: int) -> list[dict[str, Any]]:
     ]
 
 
-async def _hammer(kubeconfig: str, namespace: str, names: list[str], load: Load, offset: int) -> tuple[int, float]:
+async def _hammer(
+    kubeconfig: str, namespace: str, names: list[str], load: Load, offset: int
+) -> tuple[int, float]:
     """Patch round-robin until the time is up; returns (writes, elapsed seconds)."""
     counter = itertools.count(offset)
-    async with Kube(load_connection(kubeconfig), user_agent="taskmill-bench-limit", limit=load.concurrency) as kube:
+    async with Kube(
+        load_connection(kubeconfig), user_agent="taskmill-bench-limit", limit=load.concurrency
+    ) as kube:
         # Warm the connection pool outside the measured window.
-        await asyncio.gather(*(kube.get(TASKS.path(namespace, names[0])) for _ in range(load.concurrency)))
+        await asyncio.gather(
+            *(kube.get(TASKS.path(namespace, names[0])) for _ in range(load.concurrency))
+        )
         deadline = time.monotonic() + load.seconds
         done = 0
 
@@ -74,15 +80,23 @@ async def limit(bench: Bench, load: Load) -> dict[str, Any]:
             await bench.kube.create(TASKS.path(namespace), task_body(name, CAPABILITY, i))
 
     await asyncio.gather(*(create(i, n) for i, n in enumerate(names)))
-    bench.say(f"limit: {load.processes} processes x {load.concurrency} in flight for {load.seconds:.0f}s")
+    bench.say(
+        f"limit: {load.processes} processes x {load.concurrency} in flight for {load.seconds:.0f}s"
+    )
     kubeconfig = str(bench.cluster.kubeconfig)
     jobs = [(kubeconfig, namespace, names, load, p * 10**9) for p in range(load.processes)]
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(load.processes) as pool:
+        cpu_before = bench.cpu({})
         results = await asyncio.get_running_loop().run_in_executor(None, pool.map, _process, jobs)
+        cpu_after = bench.cpu({})
     writes = sum(w for w, _ in results)
     elapsed = max(e for _, e in results)
     await bench.cleanup(namespace, [])
     rate = writes / elapsed
-    bench.say(f"limit: {writes} status patches in {elapsed:.1f}s = {rate:.0f}/s")
-    return {"raw_writes_per_s": rate, "writes": writes}
+    apiserver_ms = (cpu_after["kube-apiserver"] - cpu_before["kube-apiserver"]) * 1000 / writes
+    bench.say(
+        f"limit: {writes} status patches in {elapsed:.1f}s = {rate:.0f}/s "
+        f"({apiserver_ms:.1f} ms of apiserver CPU each)"
+    )
+    return {"raw_writes_per_s": rate, "writes": writes, "apiserver_cpu_ms_per_write": apiserver_ms}

@@ -44,11 +44,18 @@ spec:
   resourceRef: {apiGroup: v1, kind: Node}
   selector:
     matchExpressions:
-    - {key: '.status.conditions.[] | select( .type == "Ready" ) | .status', operator: NotIn, values: ["True"]}
+    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
+      operator: NotIn
+      values: ["True"]
   next:
     statusTemplate: |
       conditions:
-      - {type: Ready, status: "True", reason: KubeletReady, message: kwok, lastHeartbeatTime: {{ Now | Quote }}, lastTransitionTime: {{ Now | Quote }}}
+      - type: Ready
+        status: "True"
+        reason: KubeletReady
+        message: kwok
+        lastHeartbeatTime: {{ Now | Quote }}
+        lastTransitionTime: {{ Now | Quote }}
       allocatable: {cpu: "1000", memory: 1Ti, pods: "100000"}
       capacity: {cpu: "1000", memory: 1Ti, pods: "100000"}
 ---
@@ -70,7 +77,11 @@ spec:
       - {type: Ready, status: "True", lastTransitionTime: {{ $now | Quote }}}
       containerStatuses:
       {{ range .spec.containers }}
-      - {name: {{ .name | Quote }}, image: {{ .image | Quote }}, ready: true, restartCount: 0, state: {running: {startedAt: {{ $now | Quote }}}}}
+      - name: {{ .name | Quote }}
+        image: {{ .image | Quote }}
+        ready: true
+        restartCount: 0
+        state: {running: {startedAt: {{ $now | Quote }}}}
       {{ end }}
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
@@ -91,7 +102,16 @@ spec:
       - {type: Ready, status: "False", reason: PodCompleted, lastTransitionTime: {{ $now | Quote }}}
       containerStatuses:
       {{ range .spec.containers }}
-      - {name: {{ .name | Quote }}, image: {{ .image | Quote }}, ready: false, restartCount: 0, state: {terminated: {exitCode: 0, reason: Completed, startedAt: {{ $now | Quote }}, finishedAt: {{ $now | Quote }}}}}
+      - name: {{ .name | Quote }}
+        image: {{ .image | Quote }}
+        ready: false
+        restartCount: 0
+        state:
+          terminated:
+            exitCode: 0
+            reason: Completed
+            startedAt: {{ $now | Quote }}
+            finishedAt: {{ $now | Quote }}
       {{ end }}
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
@@ -118,7 +138,10 @@ def unavailable() -> str | None:
         return None
     build = subprocess.run([str(BUILD_SCRIPT), "kwok"], stdout=2, check=False)
     if build.returncode != 0 or not os.access(kwok_binary(), os.X_OK):
-        return f"kwok could not be built ({BUILD_SCRIPT} kwok exited {build.returncode}; needs Go and the module proxy)"
+        return (
+            f"kwok could not be built ({BUILD_SCRIPT} kwok exited {build.returncode}; "
+            "it needs Go and the module proxy)"
+        )
     return None
 
 
@@ -157,7 +180,15 @@ class Peers:
         kubeconfig = str(self.bench.cluster.kubeconfig)
         stages = self.log_dir / "kwok-stages.yaml"
         stages.write_text(STAGES)
-        self._spawn("kwok", [kwok_binary(), f"--kubeconfig={kubeconfig}", f"--config={stages}", f"--manage-single-node={NODE}"])
+        self._spawn(
+            "kwok",
+            [
+                kwok_binary(),
+                f"--kubeconfig={kubeconfig}",
+                f"--config={stages}",
+                f"--manage-single-node={NODE}",
+            ],
+        )
         self._spawn(
             "kcm-jobs",
             [
@@ -181,7 +212,11 @@ class Peers:
 
 
 async def _node(bench: Bench) -> None:
-    body = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE, "labels": {"type": "kwok"}}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": NODE, "labels": {"type": "kwok"}},
+    }
     try:
         await bench.kube.create(NODES.path(), body)
     except Exception as e:  # already there from an earlier run
@@ -189,15 +224,17 @@ async def _node(bench: Bench) -> None:
             raise
 
 
-async def _job_done(bench: Bench, namespace: str, name: str, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
+async def _job_done(bench: Bench, namespace: str, name: str, within: float) -> dict[str, Any]:
+    deadline = time.monotonic() + within
     while True:
-        body = await bench.kube.get(JOBS.path(namespace, name))
-        conditions = {c["type"]: c["status"] for c in body.get("status", {}).get("conditions") or []}
+        body: dict[str, Any] = await bench.kube.get(JOBS.path(namespace, name))
+        conditions = {
+            c["type"]: c["status"] for c in body.get("status", {}).get("conditions") or []
+        }
         if conditions.get("Complete") == "True" or conditions.get("Failed") == "True":
             return body
         if time.monotonic() > deadline:
-            raise TimeoutError(f"Job not finished in {timeout:.0f}s: {body.get('status')}")
+            raise TimeoutError(f"Job not finished in {within:.0f}s: {body.get('status')}")
         await asyncio.sleep(0.2)
 
 
@@ -224,7 +261,7 @@ async def run_taskmill(bench: Bench, items: int) -> float:
         spec = {"items": [f"item-{i}" for i in range(items)], "retry": {"backoffSeconds": 0}}
         started = time.time()
         await bench.kube.create(BATCHJOBS.path(namespace), batchjob("peer", CAPABILITY, spec))
-        job = await wait_job(bench.kube, namespace, "peer", timeout=120 + items * 0.5, poll=0.2)
+        job = await wait_job(bench.kube, namespace, "peer", within=120 + items * 0.5, poll=0.2)
         elapsed = time.time() - started
         if job["status"]["phase"] != "Succeeded":
             raise RuntimeError(f"BatchJob ended {job['status']['phase']}")

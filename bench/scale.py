@@ -29,7 +29,9 @@ async def _count(bench: Bench, namespace: str) -> int:
 async def _sample(bench: Bench, namespace: str, operator: Proc, peaks: dict[str, int]) -> None:
     while True:
         operator.sample_rss()
-        unfinished = len(await list_tasks(bench.kube, namespace, fieldSelector="status.phase!=Succeeded"))
+        unfinished = len(
+            await list_tasks(bench.kube, namespace, fieldSelector="status.phase!=Succeeded")
+        )
         peaks["unfinished"] = max(peaks["unfinished"], unfinished)
         peaks["objects"] = max(peaks["objects"], await _count(bench, namespace))
         await asyncio.sleep(SAMPLE_SECONDS)
@@ -48,14 +50,19 @@ async def scale(bench: Bench, items: int, providers: int = 8, slots: int = 4) ->
         if time.monotonic() - last_report[0] > 30:
             last_report[0] = time.monotonic()
             counts = body.get("status", {}).get("counts", {})
-            bench.say(f"scale: {counts.get('succeeded', 0)}/{items} succeeded, operator peak RSS {operator.peak_rss_kib / 1024:.0f} MiB")
+            bench.say(
+                f"scale: {counts.get('succeeded', 0)}/{items} succeeded, "
+                f"operator peak RSS {operator.peak_rss_kib / 1024:.0f} MiB"
+            )
 
     try:
         bench.say(f"scale: {items} items, {providers} providers x {slots}")
         started = time.monotonic()
         spec = {"range": {"start": 0, "end": items}, "retry": {"backoffSeconds": 0}}
         await bench.kube.create(BATCHJOBS.path(namespace), batchjob(JOB, CAPABILITY, spec))
-        job = await wait_job(bench.kube, namespace, JOB, timeout=600 + items * 0.1, poll=1.0, on_poll=progress)
+        job = await wait_job(
+            bench.kube, namespace, JOB, within=600 + items * 0.1, poll=1.0, on_poll=progress
+        )
         seconds = time.monotonic() - started
         operator.sample_rss()
         objects = await _count(bench, namespace)
@@ -64,7 +71,10 @@ async def scale(bench: Bench, items: int, providers: int = 8, slots: int = 4) ->
         with contextlib.suppress(asyncio.CancelledError):
             await sampler
         await bench.cleanup(namespace, [operator, *fleet])
-    bench.say(f"scale: {job['status']['phase']} in {seconds:.0f}s; peak unfinished {peaks['unfinished']}, operator peak RSS {operator.peak_rss_kib / 1024:.0f} MiB")
+    bench.say(
+        f"scale: {job['status']['phase']} in {seconds:.0f}s; peak unfinished "
+        f"{peaks['unfinished']}, operator peak RSS {operator.peak_rss_kib / 1024:.0f} MiB"
+    )
     return {
         "items": float(items),
         "seconds": seconds,

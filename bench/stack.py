@@ -1,7 +1,6 @@
 """The bench's own control plane (its own state dir) and the API calls scenarios share."""
 
 import asyncio
-import json
 import secrets
 import time
 from collections.abc import Callable
@@ -14,7 +13,6 @@ from taskmill.operator.kube import ApiError, Kube, load_connection
 from taskmill.operator.kube.paths import BATCHJOBS, TASKS
 
 from tests.harness import Binaries, Cluster, ControlPlane
-from tests.harness.metrics import RequestKey, request_counts
 from tests.harness.versions import REPO_ROOT
 
 CRD_DIR = REPO_ROOT / "crds"
@@ -37,14 +35,16 @@ def kube_for(cluster: Cluster, agent: str = "taskmill-bench") -> Kube:
 
 async def new_namespace(kube: Kube, prefix: str) -> str:
     name = f"{prefix}-{secrets.token_hex(3)}"
-    await kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    await kube.create(
+        NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    )
     return name
 
 
-async def delete_namespace(kube: Kube, name: str, timeout: float = 300) -> None:
+async def delete_namespace(kube: Kube, name: str, within: float = 300) -> None:
     """Delete and wait until it is gone, so its cleanup does not load the next measurement."""
     path = f"{NAMESPACES}/{name}"
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     try:
         await kube.delete(path)
         while time.monotonic() < deadline:
@@ -82,22 +82,24 @@ async def wait_job(
     namespace: str,
     name: str,
     *,
-    timeout: float,
+    within: float,
     poll: float = 0.25,
     on_poll: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Poll the BatchJob until it is finished; returns its last body."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     path = BATCHJOBS.path(namespace, name)
     while True:
-        body = await kube.get(path)
+        body: dict[str, Any] = await kube.get(path)
         if on_poll is not None:
             on_poll(body)
         if body.get("status", {}).get("phase") in ("Succeeded", "Failed", "Cancelled"):
             return body
         if time.monotonic() > deadline:
             counts = body.get("status", {}).get("counts")
-            raise TimeoutError(f"BatchJob {namespace}/{name} not finished in {timeout:.0f}s: {counts}")
+            raise TimeoutError(
+                f"BatchJob {namespace}/{name} not finished in {within:.0f}s: {counts}"
+            )
         await asyncio.sleep(poll)
 
 
@@ -119,17 +121,16 @@ def parse_time(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def metrics_counts(cluster: Cluster) -> "dict[RequestKey, int]":
-    return dict(request_counts(cluster.metrics()))
-
-
-def storage_objects(metrics_text: str, resource: str) -> int | None:
-    """apiserver_storage_objects for one resource (e.g. tasks.taskmill.io), if reported."""
+def rejected_status_patches(metrics_text: str) -> int:
+    """PATCHes of tasks/status the API server rejected with 409 or 422: lost races."""
+    total = 0
     for line in metrics_text.splitlines():
-        if line.startswith("apiserver_storage_objects{") and f'resource="{resource}"' in line:
-            return int(float(line.rsplit(" ", 1)[1]))
-    return None
-
-
-def dump(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True)
+        if (
+            line.startswith("apiserver_request_total{")
+            and 'verb="PATCH"' in line
+            and 'resource="tasks"' in line
+            and 'subresource="status"' in line
+            and ('code="409"' in line or 'code="422"' in line)
+        ):
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total

@@ -15,8 +15,9 @@ from typing import Any
 from taskmill.operator.kube.paths import BATCHJOBS
 
 from bench.context import CAPABILITY, Bench
+from bench.limit import MIN_WRITES_PER_TASK, Load, limit
 from bench.procs import Proc, requests_of
-from bench.stack import batchjob, list_tasks, parse_time, wait_job
+from bench.stack import batchjob, list_tasks, parse_time, rejected_status_patches, wait_job
 from tests.harness.metrics import diff, request_counts
 
 WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY")
@@ -44,7 +45,8 @@ async def run_job(
         nonlocal polls
         polls += 1
 
-    before_server = request_counts(bench.cluster.metrics())
+    text = bench.cluster.metrics()
+    before_server, before_rejected = request_counts(text), rejected_status_patches(text)
     before_operator, before_providers = operator.requests(), requests_of(providers)
     groups = {"operator": [operator], "providers": providers}
     cpu_before = bench.cpu(groups)
@@ -52,8 +54,10 @@ async def run_job(
     spec = {"range": {"start": 0, "end": tasks}, "retry": {"backoffSeconds": 0}}
     await bench.kube.create(BATCHJOBS.path(namespace), batchjob(JOB, CAPABILITY, spec))
     timeout = 120 + tasks * 0.2
-    job = await wait_job(bench.kube, namespace, JOB, timeout=timeout, poll=0.5, on_poll=count_poll)
-    server = diff(before_server, request_counts(bench.cluster.metrics()))
+    job = await wait_job(bench.kube, namespace, JOB, within=timeout, poll=0.5, on_poll=count_poll)
+    text = bench.cluster.metrics()
+    server = diff(before_server, request_counts(text))
+    rejected = rejected_status_patches(text) - before_rejected
     cpu_after = bench.cpu(groups)
     by_operator = operator.requests() - before_operator
     by_providers = requests_of(providers) - before_providers
@@ -62,20 +66,27 @@ async def run_job(
     server[("GET", "batchjobs", "")] -= polls
     server = +server
     items = await list_tasks(bench.kube, namespace)
-    done = [parse_time(t["status"]["completionTime"]) for t in items if t.get("status", {}).get("completionTime")]
+    done = [
+        parse_time(t["status"]["completionTime"])
+        for t in items
+        if t.get("status", {}).get("completionTime")
+    ]
     makespan = max(done) - started if done else float("nan")
     return {
         "phase": job["status"]["phase"],
         "succeeded": sum(1 for t in items if t.get("status", {}).get("phase") == "Succeeded"),
         "makespan": makespan,
         "server": {key_text(*k): v for k, v in server.items()},
+        "rejected": rejected,
         "cpu_s": {k: round(cpu_after[k] - cpu_before.get(k, 0.0), 2) for k in cpu_after},
         "operator": by_operator,
         "providers": by_providers,
     }
 
 
-def cost_rows(server: dict[str, int], operator: Counter[str], providers: Counter[str], tasks: int) -> list[dict[str, Any]]:
+def cost_rows(
+    server: dict[str, int], operator: Counter[str], providers: Counter[str], tasks: int
+) -> list[dict[str, Any]]:
     """Requests per task by verb and resource, split between operator and providers."""
     rows = []
     for key in sorted(server, key=lambda k: -server[k]):
@@ -91,7 +102,10 @@ def cost_rows(server: dict[str, int], operator: Counter[str], providers: Counter
     return rows
 
 
-async def throughput(bench: Bench, shape: Shape) -> dict[str, Any]:
+async def throughput(bench: Bench, shape: Shape, load: Load) -> dict[str, Any]:
+    """The API server's raw rate, then the job on the same machine a moment later: the
+    machine is shared, so the two are only comparable when measured back to back."""
+    raw = await limit(bench, load)
     namespace = await bench.namespace("tput")
     operator = bench.launcher.operator(namespace)
     providers = bench.fleet(namespace, shape.providers, shape.slots)
@@ -105,7 +119,9 @@ async def throughput(bench: Bench, shape: Shape) -> dict[str, Any]:
     server: dict[str, int] = result["server"]
     writes = sum(v for k, v in server.items() if k.split()[0] in WRITE_VERBS)
     task_writes = sum(
-        v for k, v in server.items() if k.split()[0] in WRITE_VERBS and k.split()[1].startswith("tasks")
+        v
+        for k, v in server.items()
+        if k.split()[0] in WRITE_VERBS and k.split()[1].startswith("tasks")
     )
     lists = sum(v for k, v in server.items() if k.startswith("LIST "))
     makespan = result["makespan"]
@@ -114,11 +130,19 @@ async def throughput(bench: Bench, shape: Shape) -> dict[str, Any]:
         f"({shape.tasks / makespan:.0f} tasks/s), {writes / shape.tasks:.2f} writes/task; "
         f"CPU s: {result['cpu_s']}"
     )
+    tasks_per_s = shape.tasks / makespan
+    apiserver_ms = result["cpu_s"].get("kube-apiserver", 0.0) * 1000 / shape.tasks
     return {
-        "tasks_per_s": shape.tasks / makespan,
+        "raw_writes_per_s": raw["raw_writes_per_s"],
+        "limit_tasks_per_s": raw["raw_writes_per_s"] / MIN_WRITES_PER_TASK,
+        "limit_fraction": tasks_per_s * MIN_WRITES_PER_TASK / raw["raw_writes_per_s"],
+        "apiserver_cpu_ms_per_raw_write": raw["apiserver_cpu_ms_per_write"],
+        "apiserver_cpu_ms_per_task": apiserver_ms,
+        "tasks_per_s": tasks_per_s,
         "makespan_s": makespan,
         "succeeded": result["succeeded"],
         "writes_per_task": writes / shape.tasks,
+        "rejected_status_patches_per_task": result["rejected"] / shape.tasks,
         "task_writes_per_task": task_writes / shape.tasks,
         "lists": lists,
         "lists_per_task": lists / shape.tasks,

@@ -66,7 +66,7 @@ class Plan:
 
 def plan(s: Situation, tasks: JobTasks) -> Plan:
     p = Plan()
-    live = [r for r in tasks.rows.values() if not r.terminal]
+    live = list(tasks.live.values())
     for row in live:
         if row.active:
             _plan_held_lease(s, row, p)

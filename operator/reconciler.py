@@ -144,7 +144,7 @@ class Reconciler:
             p = plan(self._situation(job, total, a, now, mono), tasks)
             await self._writes.execute(job, p, now)
         tasks.cursor = first_missing(tasks.indexes, tasks.cursor, total)
-        t = tally(tasks.rows.values(), total, stopped=bool(a.stop_reason))
+        t = tally(tasks, total, stopped=bool(a.stop_reason))
         wake_in = min(p.wake_in, await self._update_status(key, job, a, t, now))
         return min(wake_in, await self._collect_finished(job, now))
 

@@ -7,6 +7,7 @@ its objects changes so that the reconciler wakes for exactly that job.
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -127,11 +128,49 @@ def _newer(new_rv: str, old_rv: str) -> bool:
 
 @dataclass
 class JobTasks:
-    """One job's task rows plus the indexes that exist, for gap-free splitting."""
+    """One job's Tasks: a row per unfinished Task, only tallies of finished ones.
 
-    rows: dict[str, TaskRow] = field(default_factory=dict)
-    indexes: set[int] = field(default_factory=set)
+    Finished phases are final (the CRD's CEL rules forbid leaving them), so a finished
+    Task shrinks to its phase: a 100,000-task job keeps rows only for its live Tasks,
+    and every pass of the reconciler costs in proportion to those.
+    """
+
+    live: dict[str, TaskRow] = field(default_factory=dict)
+    finished: dict[int, TaskPhase] = field(default_factory=dict)  # by index
+    finished_counts: Counter[TaskPhase] = field(default_factory=Counter)
+    failed: dict[int, str] = field(default_factory=dict)  # index -> name
+    first_start: datetime | None = None
+    indexes: set[int] = field(default_factory=set)  # every index that has a Task
     cursor: int = 0  # every index below exists
+
+    def put(self, row: TaskRow) -> None:
+        if row.start_time is not None and (
+            self.first_start is None or row.start_time < self.first_start
+        ):
+            self.first_start = row.start_time
+        self.indexes.add(row.index)
+        if not row.terminal:
+            self.live[row.name] = row
+            return
+        self.live.pop(row.name, None)
+        if row.index not in self.finished:
+            self.finished[row.index] = row.phase
+            self.finished_counts[row.phase] += 1
+            if row.phase == TaskPhase.FAILED:
+                self.failed[row.index] = row.name
+
+    def remove(self, name: str, index: int) -> None:
+        self.live.pop(name, None)
+        phase = self.finished.pop(index, None)
+        if phase is not None:
+            self.finished_counts[phase] -= 1
+            self.failed.pop(index, None)
+        self.indexes.discard(index)
+        self.cursor = min(self.cursor, index)
+
+    @property
+    def empty(self) -> bool:
+        return not self.indexes
 
 
 class Store:
@@ -196,14 +235,15 @@ class Store:
         meta = task.metadata
         job_key = (meta.namespace, task.spec.batch_job)
         tasks = self.tasks.setdefault(job_key, JobTasks())
-        old = tasks.rows.get(meta.name)
+        if task.spec.index in tasks.finished:
+            return  # finished is final: later versions change nothing we track
+        old = tasks.live.get(meta.name)
         if old is not None and (
             only_if_new or not _newer(meta.resource_version, old.resource_version)
         ):
             return
         row = task_row(task)
-        tasks.rows[meta.name] = row
-        tasks.indexes.add(row.index)
+        tasks.put(row)
         if row.active:
             self.leases.observe((meta.namespace, meta.name), row.lease_record, self._monotonic())
         else:
@@ -216,12 +256,10 @@ class Store:
         tasks = self.tasks.get(job_key)
         if tasks is None:
             return
-        row = tasks.rows.pop(meta.get("name", ""), None)
-        if row is not None:
-            tasks.indexes.discard(row.index)
-            tasks.cursor = min(tasks.cursor, row.index)
-        self.leases.forget((job_key[0], meta.get("name", "")))
-        if not tasks.rows and job_key not in self.jobs:
+        name = meta.get("name", "")
+        tasks.remove(name, int(spec.get("index", -1)))
+        self.leases.forget((job_key[0], name))
+        if tasks.empty and job_key not in self.jobs:
             del self.tasks[job_key]
         self.mark(job_key)
 
@@ -235,5 +273,5 @@ class Store:
         """Drop what is left of a deleted job's tasks once nothing refers to them."""
         tasks = self.tasks.pop(key, None)
         if tasks is not None:
-            for name in tasks.rows:
+            for name in tasks.live:
                 self.leases.forget((key[0], name))

@@ -25,7 +25,7 @@ from taskmill.operator.kube import ApiError, Kube
 from taskmill.operator.kube.client import JSON_PATCH
 from taskmill.operator.kube.paths import TASKS
 from taskmill.provider.backoff import RETRY_BACKOFF, claim_delay
-from taskmill.provider.candidates import CandidateSet
+from taskmill.provider.candidates import CandidateSet, Spread
 from taskmill.provider.config import ProviderConfig
 from taskmill.provider.context import Context
 from taskmill.provider.held import Held, StopReason
@@ -84,6 +84,7 @@ class Agent:
         self._wall = wall
         self._mono = monotonic
         self._candidates = CandidateSet(config.capabilities)
+        self._spread = Spread(config.top_k)
         self._held: dict[str, Held] = {}
         self._claiming: set[str] = set()
         # Held-watch events that arrived while a claim of that task was in flight.
@@ -95,6 +96,8 @@ class Agent:
         self._stopping = asyncio.Event()
         self._works: set[asyncio.Task[None]] = set()
         self._chores: set[asyncio.Task[None]] = set()
+        self._claims_won = 0
+        self._claims_lost = 0
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -135,6 +138,7 @@ class Agent:
                 task.cancel()
             await asyncio.gather(stop, pending_watch, *background, return_exceptions=True)
             await presence.retract()
+            log.info("claims won %d, lost %d", self._claims_won, self._claims_lost)
         for task in crashed:
             task.result()  # re-raise what stopped the provider
 
@@ -235,8 +239,12 @@ class Agent:
                 await self._wake_claimer.wait()
                 continue
             if await self._claim(task):
+                self._claims_won += 1
+                self._spread.won()
                 losses = 0
                 continue
+            self._claims_lost += 1
+            self._spread.lost()
             losses += 1
             delay = claim_delay(losses, self._rng)
             if delay:
@@ -245,7 +253,7 @@ class Agent:
     def _next_candidate(self) -> Task | None:
         if len(self._held) + len(self._claiming) >= self._config.concurrency:
             return None
-        return self._candidates.choose(self._rng, self._config.top_k)
+        return self._candidates.choose(self._rng, self._spread.k)
 
     async def _claim(self, task: Task) -> bool:
         """Compare-and-swap the task's lease to this provider; start the work if it won."""

@@ -3,6 +3,7 @@
 import heapq
 import random
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +42,29 @@ def choose(tasks: Iterable[Task], rng: random.Random, top_k: int) -> Task | None
         return None
     top = [task for task in best if task.spec.priority == best[0].spec.priority]
     return rng.choice(top)
+
+
+@dataclass
+class Spread:
+    """How many top candidates a claim chooses among.
+
+    Starts narrow, so that ties go to the oldest tasks; doubles with every lost race,
+    since losses mean other providers are choosing from the same few; narrows again
+    one step per win. Either way it never reaches below the top priority.
+    """
+
+    narrowest: int
+    widest: int = 64
+    k: int = 0
+
+    def __post_init__(self) -> None:
+        self.k = self.k or self.narrowest
+
+    def won(self) -> None:
+        self.k = max(self.narrowest, self.k - 1)
+
+    def lost(self) -> None:
+        self.k = min(self.widest, self.k * 2)
 
 
 class CandidateSet:

@@ -5,14 +5,21 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import tempfile
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
 from taskmill.operator.api.task import Task
 from taskmill.provider.context import Context
-from taskmill.provider.results import Outcome, command_outcome, tail_bytes
+from taskmill.provider.results import (
+    Outcome,
+    command_outcome,
+    start_failed_outcome,
+    tail_bytes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +47,17 @@ class CommandRunner:
             raise ValueError("a command is required")
         self._argv = list(argv)
         self._kill_grace = kill_grace_seconds
+        # One directory for all result files: a directory per task costs a mkdir and an
+        # rmdir on the event loop for every task.
+        self._results = Path(tempfile.mkdtemp(prefix="taskmill-results-"))
+        weakref.finalize(self, shutil.rmtree, self._results, ignore_errors=True)
 
     async def execute(self, task: Task, ctx: Context) -> Outcome:
-        with tempfile.TemporaryDirectory(prefix="taskmill-") as tmp:
-            result_path = Path(tmp) / "result.json"
-            result_path.touch()
-            # start_new_session: the command leads its own process group, so
-            # termination reaches everything it started.
+        # Not created in advance: most commands write no result file.
+        result_path = self._results / f"{task.metadata.name}-{task.status.lease.epoch}.json"
+        # start_new_session: the command leads its own process group, so
+        # termination reaches everything it started.
+        try:
             proc = await asyncio.create_subprocess_exec(
                 *self._argv,
                 stdin=asyncio.subprocess.PIPE,
@@ -54,16 +65,18 @@ class CommandRunner:
                 env=command_env(task, result_path, dict(os.environ)),
                 start_new_session=True,
             )
-            log.info("task %s: started %s (pid %d)", task.metadata.name, self._argv[0], proc.pid)
-            reader = asyncio.create_task(_read_tail(proc))
-            await _feed_stdin(proc, json.dumps(task.spec.params).encode())
-            exit_code = await self._wait_or_terminate(proc, ctx)
-            _signal_group(proc.pid, signal.SIGKILL)  # leftovers the command did not reap
-            try:
-                tail = await asyncio.wait_for(reader, _DRAIN_SECONDS)
-            except TimeoutError:
-                tail = b""
-            return command_outcome(exit_code, tail, result_path.read_text(errors="replace"))
+        except OSError as e:
+            return start_failed_outcome(e)
+        log.info("task %s: started %s (pid %d)", task.metadata.name, self._argv[0], proc.pid)
+        reader = asyncio.create_task(_read_tail(proc))
+        await _feed_stdin(proc, json.dumps(task.spec.params).encode())
+        exit_code = await self._wait_or_terminate(proc, ctx)
+        _signal_group(proc.pid, signal.SIGKILL)  # leftovers the command did not reap
+        try:
+            tail = await asyncio.wait_for(reader, _DRAIN_SECONDS)
+        except TimeoutError:
+            tail = b""
+        return command_outcome(exit_code, tail, _take(result_path))
 
     async def _wait_or_terminate(self, proc: asyncio.subprocess.Process, ctx: Context) -> int:
         """Wait for exit; once ctx.cancelled is set: SIGTERM the group, SIGKILL after grace."""
@@ -97,6 +110,16 @@ async def _read_tail(proc: asyncio.subprocess.Process) -> bytes:
     while chunk := await proc.stdout.read(65536):
         tail = tail_bytes(tail, chunk)
     return tail
+
+
+def _take(path: Path) -> str:
+    """The result file's contents ("" when the command wrote none), removing the file."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    path.unlink()
+    return text
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

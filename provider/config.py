@@ -22,7 +22,8 @@ class ProviderConfig:
     provider takes on a Task (a Task may allow less). grace_seconds is how long a
     graceful shutdown lets running work finish; kill_grace_seconds is how long work
     that must stop gets between SIGTERM and SIGKILL (or, for SDK handlers, between
-    ctx.cancelled and being abandoned).
+    ctx.cancelled and being abandoned). top_k is the narrowest spread of claims over
+    the top candidates (see candidates.Spread).
     """
 
     capabilities: tuple[str, ...]

@@ -18,6 +18,7 @@ REASON_COMPLETED = "Completed"
 REASON_NON_ZERO_EXIT = "NonZeroExit"
 REASON_HANDLER_ERROR = "HandlerError"
 REASON_INVALID_RESULT = "InvalidResult"
+REASON_START_FAILED = "StartFailed"
 
 MAX_MESSAGE = 1024
 MAX_REASON = 64
@@ -131,6 +132,12 @@ def error_outcome(exc: BaseException, traceback_text: str) -> Outcome:
         output=clip_output(traceback_text), message=message, reason=REASON_HANDLER_ERROR
     )
     return Outcome(False, result)
+
+
+def start_failed_outcome(error: OSError) -> Outcome:
+    """The command could not be started (not found, not executable)."""
+    message = f"could not start the command: {error}"[:MAX_MESSAGE]
+    return Outcome(False, TaskResult(message=message, reason=REASON_START_FAILED))
 
 
 def _invalid(message: str, output: str, exit_code: int | None) -> Outcome:

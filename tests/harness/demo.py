@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -61,10 +62,12 @@ DEFAULT_TIMEOUT = 300.0
 REFRESH_SECONDS = 1.0
 TASKS_SHOWN = 15
 WORDS = (
-    "the of and to in is that it was for on are with as be at by this from or have an "
-    "they which one you had word but not what all were when we there can out use each "
-    "lease task job provider operator batch queue shard epoch watch priority heartbeat"
-).split()
+    "the", "of", "and", "to", "in", "is", "that", "it", "was", "for", "on", "are", "with",
+    "as", "be", "at", "by", "this", "from", "or", "have", "an", "they", "which", "one",
+    "you", "had", "word", "but", "not", "what", "all", "were", "when", "we", "there", "can",
+    "lease", "task", "job", "provider", "operator", "batch", "queue", "shard", "epoch",
+    "watch", "priority", "heartbeat",
+)  # fmt: skip
 
 
 class DemoError(Exception):
@@ -107,6 +110,33 @@ def children(namespace: str) -> dict[str, list[str]]:
         "hasher-2": [*command_provider, "--concurrency", "1", *hash_command],
         "text-stats": [py, str(PROVIDERS / "text_stats.py"), "--namespace", namespace],
     }
+
+
+def spawn_children(
+    namespace: str, env: Mapping[str, str], work_dir: Path, log_dir: Path
+) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
+    """Start the operator and providers of `namespace` in `work_dir`, one at a time, so
+    that the caller holds each before the next starts. Logs: <log_dir>/demo-<name>.log."""
+    for name, args in children(namespace).items():
+        log = log_dir / f"demo-{name}.log"
+        log.unlink(missing_ok=True)
+        child_env = {**env, "POD_NAME": f"demo-{name}", "PYTHONUNBUFFERED": "1"}
+        # die_with_parent: even a SIGKILLed demo leaves none of them behind.
+        yield name, procs.spawn(args, log, die_with_parent=True, env=child_env, cwd=work_dir)
+
+
+def stop_children(started: dict[str, "subprocess.Popen[bytes]"]) -> None:
+    """Stop (and forget) them in reverse start order: providers before the operator."""
+    for name in reversed(list(started)):
+        proc = started.pop(name)
+        procs.stop_group(proc.pid, procs.child_exited(proc))
+
+
+def provider_leases(cluster: Cluster, namespace: str) -> set[str]:
+    """Names of the presence Leases of the providers announced in `namespace`."""
+    path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+    leases = json.loads(cluster.get(f"{path}?labelSelector={LABEL_PROVIDER}%3Dtrue"))
+    return {lease["metadata"]["name"] for lease in leases["items"]}
 
 
 def truncate_listing(text: str, keep: int, more_hint: str) -> str:
@@ -174,30 +204,18 @@ class Demo:
         return cluster
 
     def _start_children(self, cluster: Cluster) -> None:
-        for name, args in children(NAMESPACE).items():
-            log = self.layout.log(f"demo-{name}")
-            log.unlink(missing_ok=True)
-            env = {**cluster.env, "POD_NAME": f"demo-{name}", "PYTHONUNBUFFERED": "1"}
-            # die_with_parent: even a SIGKILLed demo leaves none of them behind.
-            self.children[name] = procs.spawn(
-                args, log, die_with_parent=True, env=env, cwd=self.work_dir
-            )
+        for name, proc in spawn_children(NAMESPACE, cluster.env, self.work_dir, self.layout.logs):
+            self.children[name] = proc
         providers = [name for name in self.children if name != "operator"]
         _say(f"started the operator and providers {', '.join(providers)}")
         _say(f"their logs: {self.layout.log('demo-*')}")
         expected = {f"{PROVIDER_LEASE_PREFIX}demo-{name}" for name in providers}
-        wait_for(
-            lambda: expected <= self._provider_leases(),
-            timeout=60,
-            what="the providers to announce themselves",
-        )
 
-    def _provider_leases(self) -> set[str]:
-        self._check_children()
-        assert self.cluster
-        path = f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases"
-        leases = json.loads(self.cluster.get(f"{path}?labelSelector={LABEL_PROVIDER}%3Dtrue"))
-        return {lease["metadata"]["name"] for lease in leases["items"]}
+        def announced() -> bool:
+            self._check_children()
+            return expected <= provider_leases(cluster, NAMESPACE)
+
+        wait_for(announced, timeout=60, what="the providers to announce themselves")
 
     def _check_children(self) -> None:
         for name, proc in self.children.items():
@@ -229,20 +247,14 @@ class Demo:
         while True:
             self._check_children()
             rows = self._jobs()
-            by_name = {row.name: row for row in rows}
-            bulk = by_name.get("hash-bulk")
-            if not self.urgent_story and bulk and bulk.succeeded >= URGENT_AFTER:
+            if self._urgent_due(rows):
                 self._apply("urgent.yaml")
-                self.urgent_story.append(bulk.succeeded)
                 display.note(
-                    f"[demo] hash-bulk has {bulk.succeeded}/{bulk.total} done: "
+                    f"[demo] hash-bulk has {self.urgent_story[0]} tasks done: "
                     "applying examples/demo/urgent.yaml (hash-urgent, priority 10)"
                 )
                 rows = self._jobs()
-                by_name = {row.name: row for row in rows}
-            urgent = by_name.get("hash-urgent")
-            if bulk and urgent and urgent.finished and len(self.urgent_story) == 1:
-                self.urgent_story.append(bulk.succeeded)
+            self._note_urgent_finished(rows)
             display.show(rows, time.monotonic() - begun)
             all_finished = len(rows) == len(JOB_ORDER) and all(row.finished for row in rows)
             if all_finished or any(row.failed for row in rows):
@@ -252,6 +264,21 @@ class Demo:
                 raise DemoError(f"timed out after {self.timeout:.0f}s waiting for: {waiting}")
             tick += REFRESH_SECONDS  # the display's refresh rate, whatever a round took
             time.sleep(max(0.0, tick - time.monotonic()))
+
+    def _urgent_due(self, rows: list[JobRow]) -> bool:
+        """Time for hash-urgent: hash-bulk is under way. Records where hash-bulk stood."""
+        bulk = next((row for row in rows if row.name == "hash-bulk"), None)
+        if self.urgent_story or bulk is None or bulk.succeeded < URGENT_AFTER:
+            return False
+        self.urgent_story.append(bulk.succeeded)
+        return True
+
+    def _note_urgent_finished(self, rows: list[JobRow]) -> None:
+        """Records where hash-bulk stood when hash-urgent finished."""
+        by_name = {row.name: row for row in rows}
+        urgent, bulk = by_name.get("hash-urgent"), by_name.get("hash-bulk")
+        if len(self.urgent_story) == 1 and urgent and bulk and urgent.finished:
+            self.urgent_story.append(bulk.succeeded)
 
     # --- reporting -------------------------------------------------------------
 
@@ -299,8 +326,9 @@ class Demo:
 
     def print_how_to_look(self) -> None:
         root = self.layout.root
-        in_repo = root == (REPO_ROOT / ".taskmill").resolve()
-        down = "make cluster-down" if in_repo else f"python -m tests.harness down --state-dir {root}"
+        down = "make cluster-down"
+        if root != (REPO_ROOT / ".taskmill").resolve():
+            down = f"python -m tests.harness down --state-dir {root}"
         print(
             "The operator and providers have stopped; the control plane keeps running.\n"
             "Look around:\n"
@@ -323,9 +351,7 @@ class Demo:
         """
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            for name in reversed(list(self.children)):
-                proc = self.children.pop(name)
-                procs.stop_group(proc.pid, procs.child_exited(proc))
+            stop_children(self.children)
             if self.plane and not keep_control_plane:
                 self.plane.stop()
         finally:
@@ -356,4 +382,3 @@ def demo(layout: Layout) -> int:
     run.print_how_to_look()
     _say(f"done in {time.monotonic() - run.started:.0f}s")
     return 0
-

@@ -81,6 +81,8 @@ class Providers:
                 "--capability", capabilities,
                 "--concurrency", str(concurrency),
                 "--lease-seconds", str(lease_seconds),
+                # short, so that cleanup's SIGTERM ends a test quickly
+                "--grace-seconds", "1", "--kill-grace-seconds", "2",
                 *extra,
                 "--command", *command,
             ]  # fmt: skip
@@ -119,10 +121,17 @@ class Providers:
         return operator
 
     def cleanup(self) -> None:
-        for provider in self.started:
-            if provider.proc.poll() is None:
-                os.killpg(provider.pid, signal.SIGCONT)
-                provider.kill()
+        """SIGTERM, so that providers end the commands they run (those live in their own
+        process groups and would outlive a SIGKILLed provider); SIGKILL what hangs."""
+        for process in self.started:
+            if process.proc.poll() is None:
+                os.killpg(process.pid, signal.SIGCONT)
+                process.signal(signal.SIGTERM)
+        for process in self.started:
+            try:
+                process.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 @contextmanager

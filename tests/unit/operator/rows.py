@@ -33,7 +33,10 @@ def row(index: int, phase: TaskPhase = TaskPhase.PENDING, **fields: Any) -> Task
 
 
 def job_tasks(*rows: TaskRow) -> JobTasks:
-    return JobTasks(rows={r.name: r for r in rows}, indexes={r.index for r in rows})
+    tasks = JobTasks()
+    for r in rows:
+        tasks.put(r)
+    return tasks
 
 
 def started(at: datetime) -> dict[str, Any]:

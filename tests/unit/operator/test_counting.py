@@ -5,7 +5,7 @@ from taskmill.operator.api.protocol import HELD_BACKOFF, HELD_CANCEL_ACK, HELD_S
 from taskmill.operator.counting import tally
 
 from tests.unit.operator.builders import at
-from tests.unit.operator.rows import row
+from tests.unit.operator.rows import job_tasks, row
 
 H = TaskPhase.HELD
 
@@ -24,21 +24,34 @@ def test_counts_by_state() -> None:
         row(9, TaskPhase.FAILED),
         row(10, TaskPhase.CANCELLED),
     ]
-    t = tally(rows, total=14, stopped=False)
+    t = tally(job_tasks(*rows), total=14, stopped=False)
     c = t.counts
     assert (c.total, c.pending, c.leased, c.retrying) == (14, 2 + 3, 3, 2)
     assert (c.succeeded, c.failed, c.cancelled) == (1, 2, 1)
     assert t.failed_tasks == ["job-9", "job-12"]
     assert t.first_start_time == at(3)
-    assert t.leasable == 2  # job-0 and the retried job-4
     assert t.terminating == 1
 
 
 def test_uncreated_tasks_are_cancelled_once_the_job_stopped() -> None:
-    t = tally([row(0, TaskPhase.CANCELLED)], total=5, stopped=True)
+    t = tally(job_tasks(row(0, TaskPhase.CANCELLED)), total=5, stopped=True)
     assert (t.counts.pending, t.counts.cancelled) == (0, 5)
+
+
+def test_finished_tasks_shrink_to_tallies_and_count_once() -> None:
+    tasks = job_tasks(row(0, TaskPhase.RUNNING), row(1, TaskPhase.FAILED))
+    tasks.put(row(0, TaskPhase.SUCCEEDED))
+    tasks.put(row(0, TaskPhase.SUCCEEDED))  # a later version of a finished task
+    assert list(tasks.live) == []
+    c = tally(tasks, total=2, stopped=False).counts
+    assert (c.succeeded, c.failed, c.leased, c.pending) == (1, 1, 0, 0)
+    tasks.remove("job-1", 1)
+    assert tally(tasks, total=2, stopped=False).counts.failed == 0
+    assert (tasks.indexes, tasks.cursor) == ({0}, 0)
 
 
 def test_failed_tasks_are_bounded() -> None:
     rows = [row(i, TaskPhase.FAILED) for i in range(30)]
-    assert tally(rows, total=30, stopped=False).failed_tasks == [f"job-{i}" for i in range(20)]
+    assert tally(job_tasks(*rows), total=30, stopped=False).failed_tasks == [
+        f"job-{i}" for i in range(20)
+    ]

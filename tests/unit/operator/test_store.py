@@ -26,14 +26,14 @@ def test_rows_follow_the_newest_version_and_mark_their_job() -> None:
     store.put_task(body("job-0", "5", "Running", "p", startTime="2026-01-01T00:00:00Z"))
     assert store.take_dirty() == {("ns", "job")}
     store.put_task(body("job-0", "4"))  # a late answer to an older write
-    row = store.job_tasks(("ns", "job")).rows["job-0"]
+    row = store.job_tasks(("ns", "job")).live["job-0"]
     assert (row.phase, row.holder, row.resource_version) == ("Running", "p", "5")
     assert store.leases.seen_at(("ns", "job-0")) == 10.0
     now[0] = 20.0
     store.put_task(body("job-0", "6", "Succeeded"))
     assert store.leases.seen_at(("ns", "job-0")) is None  # not held: nothing to expire
-    store.put_task(body("job-0", "7", "Succeeded"), only_if_new=True)
-    assert store.job_tasks(("ns", "job")).rows["job-0"].resource_version == "6"
+    tasks = store.job_tasks(("ns", "job"))
+    assert (tasks.live, tasks.finished) == ({}, {0: "Succeeded"})
 
 
 def test_delete_frees_the_index_and_moves_the_cursor_back() -> None:

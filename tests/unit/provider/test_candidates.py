@@ -3,7 +3,7 @@ from collections import Counter
 
 import pytest
 from taskmill.operator.api.task import Task
-from taskmill.provider.candidates import CandidateSet, choose, is_leasable
+from taskmill.provider.candidates import CandidateSet, Spread, choose, is_leasable
 
 from tests.unit.provider.tasks import task_obj
 
@@ -87,3 +87,13 @@ def test_restore_puts_back_only_leasable_tasks() -> None:
     cands.restore(Task.model_validate(task_obj("a")))
     cands.restore(Task.model_validate(task_obj("b", holder="p", epoch=1)))
     assert ("a" in cands, "b" in cands) == (True, False)
+
+
+def test_spread_widens_on_losses_and_narrows_on_wins() -> None:
+    spread = Spread(3, widest=20)
+    ks = []
+    for outcome in ["lost", "lost", "lost", "won", "won", "lost"] + ["won"] * 30:
+        getattr(spread, outcome)()
+        ks.append(spread.k)
+    assert ks[:6] == [6, 12, 20, 19, 18, 20]
+    assert ks[-1] == 3

@@ -98,3 +98,9 @@ def test_leftover_children_are_killed_when_the_command_exits(tmp_path: Path) -> 
 
 def test_command_that_ignores_stdin() -> None:
     assert run(["true"]).succeeded
+
+
+def test_command_that_cannot_start() -> None:
+    outcome = run(["/nonexistent/command"])
+    assert (outcome.succeeded, outcome.reason) == (False, "StartFailed")
+    assert "/nonexistent/command" in outcome.result.message
