@@ -8,6 +8,7 @@ writes everything to bench/results/<timestamp>.json. See docs/benchmarks.md.
 
 import argparse
 import asyncio
+import os
 import random
 import shutil
 import sys
@@ -42,15 +43,16 @@ class Scenario:
     unavailable: Callable[[], str | None] = lambda: None  # why it cannot run here
 
 
-def scenarios(quick: bool, seed: int) -> list[Scenario]:
+def scenarios(quick: bool, seed: int, scale_items: int | None = None) -> list[Scenario]:
     tput = Shape()
+    items = scale_items or (10_000 if quick else 100_000)
     return [
         Scenario("throughput", 3, lambda b, _: throughput(b, tput, Load())),
         Scenario("dispatch", 3, lambda b, _: dispatch(b, 20 if quick else 40, 8, 4)),
         Scenario("failover", 3, lambda b, _: failover(b, lease_seconds=10)),
         Scenario("chaos", 3, lambda b, i: chaos.bench_run(b, seed + i)),
         Scenario("peer", 1, lambda b, _: peer.peer(b, items=1000), peer.unavailable),
-        Scenario("scale", 1, lambda b, _: scale.scale(b, items=10_000 if quick else 100_000)),
+        Scenario("scale", 1, lambda b, _: scale.scale(b, items=items)),
     ]
 
 
@@ -73,6 +75,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--seed", type=int, default=1, help="random seed (chaos seeds are seed, seed+1, ...)"
     )
+    p.add_argument("--scale-items", type=int, help="items of the scale job (default 100,000)")
     p.add_argument("--keep", action="store_true", help="keep the state dir (logs, request tallies)")
     p.add_argument(
         "--profile",
@@ -94,7 +97,10 @@ async def run_scenario(
     for i in range(runs):
         bench.say(f"== {scenario.name} run {i + 1}/{runs}")
         try:
-            results.append(await scenario.run(bench, i))
+            result = await scenario.run(bench, i)
+            # The machine may be shared: the load next to each result says how much.
+            result["loadavg_1m"] = os.getloadavg()[0]
+            results.append(result)
         except Exception as e:
             bench.say(f"{scenario.name} run {i + 1} failed: {e}")
             traceback.print_exc()
@@ -107,7 +113,9 @@ async def run_scenario(
 
 async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any]:
     chosen = [
-        s for s in scenarios(args.quick, args.seed) if not args.scenario or s.name in args.scenario
+        s
+        for s in scenarios(args.quick, args.seed, args.scale_items)
+        if not args.scenario or s.name in args.scenario
     ]
     plane, cluster = start_control_plane(state_dir)
     launcher = Launcher(cluster.env, state_dir / "procs", profile=args.profile)

@@ -58,9 +58,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv)
     try:
-        sys.exit(asyncio.run(run(config)))
-    except KeyboardInterrupt:
-        sys.exit(0)
+        code = asyncio.run(run(config))
+    except asyncio.CancelledError:  # SIGTERM / SIGINT: a requested, clean stop
+        code = 0
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -7,18 +7,15 @@ leaseDurationSeconds + grace ago, whatever the timestamps inside say.
 """
 
 import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from taskmill.operator.api.meta import CAPABILITY_LABEL_PREFIX, LABEL_PROVIDER
-from taskmill.operator.kube import ApiError, GoneError, Kube
+from taskmill.operator.kube import Kube
 from taskmill.operator.kube.paths import LEASES
 from taskmill.operator.observer import ObserverClock, stale_at
-
-log = logging.getLogger(__name__)
+from taskmill.operator.watching import list_then_watch
 
 DEFAULT_LEASE_SECONDS = 15
 ProviderKey = tuple[str, str]
@@ -87,30 +84,27 @@ async def watch_presence(
     monotonic: Callable[[], float],
     on_change: Callable[[], None],
 ) -> None:
-    """Keep `presence` current: list, then watch, relisting when the watch expires."""
-    path = LEASES.path(namespace)
-    selector = f"{LABEL_PROVIDER}=true"
-    while True:
-        try:
-            listed = await kube.list_objects(path, labelSelector=selector)
-            for item in listed.get("items", []):
-                presence.put(item, monotonic())
-            on_change()
-            version = listed["metadata"]["resourceVersion"]
-            while True:
-                async for event in kube.watch(
-                    path, resource_version=version, labelSelector=selector
-                ):
-                    version = event.object.get("metadata", {}).get("resourceVersion", version)
-                    if event.type == "DELETED":
-                        presence.delete(event.object)
-                    elif event.type in ("ADDED", "MODIFIED"):
-                        presence.put(event.object, monotonic())
-                    else:
-                        continue
-                    on_change()
-        except GoneError:
-            continue
-        except (ApiError, aiohttp.ClientError, TimeoutError) as e:
-            log.warning("provider Lease watch failed; retrying", extra={"error": str(e)})
-            await asyncio.sleep(2)
+    """Keep `presence` current from the provider Leases, and only those."""
+
+    def put(body: dict[str, Any]) -> None:
+        presence.put(body, monotonic())
+        on_change()
+
+    def delete(body: dict[str, Any]) -> None:
+        presence.delete(body)
+        on_change()
+
+    listed = asyncio.Event()
+    watch = asyncio.create_task(
+        list_then_watch(
+            kube,
+            LEASES.path(namespace),
+            on_object=put,
+            on_delete=delete,
+            listed=listed,
+            labelSelector=f"{LABEL_PROVIDER}=true",
+        )
+    )
+    await listed.wait()
+    on_change()  # an empty list is news too: no provider serves anything
+    await watch

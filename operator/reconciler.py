@@ -46,6 +46,9 @@ class Settings:
     max_live_tasks: int = 500
     grace_seconds: float = 5.0
     status_interval_seconds: float = 1.0  # at most one status write per job per interval
+    # After a wake-up, let a burst of watch events land before planning: one pass per
+    # job per burst instead of one per event (a pass costs as much as the job's live rows).
+    coalesce_seconds: float = 0.05
     write_concurrency: int = 16
 
 
@@ -98,6 +101,7 @@ class Reconciler:
         timeout = max(0.0, min(due) - now) if due else None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._store.wake.wait(), timeout)
+            await asyncio.sleep(self._settings.coalesce_seconds)
 
     def _notice_presence(self) -> None:
         """When the set of served capabilities changes, every job's condition may."""

@@ -1,11 +1,12 @@
-"""Running the operator: leader election first, then kopf, the reconciler and the
-provider-presence watch, all in one event loop, for as long as this replica leads."""
+"""Running the operator: leader election first, then, in one event loop and for as long
+as this replica leads, kopf (BatchJob events), the Task and provider-Lease watches
+(taskmill.operator.watching: the hot path, kept out of kopf) and the reconciler."""
 
 import asyncio
 import contextlib
 import logging
+import signal
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from taskmill.operator.kube.paths import BATCHJOBS, TASKS
 from taskmill.operator.presence import ProviderPresence, watch_presence
 from taskmill.operator.reconciler import Reconciler, Settings
 from taskmill.operator.store import Store
+from taskmill.operator.watching import list_into, list_then_watch
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,16 @@ class Config:
 
 
 async def run(config: Config) -> int:
-    """Returns the exit code: 1 when leadership was lost (the process must restart)."""
+    """Returns the exit code: 1 when leadership was lost (the process must restart).
+
+    SIGTERM and SIGINT cancel the run; leadership is then released on the way out so
+    that a standby takes over at once instead of after the Lease duration.
+    """
+    main = asyncio.current_task()
+    assert main is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, main.cancel)
     connection = load_connection()
     async with (
         Kube(connection, user_agent="taskmill-operator") as kube,
@@ -57,21 +68,34 @@ async def run(config: Config) -> int:
 
 async def _lead(kube: Kube, config: Config, elector: LeaderElector) -> int:
     store = Store(time.monotonic)
-    await _seed(kube, store, config.namespace)
     presence = ProviderPresence(config.settings.grace_seconds)
     reconciler = Reconciler(kube, store, presence, Recorder(kube, config.identity), config.settings)
+    tasks_listed = asyncio.Event()
 
     def presence_changed() -> None:
         reconciler.presence_listed = True
         store.wake.set()
 
+    namespace = config.namespace
     tasks = {
         asyncio.create_task(elector.hold(), name="leadership"),
-        asyncio.create_task(_kopf(store, config.namespace), name="kopf"),
-        asyncio.create_task(reconciler.run(), name="reconciler"),
+        asyncio.create_task(_kopf(store, namespace), name="kopf"),
         asyncio.create_task(
-            watch_presence(kube, config.namespace, presence, time.monotonic, presence_changed),
+            list_then_watch(
+                kube,
+                TASKS.path(namespace),
+                on_object=store.put_task,
+                on_delete=store.delete_task,
+                listed=tasks_listed,
+            ),
+            name="tasks",
+        ),
+        asyncio.create_task(
+            watch_presence(kube, namespace, presence, time.monotonic, presence_changed),
             name="presence",
+        ),
+        asyncio.create_task(
+            _reconcile(kube, store, reconciler, namespace, tasks_listed), name="reconciler"
         ),
     }
     try:
@@ -98,29 +122,20 @@ async def _kopf(store: Store, namespace: str | None) -> None:
     )
 
 
-async def _seed(kube: Kube, store: Store, namespace: str | None) -> None:
-    """List jobs and tasks once before reconciling, so the first plans see every Task
-    that exists (kopf's own initial listing arrives as events, in its own time)."""
-    jobs = tasks = 0
-    async for body in _list(kube, BATCHJOBS.path(namespace)):
-        store.put_job(body)
-        jobs += 1
-    async for body in _list(kube, TASKS.path(namespace)):  # page by page, never all bodies
-        store.put_task(body)
-        tasks += 1
-    log.info("loaded state", extra={"batchjobs": jobs, "tasks": tasks})
-
-
-async def _list(kube: Kube, path: str) -> AsyncIterator[dict[str, Any]]:
-    token = ""
-    while True:
-        params = {"limit": "500", **({"continue": token} if token else {})}
-        page = await kube.list_objects(path, **params)
-        for item in page.get("items", []):
-            yield item
-        token = page.get("metadata", {}).get("continue", "")
-        if not token:
-            return
+async def _reconcile(
+    kube: Kube,
+    store: Store,
+    reconciler: Reconciler,
+    namespace: str | None,
+    tasks_listed: asyncio.Event,
+) -> None:
+    """Reconcile once every BatchJob and every Task is known: a first plan made from a
+    partial index could exceed parallelism or the live-task bound."""
+    await list_into(kube, BATCHJOBS.path(namespace), store.put_job)
+    await tasks_listed.wait()
+    tasks = sum(len(t.live) + len(t.finished) for t in store.tasks.values())
+    log.info("loaded state", extra={"batchjobs": len(store.jobs), "tasks": tasks})
+    await reconciler.run()
 
 
 @contextlib.asynccontextmanager

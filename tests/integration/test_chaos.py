@@ -39,7 +39,6 @@ def test_every_task_succeeds_once_under_faults(
     assert outcome.succeeded == SMALL.tasks
     assert outcome.lost == 0, outcome
     assert outcome.duplicates == 0, outcome
-    assert outcome.history_duplicates == 0, outcome
     assert outcome.accepted == SMALL.tasks
     # The faults really cost work: some leases expired and some tasks ran again.
     assert outcome.expired > 0, outcome

@@ -29,18 +29,24 @@ def driver(cluster: Cluster, crds: list[str], namespace: str) -> Iterator[LeaseD
 def start_operator(
     cluster: Cluster, crds: list[str], namespace: str, tmp_path: Path
 ) -> Iterator[OperatorFactory]:
-    """Start `python -m taskmill.operator --namespace NS` (more replicas: call again)."""
+    """Start `python -m taskmill.operator --namespace NS` (more replicas: call again).
+
+    With all_namespaces=True the operator watches every namespace; its leader Lease
+    still lives in the test's namespace, so it never contends with other tests.
+    """
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def start(*args: str, identity: str | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        *args: str, identity: str | None = None, all_namespaces: bool = False
+    ) -> subprocess.Popen[bytes]:
         identity = identity or f"operator-{len(procs)}"
         log = tmp_path / f"{identity}.log"
+        scope = ["--all-namespaces", "--leader-lease-namespace", namespace]
         cmd = [
             sys.executable,
             "-m",
             "taskmill.operator",
-            "--namespace",
-            namespace,
+            *(scope if all_namespaces else ["--namespace", namespace]),
             "--identity",
             identity,
             "--lease-grace-seconds",

@@ -52,3 +52,15 @@ def _healthy(port: int) -> bool:
             return bool(resp.status == 200)
     except OSError:
         return False
+
+
+def test_sigterm_releases_leadership_for_an_immediate_handover(
+    driver: LeaseDriver, start_operator: OperatorFactory
+) -> None:
+    leader = start_operator(identity="operator-a")
+    wait_for(lambda: driver.leader() == "operator-a", timeout=TIMEOUT, what="operator-a leads")
+    start_operator(identity="operator-b")
+    leader.send_signal(signal.SIGTERM)
+    assert leader.wait(timeout=30) == 0
+    # Well inside the 5 s Lease duration a silent leader would keep it for.
+    wait_for(lambda: driver.leader() == "operator-b", timeout=4, what="operator-b takes over")

@@ -1,9 +1,12 @@
 """BatchJob status: counts, phase, conditions and normalized status as tasks progress."""
 
+import json
 import subprocess
+from pathlib import Path
 
 from tests.harness import Cluster, wait_for
 from tests.integration.leasing import LeaseDriver
+from tests.integration.operator.conftest import OperatorFactory
 
 TIMEOUT = 60
 
@@ -72,3 +75,20 @@ def test_status_progresses_to_success_and_kubectl_wait_sees_it(
     printed = cluster.kubectl("get", "-n", namespace, "batchjob", "five").stdout
     assert "Success" in printed
     assert "5/5" in printed
+
+
+def test_all_namespaces_operator_runs_a_job_and_logs_json(
+    driver: LeaseDriver, start_operator: OperatorFactory, tmp_path: Path
+) -> None:
+    start_operator("--log-format", "json", all_namespaces=True, identity="clusterwide")
+    driver.create_job("anywhere", {"capability": "echo", "items": [1, 2]})
+
+    def succeeded() -> bool:
+        driver.run_to_completion("anywhere")
+        job = driver.job("anywhere")
+        return job is not None and job.status.phase == "Succeeded"
+
+    wait_for(succeeded, timeout=TIMEOUT, what="job Succeeded")
+    lines = (tmp_path / "clusterwide.log").read_text().splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert any(e["msg"] == "became leader" and e["identity"] == "clusterwide" for e in entries)
