@@ -24,7 +24,7 @@ class FakeKube:
             return {"items": [obj("a", "1")], "metadata": {"continue": "t", "resourceVersion": "5"}}
         return {"items": [obj("b", "2")], "metadata": {"resourceVersion": "5"}}
 
-    async def watch(self, path: str, *, resource_version: str, **params: str) -> Any:
+    def watch(self, path: str, *, resource_version: str, **params: str) -> Any:
         self.watches.append(resource_version)
         return self._events(len(self.watches))
 
@@ -58,7 +58,7 @@ def test_lists_pages_then_watches_from_the_listed_version_and_relists_on_410() -
             )
         )
         await listed.wait()
-        await kube.quiet.wait()
+        await asyncio.wait_for(kube.quiet.wait(), timeout=5)
         watch.cancel()
 
     asyncio.run(scenario())
