@@ -11,7 +11,9 @@ pod, where a real kubelet makes more. Both choices favour the Job.
 
 Both sides get the same parallelism (8 providers x 4 slots = 32 pods at once) and
 the same 1,000 items; each makespan runs from just before the create request to the
-moment the bench sees the job finished (polled every 0.2 s).
+moment the bench sees the job finished (polled every 0.2 s). taskmill runs them once
+as one item per Task (like for like with one pod per index) and once with batchSize
+10, the knob a user has for short items.
 """
 
 import asyncio
@@ -25,7 +27,9 @@ from taskmill.operator.kube.paths import BATCHJOBS, ResourcePath
 
 from bench.context import CAPABILITY, Bench
 from bench.stack import batchjob, wait_job
+from bench.throughput import WRITE_VERBS
 from tests.harness import Binaries, procs
+from tests.harness.metrics import diff, request_counts
 from tests.harness.versions import BUILD_SCRIPT, cache_dir, pinned_versions
 
 JOBS = ResourcePath("batch", "v1", "jobs")
@@ -33,6 +37,7 @@ NODES = ResourcePath("", "v1", "nodes", namespaced=False)
 NODE = "kwok-node-0"
 PARALLELISM = 32
 PROVIDERS, SLOTS = 8, 4
+BATCH = 10  # items per Task in the batched taskmill run
 
 # Minimal kwok stages (kwok >= 0.7 ships none built in): a node that is Ready, pods
 # that start and, when a Job owns them, succeed.
@@ -238,27 +243,35 @@ async def _job_done(bench: Bench, namespace: str, name: str, within: float) -> d
         await asyncio.sleep(0.2)
 
 
-async def run_indexed_job(bench: Bench, items: int) -> float:
+async def run_indexed_job(bench: Bench, items: int) -> tuple[float, float]:
+    """Makespan and API writes per item (every writer: job controller, kwok, GC)."""
     namespace = await bench.namespace("peer-job")
     try:
+        before = request_counts(bench.cluster.metrics())
         started = time.time()
         await bench.kube.create(JOBS.path(namespace), indexed_job("peer", items))
         job = await _job_done(bench, namespace, "peer", 120 + items * 0.5)
         elapsed = time.time() - started
+        calls = diff(before, request_counts(bench.cluster.metrics()))
+        writes = sum(n for (verb, _, _), n in calls.items() if verb in WRITE_VERBS) - 1
         if job["status"].get("succeeded") != items:
             raise RuntimeError(f"Indexed Job ended with {job['status']}")
     finally:
         await bench.cleanup(namespace, [])
-    return elapsed
+    return elapsed, writes / items
 
 
-async def run_taskmill(bench: Bench, items: int) -> float:
+async def run_taskmill(bench: Bench, items: int, batch_size: int) -> float:
     namespace = await bench.namespace("peer-tm")
     operator = bench.launcher.operator(namespace)
     fleet = bench.fleet(namespace, PROVIDERS, SLOTS)
     operator.wait_ready("loaded state")
     try:
-        spec = {"items": [f"item-{i}" for i in range(items)], "retry": {"backoffSeconds": 0}}
+        spec = {
+            "items": [f"item-{i}" for i in range(items)],
+            "batchSize": batch_size,
+            "retry": {"backoffSeconds": 0},
+        }
         started = time.time()
         await bench.kube.create(BATCHJOBS.path(namespace), batchjob("peer", CAPABILITY, spec))
         job = await wait_job(bench.kube, namespace, "peer", within=120 + items * 0.5, poll=0.2)
@@ -276,15 +289,23 @@ async def peer(bench: Bench, items: int) -> dict[str, Any]:
     try:
         await _node(bench)
         bench.say(f"peer: Indexed Job, {items} completions, parallelism {PARALLELISM}")
-        job_s = await run_indexed_job(bench, items)
+        job_s, job_writes = await run_indexed_job(bench, items)
         bench.say(f"peer: Indexed Job done in {job_s:.1f}s; now taskmill, {PROVIDERS}x{SLOTS}")
-        taskmill_s = await run_taskmill(bench, items)
+        taskmill_s = await run_taskmill(bench, items, 1)
+        bench.say(f"peer: taskmill {taskmill_s:.1f}s; now with batchSize {BATCH}")
+        batched_s = await run_taskmill(bench, items, BATCH)
     finally:
         peers.stop()
-    bench.say(f"peer: taskmill {taskmill_s:.1f}s vs Indexed Job {job_s:.1f}s")
+    bench.say(
+        f"peer: Indexed Job {job_s:.1f}s ({job_writes:.1f} writes per item), taskmill "
+        f"{taskmill_s:.1f}s, taskmill with batchSize {BATCH} {batched_s:.1f}s"
+    )
     return {
         "job_makespan_s": job_s,
+        "job_writes_per_item": job_writes,
         "taskmill_makespan_s": taskmill_s,
+        "taskmill_batched_makespan_s": batched_s,
         "job_items_per_s": items / job_s,
         "taskmill_items_per_s": items / taskmill_s,
+        "taskmill_batched_items_per_s": items / batched_s,
     }

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -161,6 +162,21 @@ class Launcher:
         for proc in self.procs:
             if proc.alive():
                 proc.kill()
+
+
+def wait_quiet(procs: Sequence[Proc], quiet: float = 1.5, within: float = 30) -> None:
+    """Until none of `procs` has sent a request for `quiet` seconds (tallies flush twice
+    a second), so that start-up lists and watches stay out of a measured window."""
+    deadline = time.monotonic() + within
+    last = requests_of(procs)
+    since = time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"requests did not settle in {within:.0f}s: {dict(last)}")
+        time.sleep(0.1)
+        now = requests_of(procs)
+        if now != last:
+            last, since = now, time.monotonic()
 
 
 def requests_of(procs: Sequence[Proc]) -> Counter[str]:

@@ -28,9 +28,12 @@ def _get(scenario: str, key: str) -> Callable[[Medians], float]:
     return lambda m: m.get(scenario, {}).get(key, math.nan)
 
 
-def _peer_ratio(m: Medians) -> float:
-    peer = m.get("peer", {})
-    return peer.get("taskmill_items_per_s", math.nan) / peer.get("job_items_per_s", math.nan)
+def _peer_ratio(key: str) -> Callable[[Medians], float]:
+    def ratio(m: Medians) -> float:
+        peer = m.get("peer", {})
+        return peer.get(key, math.nan) / peer.get("job_items_per_s", math.nan)
+
+    return ratio
 
 
 ROWS = [
@@ -100,8 +103,16 @@ ROWS = [
     Row("dispatch", "p99 ms (claim sent)", _get("dispatch", "claim_sent_p99_ms"), "{:.0f}"),
     Row(
         "failover",
-        "s until it runs elsewhere",
+        "s until it runs elsewhere, default grace",
         _get("failover", "failover_s"),
+        "{:.1f}",
+        "<= lease + 2",
+        lambda v, m: v <= _get("failover", "lease_s")(m) + 2,
+    ),
+    Row(
+        "failover",
+        "s until it runs elsewhere, operator grace 1 s",
+        _get("failover", "failover_grace1_s"),
         "{:.1f}",
         "<= lease + 2",
         lambda v, m: v <= _get("failover", "lease_s")(m) + 2,
@@ -114,10 +125,25 @@ ROWS = [
     Row("scale", "operator peak RSS MiB", _get("scale", "operator_peak_rss_mib"), "{:.0f}"),
     Row("peer", "taskmill makespan s (1,000 items)", _get("peer", "taskmill_makespan_s"), "{:.1f}"),
     Row("peer", "Indexed Job makespan s (1,000 items)", _get("peer", "job_makespan_s"), "{:.1f}"),
+    Row("peer", "Indexed Job API writes per item", _get("peer", "job_writes_per_item"), "{:.1f}"),
     Row(
         "peer",
         "taskmill / Indexed Job throughput",
-        _peer_ratio,
+        _peer_ratio("taskmill_items_per_s"),
+        "{:.1f}x",
+        ">= 3x",
+        lambda v, _: v >= 3,
+    ),
+    Row(
+        "peer",
+        "taskmill makespan s, batchSize 10",
+        _get("peer", "taskmill_batched_makespan_s"),
+        "{:.1f}",
+    ),
+    Row(
+        "peer",
+        "taskmill batchSize 10 / Indexed Job",
+        _peer_ratio("taskmill_batched_items_per_s"),
         "{:.1f}x",
         ">= 3x",
         lambda v, _: v >= 3,

@@ -16,7 +16,7 @@ from taskmill.operator.kube.paths import BATCHJOBS
 
 from bench.context import CAPABILITY, Bench
 from bench.limit import MIN_WRITES_PER_TASK, Load, limit
-from bench.procs import Proc, requests_of
+from bench.procs import Proc, requests_of, wait_quiet
 from bench.stack import batchjob, list_tasks, parse_time, rejected_status_patches, wait_job
 from tests.harness.metrics import diff, request_counts
 
@@ -46,6 +46,7 @@ async def run_job(
         nonlocal polls
         polls += 1
 
+    wait_quiet([operator, *providers])
     text = bench.cluster.metrics()
     before_server, before_rejected = request_counts(text), rejected_status_patches(text)
     before_operator, before_providers = operator.requests(), requests_of(providers)

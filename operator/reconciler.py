@@ -143,12 +143,16 @@ class Reconciler:
             now,
         )
         tasks = self._store.job_tasks(key)
+        stopped = bool(a.stop_reason)
         p = Plan()
         if a.accepted:
             p = plan(self._situation(job, total, a, now, mono), tasks)
+            if p.create and not job.status.observed_generation:
+                # Creating a new job's first Tasks takes seconds: show its total first.
+                await self._update_status(key, job, a, tally(tasks, total, stopped=stopped), now)
             await self._writes.execute(job, p, now)
         tasks.cursor = first_missing(tasks.indexes, tasks.cursor, total)
-        t = tally(tasks, total, stopped=bool(a.stop_reason))
+        t = tally(tasks, total, stopped=stopped)
         wake_in = min(p.wake_in, await self._update_status(key, job, a, t, now))
         return min(wake_in, await self._collect_finished(job, now))
 

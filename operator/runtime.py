@@ -19,7 +19,7 @@ from taskmill.operator.kube import Kube, load_connection
 from taskmill.operator.kube.paths import BATCHJOBS, TASKS
 from taskmill.operator.presence import ProviderPresence, watch_presence
 from taskmill.operator.reconciler import Reconciler, Settings
-from taskmill.operator.store import Store
+from taskmill.operator.store import TASK_TOMBSTONE_FIELDS, Store
 from taskmill.operator.watching import list_into, list_then_watch
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,7 @@ async def run(config: Config) -> int:
     """
     main = asyncio.current_task()
     assert main is not None
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, main.cancel)
+    _stop_on_signals(main)
     connection = load_connection()
     async with (
         Kube(connection, user_agent="taskmill-operator") as kube,
@@ -61,12 +59,12 @@ async def run(config: Config) -> int:
         log.info("waiting for leadership", extra={"identity": config.identity})
         await elector.acquire()
         try:
-            return await _lead(kube, config, elector)
+            return await _lead(kube, config, elector, main)
         finally:
             await elector.release()
 
 
-async def _lead(kube: Kube, config: Config, elector: LeaderElector) -> int:
+async def _lead(kube: Kube, config: Config, elector: LeaderElector, main: asyncio.Task[Any]) -> int:
     store = Store(time.monotonic)
     presence = ProviderPresence(config.settings.grace_seconds)
     reconciler = Reconciler(kube, store, presence, Recorder(kube, config.identity), config.settings)
@@ -79,7 +77,7 @@ async def _lead(kube: Kube, config: Config, elector: LeaderElector) -> int:
     namespace = config.namespace
     tasks = {
         asyncio.create_task(elector.hold(), name="leadership"),
-        asyncio.create_task(_kopf(store, namespace), name="kopf"),
+        asyncio.create_task(_kopf(store, namespace, main), name="kopf"),
         asyncio.create_task(
             list_then_watch(
                 kube,
@@ -87,6 +85,7 @@ async def _lead(kube: Kube, config: Config, elector: LeaderElector) -> int:
                 on_object=store.put_task,
                 on_delete=store.delete_task,
                 listed=tasks_listed,
+                keep=TASK_TOMBSTONE_FIELDS,
             ),
             name="tasks",
         ),
@@ -105,21 +104,45 @@ async def _lead(kube: Kube, config: Config, elector: LeaderElector) -> int:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     for task in done:
-        if task.exception() is not None:
-            log.error("%s stopped", task.get_name(), exc_info=task.exception())
-        else:
-            log.error("%s stopped", task.get_name())
+        error = None if task.cancelled() else task.exception()
+        log.error("%s stopped", task.get_name(), exc_info=error)
     return 1
 
 
-async def _kopf(store: Store, namespace: str | None) -> None:
-    await kopf.operator(
-        registry=build_registry(store),
-        settings=kopf_settings(),
-        standalone=True,
-        clusterwide=namespace is None,
-        namespaces=[namespace] if namespace else (),
-    )
+def _stop_on_signals(main: asyncio.Task[Any]) -> None:
+    """SIGTERM and SIGINT cancel `main`: a requested stop, not a failure."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _request_stop, main, sig)
+
+
+def _request_stop(main: asyncio.Task[Any], sig: signal.Signals) -> None:
+    log.info("%s received; stopping", sig.name)
+    main.cancel()
+
+
+async def _kopf(store: Store, namespace: str | None, main: asyncio.Task[Any]) -> None:
+    """kopf takes SIGTERM and SIGINT for itself as it starts; the run takes them back once
+    kopf is ready. Left to kopf, a signal stops kopf alone, after waiting 5 s for every
+    task created since it started (ours too), and the run takes that for a crash."""
+    ready = asyncio.Event()
+
+    async def take_back_signals() -> None:
+        await ready.wait()
+        _stop_on_signals(main)
+
+    taking_back = asyncio.create_task(take_back_signals())
+    try:
+        await kopf.operator(
+            registry=build_registry(store),
+            settings=kopf_settings(),
+            standalone=True,
+            clusterwide=namespace is None,
+            namespaces=[namespace] if namespace else (),
+            ready_flag=ready,
+        )
+    finally:
+        taking_back.cancel()
 
 
 async def _reconcile(

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 JobKey = tuple[str, str]  # (namespace, name)
 TaskKey = tuple[str, str]
+# What delete_task reads of a Task besides its namespace and name.
+TASK_TOMBSTONE_FIELDS = ("batchJob", "index")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import random
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -24,7 +24,7 @@ from taskmill.operator.api.task import Task
 from taskmill.operator.kube import ApiError, Kube
 from taskmill.operator.kube.client import JSON_PATCH
 from taskmill.operator.kube.paths import TASKS
-from taskmill.provider.backoff import RETRY_BACKOFF, claim_delay
+from taskmill.provider.backoff import DENIED_BACKOFF, RETRY_BACKOFF, claim_delay
 from taskmill.provider.candidates import CandidateSet, Spread
 from taskmill.provider.config import ProviderConfig
 from taskmill.provider.context import Context
@@ -40,6 +40,11 @@ HEARTBEAT_TICK = 0.5
 REMEMBERED_ENDS = 1024
 RELEASED_ON_SHUTDOWN = "ProviderShutdown"
 RELEASED_ORPHAN = "ProviderRestarted"
+DENIED_HINT = (
+    "check the provider's RBAC (patch on tasks/status) and the taskmill admission policy: "
+    "the provider identity must equal the pod name in its service-account token "
+    "(set POD_NAME from metadata.name via the Downward API)"
+)
 
 _TRANSIENT = (aiohttp.ClientError, TimeoutError)
 
@@ -76,6 +81,7 @@ class Agent:
         rng: random.Random | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
+        pause: Callable[[asyncio.Event, float], Awaitable[None]] | None = None,
     ) -> None:
         self._kube = kube
         self._config = config
@@ -83,6 +89,7 @@ class Agent:
         self._rng = rng or random.Random()
         self._wall = wall
         self._mono = monotonic
+        self._pause = pause or _sleep_unless
         self._candidates = CandidateSet(config.capabilities)
         self._spread = Spread(config.top_k)
         self._held: dict[str, Held] = {}
@@ -231,14 +238,23 @@ class Agent:
     # --- claiming --------------------------------------------------------------
 
     async def _claim_loop(self) -> None:
-        losses = 0
+        losses = denials = 0
         while not self._stopping.is_set():
             self._wake_claimer.clear()
             task = self._next_candidate()
             if task is None:
                 await self._wake_claimer.wait()
                 continue
-            if await self._claim(task):
+            try:
+                won = await self._claim(task)
+            except ClaimDeniedError as e:
+                denials += 1
+                if denials == 1:
+                    log.error("task %s: claim denied (%s); %s", task.metadata.name, e, DENIED_HINT)
+                await self._pause(self._stopping, DENIED_BACKOFF.delay(denials, self._rng))
+                continue
+            denials = 0
+            if won:
                 self._claims_won += 1
                 self._spread.won()
                 losses = 0
@@ -248,7 +264,7 @@ class Agent:
             losses += 1
             delay = claim_delay(losses, self._rng)
             if delay:
-                await _sleep_unless(self._stopping, delay)
+                await self._pause(self._stopping, delay)
 
     def _next_candidate(self) -> Task | None:
         if len(self._held) + len(self._claiming) >= self._config.concurrency:
@@ -256,7 +272,10 @@ class Agent:
         return self._candidates.choose(self._rng, self._spread.k)
 
     async def _claim(self, task: Task) -> bool:
-        """Compare-and-swap the task's lease to this provider; start the work if it won."""
+        """Compare-and-swap the task's lease to this provider; start the work if it won.
+
+        Raises ClaimDeniedError on 401/403, which retrying at once cannot cure.
+        """
         name = task.metadata.name
         duration = min(self._config.lease_seconds, task.spec.lease_duration_seconds)
         interval = renew_interval(duration)
@@ -274,6 +293,9 @@ class Agent:
         try:
             obj = await self._kube.json_patch(self._status_path(name), ops)
         except ApiError as e:
+            if e.status in (401, 403):
+                self._candidates.restore(task)
+                raise ClaimDeniedError(str(e)) from e
             if not (e.conflict or e.status == 404):
                 log.warning("task %s: claim failed: %s", name, e)
                 self._candidates.restore(task)
@@ -427,6 +449,10 @@ class Agent:
 
     def _status_path(self, name: str) -> str:
         return TASKS.path(self._config.namespace, name, "status")
+
+
+class ClaimDeniedError(Exception):
+    """The API server refused a claim (401/403): RBAC or admission policy."""
 
 
 class _HeldEvents:

@@ -29,6 +29,8 @@ CLAIM_BACKOFF = Backoff(base=0.05, cap=2.0)
 CLAIM_LOSSES_BEFORE_BACKOFF = 3
 # Transient API errors (connection refused, 5xx) in watches and loops.
 RETRY_BACKOFF = Backoff(base=0.5, cap=30.0, jitter=0.5)
+# Claims denied (401/403): a configuration error that only a person fixes; retry slowly.
+DENIED_BACKOFF = Backoff(base=1.0, cap=60.0, jitter=0.5)
 
 
 def claim_delay(consecutive_losses: int, rng: random.Random) -> float:

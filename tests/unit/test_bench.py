@@ -2,6 +2,7 @@
 percentiles and medians."""
 
 import math
+from typing import Any
 
 import pytest
 
@@ -67,7 +68,7 @@ def test_percentile_of_nothing_is_nan() -> None:
 
 
 def test_medians_take_numbers_only_and_skip_missing_keys() -> None:
-    runs = [
+    runs: list[dict[str, Any]] = [
         {"a": 1.0, "b": 10, "detail": {"x": 1}},
         {"a": 3.0, "detail": {"x": 2}},
         {"a": 2.0, "b": 30},

@@ -1,6 +1,7 @@
 """Two replicas: one leads, the other stays passive and takes over when the leader dies."""
 
 import signal
+import time
 import urllib.request
 from pathlib import Path
 
@@ -55,12 +56,17 @@ def _healthy(port: int) -> bool:
 
 
 def test_sigterm_releases_leadership_for_an_immediate_handover(
-    driver: LeaseDriver, start_operator: OperatorFactory
+    driver: LeaseDriver, start_operator: OperatorFactory, tmp_path: Path
 ) -> None:
     leader = start_operator(identity="operator-a")
     wait_for(lambda: driver.leader() == "operator-a", timeout=TIMEOUT, what="operator-a leads")
     start_operator(identity="operator-b")
     leader.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
     assert leader.wait(timeout=30) == 0
+    # A requested stop, not a failure; and prompt (kopf alone waits 5 s for foreign tasks).
+    assert time.monotonic() - sent < 4
+    log = (tmp_path / "operator-a.log").read_text().splitlines()
+    assert not [line for line in log if "ERROR" in line and "taskmill.operator" in line]
     # Well inside the 5 s Lease duration a silent leader would keep it for.
     wait_for(lambda: driver.leader() == "operator-b", timeout=4, what="operator-b takes over")

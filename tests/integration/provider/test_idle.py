@@ -38,7 +38,20 @@ def namespaced_requests(metrics: str) -> Counter[tuple[str, str]]:
     return counts
 
 
+def no_namespace_terminating(cluster: Cluster) -> bool:
+    phases = cluster.kubectl("get", "namespaces", "-o", "jsonpath={.items[*].status.phase}")
+    return "Terminating" not in phases.stdout
+
+
 def test_idle_provider_requests(cluster: Cluster, namespace: str, providers: Providers) -> None:
+    # Earlier tests delete their namespaces in the background; the namespace
+    # controller's namespaced LISTs and DELETEs would land in the window.
+    wait_for(
+        lambda: no_namespace_terminating(cluster),
+        timeout=180,
+        what="earlier tests' namespaces to be gone",
+        interval=1,
+    )
     provider = providers.start("idle-1", "idle", ["true"], lease_seconds=LEASE_SECONDS)
     wait_for(
         lambda: provider.log_text().count(" listed ") == 2,

@@ -2,9 +2,11 @@
 
 import asyncio
 import copy
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import pytest
 from taskmill.operator.api.task import Task
 from taskmill.operator.kube import ApiError, WatchEvent
 from taskmill.provider.agent import Agent
@@ -109,3 +111,39 @@ def test_shutdown_releases_held_work_to_pending() -> None:
     assert "/status/attempts" not in ops_paths(release)
     lease = next(op["value"] for op in release if op["path"] == "/status/lease")
     assert (lease["holder"], lease["epoch"]) == ("", 2)
+
+
+class DenyingApi(ScriptedApi):
+    """An API server whose admission policy refuses every claim."""
+
+    async def json_patch(self, path: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
+        self.status_patches.append(ops)
+        raise ApiError(403, "Forbidden", 'tasks "t" is forbidden: ValidatingAdmissionPolicy')
+
+
+def test_a_denied_claim_is_reported_once_and_retried_with_growing_pauses(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api = DenyingApi(on_renew=lambda: None)
+    pauses: list[float] = []
+
+    async def main() -> None:
+        shutdown = asyncio.Event()
+
+        async def pause(stopping: asyncio.Event, seconds: float) -> None:
+            pauses.append(seconds)
+            if len(pauses) == 4:
+                shutdown.set()
+            await asyncio.sleep(0)  # yield only: the test's clock does not run
+
+        agent = Agent(api, CONFIG, UntilCancelled(), pause=pause)  # type: ignore[arg-type]
+        await asyncio.wait_for(agent.run(shutdown), 10)
+
+    with caplog.at_level(logging.ERROR, logger="taskmill.provider.agent"):
+        asyncio.run(main())
+
+    assert len(api.status_patches) == len(pauses)  # every denial waits before the next try
+    assert pauses[0] >= 1
+    assert pauses == sorted(set(pauses))  # growing
+    (error,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert all(word in error for word in ("403", "RBAC", "POD_NAME"))
