@@ -66,8 +66,3 @@ def next_deadline(
 def task_timeout_at(timeout_seconds: int | None, start_time: datetime | None) -> datetime | None:
     """When the current attempt of a task overruns `spec.timeoutSeconds`."""
     return _after(start_time, timeout_seconds)
-
-
-def task_timed_out(timeout_seconds: int | None, start_time: datetime | None, now: datetime) -> bool:
-    """The task's current attempt has run for timeoutSeconds or longer."""
-    return _passed(task_timeout_at(timeout_seconds, start_time), now)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+from taskmill.operator.api import BatchJob
 from taskmill.operator.api.meta import API_VERSION
 from taskmill.operator.api.protocol import timestamp
 from taskmill.operator.kube import ApiError, Kube
@@ -25,6 +26,14 @@ class Regarding:
     namespace: str
     name: str
     uid: str = ""
+
+
+def regarding(job: BatchJob, task: str | None = None) -> Regarding:
+    """The job itself, or one of its Tasks by name."""
+    meta = job.metadata
+    if task is None:
+        return Regarding("BatchJob", meta.namespace, meta.name, meta.uid)
+    return Regarding("Task", meta.namespace, task)
 
 
 def event_body(

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from taskmill.operator.api.batchjob import BatchJob, BatchJobStatus, Deadlines, TaskCounts
+from taskmill.operator.api.batchjob import BatchJob, BatchJobStatus, TaskCounts
 from taskmill.operator.api.common import (
     TERMINAL_JOB_PHASES,
     ConditionStatus,
@@ -144,9 +144,30 @@ def compute_status(
         (ConditionType.COMPLETE, _bool(outcome.phase == JobPhase.SUCCEEDED), reason, message),
         (ConditionType.FAILED, _bool(outcome.phase == JobPhase.FAILED), reason, message),
         (ConditionType.CANCELLED, _bool(outcome.phase == JobPhase.CANCELLED), reason, message),
-        _suspended_row(job.spec.suspend and not finished),
-        _late_to_start_row(late_start, deadlines),
-        _running_late_row(late_run, deadlines),
+        _flag_row(
+            ConditionType.SUSPENDED,
+            job.spec.suspend and not finished,
+            (REASON_SUSPENDED, _SUSPENDED_MESSAGE),
+            REASON_NOT_SUSPENDED,
+        ),
+        _flag_row(
+            ConditionType.LATE_TO_START,
+            late_start,
+            (
+                REASON_START_DEADLINE,
+                f"no task started within {deadlines.start_within_seconds}s of creation",
+            ),
+            REASON_ON_TIME,
+        ),
+        _flag_row(
+            ConditionType.RUNNING_LATE,
+            late_run,
+            (
+                REASON_EXPECTED_DURATION,
+                f"unfinished {deadlines.expected_duration_seconds}s after creation",
+            ),
+            REASON_ON_TIME,
+        ),
         _providers_row(job, facts, finished),
     ]
     conditions = list(old.conditions)
@@ -254,37 +275,11 @@ def _bool(value: bool) -> ConditionStatus:
     return ConditionStatus.TRUE if value else ConditionStatus.FALSE
 
 
-def _suspended_row(suspended: bool) -> Row:
-    if suspended:
-        return (
-            ConditionType.SUSPENDED,
-            ConditionStatus.TRUE,
-            REASON_SUSPENDED,
-            _SUSPENDED_MESSAGE,
-        )
-    return ConditionType.SUSPENDED, ConditionStatus.FALSE, REASON_NOT_SUSPENDED, ""
-
-
-def _late_to_start_row(late: bool, deadlines: Deadlines) -> Row:
-    if late:
-        return (
-            ConditionType.LATE_TO_START,
-            ConditionStatus.TRUE,
-            REASON_START_DEADLINE,
-            f"no task started within {deadlines.start_within_seconds}s of creation",
-        )
-    return ConditionType.LATE_TO_START, ConditionStatus.FALSE, REASON_ON_TIME, ""
-
-
-def _running_late_row(late: bool, deadlines: Deadlines) -> Row:
-    if late:
-        return (
-            ConditionType.RUNNING_LATE,
-            ConditionStatus.TRUE,
-            REASON_EXPECTED_DURATION,
-            f"unfinished {deadlines.expected_duration_seconds}s after creation",
-        )
-    return ConditionType.RUNNING_LATE, ConditionStatus.FALSE, REASON_ON_TIME, ""
+def _flag_row(type: ConditionType, on: bool, when_on: tuple[str, str], off_reason: str) -> Row:
+    """A condition that holds a (reason, message) while `on` and is False otherwise."""
+    if on:
+        return type, ConditionStatus.TRUE, *when_on
+    return type, ConditionStatus.FALSE, off_reason, ""
 
 
 def _providers_row(job: BatchJob, facts: JobFacts, finished: bool) -> Row:

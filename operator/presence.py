@@ -105,6 +105,15 @@ async def watch_presence(
             labelSelector=f"{LABEL_PROVIDER}=true",
         )
     )
-    await listed.wait()
-    on_change()  # an empty list is news too: no provider serves anything
-    await watch
+    # Wait for the list or for the watch to stop first: a watch that crashed before its
+    # list went through must surface (and stop the leader), not leave us waiting.
+    listing = asyncio.create_task(listed.wait())
+    try:
+        await asyncio.wait({watch, listing}, return_when=asyncio.FIRST_COMPLETED)
+        if listed.is_set():
+            on_change()  # an empty list is news too: no provider serves anything
+        await watch
+    finally:
+        # Also when we are cancelled: neither may outlive this coroutine.
+        listing.cancel()
+        watch.cancel()

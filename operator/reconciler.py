@@ -21,7 +21,7 @@ from taskmill.operator.api import BatchJob
 from taskmill.operator.assessment import Assessment, assess, finished
 from taskmill.operator.counting import Tally, tally
 from taskmill.operator.deadlines import next_deadline
-from taskmill.operator.events import NORMAL, Recorder, Regarding
+from taskmill.operator.events import NORMAL, Recorder, regarding
 from taskmill.operator.jobstatus import JobFacts, compute_status, status_changed
 from taskmill.operator.kube import ApiError, Kube
 from taskmill.operator.kube.paths import BATCHJOBS
@@ -52,6 +52,15 @@ class Settings:
     write_concurrency: int = 16
 
 
+@dataclass(frozen=True)
+class SpecFacts:
+    """What a job's spec yields, unchanged until its generation changes."""
+
+    total: int  # tasks the job splits into
+    problems: list[Problem]
+    capabilities: frozenset[str]
+
+
 class Reconciler:
     def __init__(
         self,
@@ -75,8 +84,8 @@ class Reconciler:
         self._due: dict[JobKey, float] = {}
         self._last_status_write: dict[JobKey, float] = {}
         self._live: frozenset[str] | None = None
-        # per job: the (uid, generation) validated, and what was found
-        self._validated: dict[JobKey, tuple[tuple[str, int], list[Problem]]] = {}
+        # per job: the (uid, generation) read, and what its spec yields
+        self._spec_facts: dict[JobKey, tuple[tuple[str, int], SpecFacts]] = {}
         self.presence_listed = presence is None
 
     async def run(self) -> None:
@@ -128,18 +137,19 @@ class Reconciler:
         if job is None:
             self._store.forget_job(key)
             self._last_status_write.pop(key, None)
-            self._validated.pop(key, None)
+            self._spec_facts.pop(key, None)
             return math.inf
         if job.metadata.deletion_timestamp is not None:
             return math.inf
         now, mono = self._wall(), self._mono()
-        total = task_count(job.spec)
+        facts = self._read_spec(job)
+        total = facts.total
         a = assess(
             job,
-            self._problems(job),
-            {j.metadata.name: j for j in self._store.namespace_jobs(key[0])},
+            facts.problems,
+            self._store.namespace_jobs(key[0]),
             self._live,
-            _capabilities(job, total),
+            facts.capabilities,
             now,
         )
         tasks = self._store.job_tasks(key)
@@ -156,13 +166,16 @@ class Reconciler:
         wake_in = min(p.wake_in, await self._update_status(key, job, a, t, now))
         return min(wake_in, await self._collect_finished(job, now))
 
-    def _problems(self, job: BatchJob) -> list[Problem]:
-        """Validation reads every item of a large job: do it once per spec generation."""
+    def _read_spec(self, job: BatchJob) -> SpecFacts:
+        """Validation and the capabilities read every item or task of a large job: do them
+        once per spec generation, not once per pass."""
         key = (job.metadata.namespace, job.metadata.name)
         version = (job.metadata.uid, job.metadata.generation)
-        cached = self._validated.get(key)
+        cached = self._spec_facts.get(key)
         if cached is None or cached[0] != version:
-            cached = self._validated[key] = (version, validate(job))
+            total = task_count(job.spec)
+            facts = SpecFacts(total, validate(job), _capabilities(job, total))
+            cached = self._spec_facts[key] = (version, facts)
         return cached[1]
 
     def _situation(
@@ -216,7 +229,7 @@ class Reconciler:
     async def _announce(self, job: BatchJob, new: dict[str, Any], old: dict[str, Any]) -> None:
         """An Event for each condition that just turned bad (or Failed)."""
         before = {c["type"]: c["status"] for c in old["conditions"]}
-        about = _regarding(job)
+        about = regarding(job)
         for c in new["conditions"]:
             bad = EVENT_CONDITIONS.get(c["type"])
             if bad is not None and c["status"] == bad and before.get(c["type"]) != bad:
@@ -247,8 +260,3 @@ def _capabilities(job: BatchJob, total: int) -> frozenset[str]:
 
 def _seconds_until(instant: datetime | None, now: datetime) -> float:
     return math.inf if instant is None else max(0.0, (instant - now).total_seconds())
-
-
-def _regarding(job: BatchJob) -> Regarding:
-    m = job.metadata
-    return Regarding("BatchJob", m.namespace, m.name, m.uid)

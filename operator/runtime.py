@@ -36,7 +36,8 @@ class Config:
 
 
 async def run(config: Config) -> int:
-    """Returns the exit code: 1 when leadership was lost (the process must restart).
+    """Returns the exit code: 1 when leadership was lost or a part of the leader stopped
+    (the process must restart).
 
     SIGTERM and SIGINT cancel the run; leadership is then released on the way out so
     that a standby takes over at once instead of after the Lease duration.

@@ -8,7 +8,7 @@ its objects changes so that the reconciler wakes for exactly that job.
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -179,6 +179,10 @@ class Store:
     def __init__(self, monotonic: Callable[[], float]) -> None:
         self._monotonic = monotonic
         self.jobs: dict[JobKey, BatchJob] = {}
+        # The same jobs by namespace: what a job's dependsOn can name, read on every pass.
+        self._by_namespace: dict[str, dict[str, BatchJob]] = {}
+        # (namespace, name) -> the names of the jobs whose dependsOn names it
+        self._dependents: dict[JobKey, set[str]] = {}
         self.tasks: dict[JobKey, JobTasks] = {}
         self.leases: ObserverClock[TaskKey] = ObserverClock()
         self.dirty: set[JobKey] = set()
@@ -208,19 +212,42 @@ class Store:
         key = (job.metadata.namespace, job.metadata.name)
         old = self.jobs.get(key)
         if old is None or _newer(job.metadata.resource_version, old.metadata.resource_version):
+            self._index(old, job)
             self.jobs[key] = job
+            self._by_namespace.setdefault(key[0], {})[key[1]] = job
             self._mark_with_dependents(*key)
 
     def delete_job(self, namespace: str, name: str) -> None:
-        self.jobs.pop((namespace, name), None)
+        old = self.jobs.pop((namespace, name), None)
+        if old is not None:
+            self._index(old, None)
+            jobs = self._by_namespace[namespace]
+            del jobs[name]
+            if not jobs:
+                del self._by_namespace[namespace]
         self._mark_with_dependents(namespace, name)
+
+    def _index(self, old: BatchJob | None, new: BatchJob | None) -> None:
+        """Move a job's dependsOn entries in the dependents index from `old` to `new`."""
+        job = new if new is not None else old
+        if job is None:
+            return
+        namespace, name = job.metadata.namespace, job.metadata.name
+        before = set(old.spec.depends_on or ()) if old is not None else set()
+        after = set(new.spec.depends_on or ()) if new is not None else set()
+        for predecessor in before - after:
+            dependents = self._dependents[(namespace, predecessor)]
+            dependents.discard(name)
+            if not dependents:
+                del self._dependents[(namespace, predecessor)]
+        for predecessor in after - before:
+            self._dependents.setdefault((namespace, predecessor), set()).add(name)
 
     def _mark_with_dependents(self, namespace: str, name: str) -> None:
         """A job's change can decide its dependents' fate (dependsOn): wake them too."""
         self.dirty.add((namespace, name))
-        for (ns, other), job in self.jobs.items():
-            if ns == namespace and name in (job.spec.depends_on or ()):
-                self.dirty.add((ns, other))
+        for other in self._dependents.get((namespace, name), ()):
+            self.dirty.add((namespace, other))
         self.wake.set()
 
     # Tasks
@@ -268,8 +295,9 @@ class Store:
     def job_tasks(self, key: JobKey) -> JobTasks:
         return self.tasks.setdefault(key, JobTasks())
 
-    def namespace_jobs(self, namespace: str) -> Iterator[BatchJob]:
-        return (job for (ns, _), job in self.jobs.items() if ns == namespace)
+    def namespace_jobs(self, namespace: str) -> Mapping[str, BatchJob]:
+        """The namespace's jobs by name (a live view: read it, never keep it)."""
+        return self._by_namespace.get(namespace, {})
 
     def forget_job(self, key: JobKey) -> None:
         """Drop what is left of a deleted job's tasks once nothing refers to them."""

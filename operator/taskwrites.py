@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from taskmill.operator.api import BatchJob, Task, TaskPhase, protocol
-from taskmill.operator.events import Recorder, Regarding
+from taskmill.operator.events import Recorder, regarding
 from taskmill.operator.kube import ApiError, Kube
 from taskmill.operator.kube.paths import BATCHJOBS, TASKS
 from taskmill.operator.planning import TIMEOUT, Plan
@@ -70,8 +70,19 @@ class TaskWriter:
         return True
 
     async def _patch_spec(self, job: BatchJob, row: TaskRow, spec: dict[str, Any]) -> None:
+        """Fenced on the lease this row saw, so a cancel meant for one attempt never reaches
+        the next. The patch applies to the whole object, so it can test status fields."""
         path = TASKS.path(job.metadata.namespace, row.name)
-        self._store.put_task(await self._kube.merge_patch(path, {"spec": spec}))
+        ops = [
+            *protocol.Fence(row.holder, row.epoch).tests(),
+            *({"op": "add", "path": f"/spec/{key}", "value": value} for key, value in spec.items()),
+        ]
+        try:
+            self._store.put_task(await self._kube.json_patch(path, ops))
+        except ApiError as e:
+            if not (e.conflict or e.status == 404):
+                raise
+            log.debug("task moved on; spec kept", extra={"task": row.name, "error": e.message})
 
     async def _set_phase(
         self, job: BatchJob, row: TaskRow, phase: TaskPhase, reason: str, now: datetime
@@ -84,7 +95,7 @@ class TaskWriter:
         await self._patch_spec(job, row, {"cancel": True, "cancelReason": reason})
         if reason == TIMEOUT:
             await self._recorder.post(
-                _regarding(job, row.name),
+                regarding(job, row.name),
                 "TaskTimedOut",
                 f"{row.name} ran longer than timeoutSeconds ({row.timeout_seconds}s); "
                 f"asked {row.holder} to terminate it",
@@ -97,13 +108,15 @@ class TaskWriter:
 
     async def _expire(self, job: BatchJob, row: TaskRow, now: datetime) -> None:
         """The holder went silent: end its lease and count the attempt (fenced by epoch)."""
-        if row.cancel_reason == TIMEOUT:
-            await self._clear_cancel(job, row)
         body = await self._kube.get(TASKS.path(job.metadata.namespace, row.name))
         task = Task.model_validate(body)
         if task.status.lease.renew_time != row.renew_time:
             self._store.put_task(body)  # renewed after all: the observer clock restarts
             return
+        if row.cancel_reason == TIMEOUT:
+            # Only once the expiry is confirmed: a holder still renewing must keep seeing
+            # the cancel. Before the status write, which may make the task leasable again.
+            await self._clear_cancel(job, row)
         fence = protocol.Fence(row.holder, row.epoch)
         # The fence alone would let a renewal racing this write be overridden; testing the
         # renewTime we judged makes the expiry a compare-and-swap on the lease as seen.
@@ -118,8 +131,8 @@ class TaskWriter:
             f"{row.lease_seconds}s plus grace; attempt {task.status.attempts + 1} "
             f"of {task.spec.max_attempts} counted"
         )
-        await self._recorder.post(_regarding(job, row.name), LEASE_EXPIRED, note)
-        await self._recorder.post(_regarding(job), LEASE_EXPIRED, f"{row.name}: {note}")
+        await self._recorder.post(regarding(job, row.name), LEASE_EXPIRED, note)
+        await self._recorder.post(regarding(job), LEASE_EXPIRED, f"{row.name}: {note}")
 
     async def _count_attempt(self, job: BatchJob, row: TaskRow, now: datetime) -> None:
         """A timed-out task's holder acknowledged the cancel: retry it, or fail it."""
@@ -135,10 +148,3 @@ class TaskWriter:
         except ApiError as e:
             if e.status not in (404, 409):
                 raise
-
-
-def _regarding(job: BatchJob, task: str | None = None) -> Regarding:
-    meta = job.metadata
-    if task is None:
-        return Regarding("BatchJob", meta.namespace, meta.name, meta.uid)
-    return Regarding("Task", meta.namespace, task)

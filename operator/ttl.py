@@ -16,8 +16,3 @@ def ttl_expires_at(spec: BatchJobSpec, status: BatchJobStatus) -> datetime | Non
     if ttl is None or status.phase not in TERMINAL_JOB_PHASES or status.completion_time is None:
         return None
     return status.completion_time + timedelta(seconds=ttl)
-
-
-def ttl_expired(spec: BatchJobSpec, status: BatchJobStatus, now: datetime) -> bool:
-    expires = ttl_expires_at(spec, status)
-    return expires is not None and now >= expires

@@ -141,9 +141,10 @@ class Agent:
             pending_watch.cancel()
             await self._drain()
         finally:
-            for task in [stop, pending_watch, *background]:
+            # The claimer is done by now unless this run itself was cancelled.
+            for task in [stop, claimer, pending_watch, *background]:
                 task.cancel()
-            await asyncio.gather(stop, pending_watch, *background, return_exceptions=True)
+            await asyncio.gather(stop, claimer, pending_watch, *background, return_exceptions=True)
             await presence.retract()
             log.info("claims won %d, lost %d", self._claims_won, self._claims_lost)
         for task in crashed:

@@ -69,9 +69,13 @@ class CommandRunner:
             return start_failed_outcome(e)
         log.info("task %s: started %s (pid %d)", task.metadata.name, self._argv[0], proc.pid)
         reader = asyncio.create_task(_read_tail(proc))
-        await _feed_stdin(proc, json.dumps(task.spec.params).encode())
-        exit_code = await self._wait_or_terminate(proc, ctx)
-        _signal_group(proc.pid, signal.SIGKILL)  # leftovers the command did not reap
+        try:
+            await _feed_stdin(proc, json.dumps(task.spec.params).encode())
+            exit_code = await self._wait_or_terminate(proc, ctx)
+        finally:
+            # Leftovers the command did not reap; all of it when this coroutine is
+            # cancelled instead of stopped through ctx, so no process outlives its task.
+            _signal_group(proc.pid, signal.SIGKILL)
         try:
             tail = await asyncio.wait_for(reader, _DRAIN_SECONDS)
         except TimeoutError:

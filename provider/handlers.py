@@ -34,17 +34,22 @@ class HandlerRunner:
         handler = self._handlers[task.spec.capability]
         running = asyncio.ensure_future(self._call(handler, ctx))
         cancelled = asyncio.ensure_future(ctx.cancelled.wait())
-        await asyncio.wait({running, cancelled}, return_when=asyncio.FIRST_COMPLETED)
-        cancelled.cancel()
-        if not running.done():
-            done, _ = await asyncio.wait({running}, timeout=self._kill_grace)
-            if not done:
-                log.warning("task %s: handler ignored cancellation; abandoned", ctx.name)
-                running.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await running
-                return error_outcome(TimeoutError("handler abandoned"), "")
-        return running.result()
+        try:
+            await asyncio.wait({running, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+            if not running.done():
+                done, _ = await asyncio.wait({running}, timeout=self._kill_grace)
+                if not done:
+                    log.warning("task %s: handler ignored cancellation; abandoned", ctx.name)
+                    running.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await running
+                    return error_outcome(TimeoutError("handler abandoned"), "")
+            return running.result()
+        finally:
+            # Both are done by now unless execute itself was cancelled: then the handler
+            # must not run on unowned.
+            cancelled.cancel()
+            running.cancel()
 
     async def _call(self, handler: Handler, ctx: Context) -> Outcome:
         try:

@@ -1,6 +1,5 @@
 """A Task this provider holds: its fence, its lease clock, its work, and why it stops."""
 
-import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -8,7 +7,6 @@ from taskmill.operator.api.protocol import Fence
 from taskmill.operator.api.task import Task
 from taskmill.provider.context import Context
 from taskmill.provider.lease_clock import LeaseClock
-from taskmill.provider.results import Outcome
 
 
 class StopReason(StrEnum):
@@ -29,7 +27,6 @@ class Held:
     fence: Fence
     clock: LeaseClock
     ctx: Context
-    work: "asyncio.Task[Outcome] | None" = None
     stop_reason: StopReason | None = None
     finishing: bool = False  # the final write is under way: no renewals, no more stops
     renewing: bool = False

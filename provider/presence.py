@@ -94,11 +94,11 @@ class Presence:
                     log.warning("presence renewal failed: %s", e)
                     continue
                 log.warning("presence Lease was deleted; announcing again")
-                await self._retract_and_announce()
+                await self._announce_again()
             except (aiohttp.ClientError, TimeoutError) as e:
                 log.warning("presence renewal failed: %s", e)
 
-    async def _retract_and_announce(self) -> None:
+    async def _announce_again(self) -> None:
         try:
             await self.announce()
         except (ApiError, aiohttp.ClientError, TimeoutError) as e:

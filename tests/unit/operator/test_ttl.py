@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 from taskmill.operator.api import BatchJobSpec, BatchJobStatus, JobPhase
-from taskmill.operator.ttl import ttl_expired, ttl_expires_at
+from taskmill.operator.ttl import ttl_expires_at
 
 from .builders import at
 
@@ -30,11 +30,3 @@ DONE = BatchJobStatus(phase=JobPhase.SUCCEEDED, completion_time=at(100))
 )
 def test_ttl_expires_at(ttl: int | None, status: BatchJobStatus, expires: datetime | None) -> None:
     assert ttl_expires_at(spec(ttl), status) == expires
-
-
-@pytest.mark.parametrize(
-    ("ttl", "now", "expired"),
-    [(None, at(10_000), False), (60, at(159), False), (60, at(160), True), (0, at(100), True)],
-)
-def test_ttl_expired(ttl: int | None, now: datetime, expired: bool) -> None:
-    assert ttl_expired(spec(ttl), DONE, now) == expired

@@ -104,3 +104,20 @@ def test_command_that_cannot_start() -> None:
     outcome = run(["/nonexistent/command"])
     assert (outcome.succeeded, outcome.reason) == (False, "StartFailed")
     assert "/nonexistent/command" in outcome.result.message
+
+
+def test_cancelling_the_executor_kills_the_process_group(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+
+    async def main() -> None:
+        runner = CommandRunner(["sh", "-c", f"echo $$ > {pid_file}; sleep 60"], 1)
+        work = asyncio.create_task(runner.execute(TASK, Context(TASK)))
+        deadline = time.monotonic() + 10
+        while not (pid_file.exists() and pid_file.read_text().strip()):
+            assert time.monotonic() < deadline, "the command never started"
+            await asyncio.sleep(0.02)
+        work.cancel()
+        await asyncio.gather(work, return_exceptions=True)
+
+    asyncio.run(main())
+    assert gone([int(pid_file.read_text())])
