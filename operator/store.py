@@ -116,14 +116,15 @@ def task_row(task: Task) -> TaskRow:
 
 
 def _newer(new_rv: str, old_rv: str) -> bool:
-    """Whether an object version is at least as new as the one stored.
+    """Whether an object version is newer than the one stored.
 
     resourceVersions are opaque to clients, but etcd-backed servers issue increasing
     integers; comparing them keeps a late answer to our own write from overwriting a
-    newer watch event. Anything unparsable is taken as newer.
+    newer watch event, and the watch's echo of a write already stored from its answer
+    from waking the reconciler again. Anything unparsable is taken as newer.
     """
     try:
-        return int(new_rv) >= int(old_rv)
+        return int(new_rv) > int(old_rv)
     except ValueError:
         return True
 
