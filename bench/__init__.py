@@ -1,0 +1,1 @@
+"""Benchmarks and the chaos scenario: `python -m bench` (see docs/benchmarks.md)."""

@@ -88,12 +88,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 async def run_scenario(
     bench: Bench, scenario: Scenario, runs: int
-) -> tuple[list[dict[str, Any]], str | None]:
-    why = scenario.unavailable()
-    if why:
-        bench.say(f"{scenario.name}: cannot run here: {why}")
-        return [], why
-    results, errors = [], []
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The results of the runs that completed and the errors of those that did not."""
+    results: list[dict[str, Any]] = []
+    errors: list[str] = []
     for i in range(runs):
         bench.say(f"== {scenario.name} run {i + 1}/{runs}")
         try:
@@ -106,9 +104,7 @@ async def run_scenario(
             traceback.print_exc()
             errors.append(f"{type(e).__name__}: {e}")
         bench.launcher.kill_all()  # nothing from one run may disturb the next
-    if results:
-        return results, None
-    return [], "failed: " + "; ".join(errors)[:200]
+    return results, errors
 
 
 async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any]:
@@ -127,14 +123,23 @@ async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any
             bench.say(f"control plane up at {cluster.server} (state: {state_dir})")
             for scenario in chosen:
                 runs = args.runs or (1 if args.quick else scenario.runs)
-                results, skipped = await run_scenario(bench, scenario, runs)
-                if skipped:
-                    record["skipped"][scenario.name] = skipped
+                why = scenario.unavailable()
+                if why:
+                    bench.say(f"{scenario.name}: cannot run here: {why}")
+                    record["skipped"][scenario.name] = why
+                    continue
+                results, errors = await run_scenario(bench, scenario, runs)
+                if not results:
+                    record["skipped"][scenario.name] = "failed: " + "; ".join(errors)[:200]
                     continue
                 med = report.medians(results)
                 if scenario.name == "chaos":
                     med |= chaos.totals(results)
-                record["scenarios"][scenario.name] = {"runs": results, "median": med}
+                record["scenarios"][scenario.name] = {
+                    "runs": results,
+                    "failed_runs": errors,
+                    "median": med,
+                }
     finally:
         launcher.kill_all()
         plane.stop()
@@ -156,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"\n{command.strip()}  ({started:%Y-%m-%d %H:%M} UTC, {time.monotonic() - t0:.0f}s)\n")
     print(text)
+    for name, s in record["scenarios"].items():
+        tried = len(s["runs"]) + len(s["failed_runs"])
+        print(f"{name}: medians of {len(s['runs'])}/{tried} runs", end="")
+        print("".join(f"\n  failed run: {e[:200]}" for e in s["failed_runs"]))
     cost = record["scenarios"].get("throughput", {}).get("runs", [])
     if cost:
         print("\ncost of one throughput run (requests by verb and resource):\n")

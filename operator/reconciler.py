@@ -44,7 +44,10 @@ EVENT_CONDITIONS = {"Accepted": "False", "ProvidersAvailable": "False", "Failed"
 @dataclass(frozen=True)
 class Settings:
     max_live_tasks: int = 500
-    grace_seconds: float = 5.0
+    # Expiry is measured on the operator's own clock from when it saw the lease change,
+    # so skew between nodes cannot matter; holders renew every third of the duration, so
+    # a second of grace is already two renewal intervals' slack short of a false expiry.
+    grace_seconds: float = 1.0
     status_interval_seconds: float = 1.0  # at most one status write per job per interval
     # After a wake-up, let a burst of watch events land before planning: one pass per
     # job per burst instead of one per event (a pass costs as much as the job's live rows).

@@ -24,24 +24,13 @@ def is_leasable(task: Task, capabilities: frozenset[str]) -> bool:
     )
 
 
-def order_key(task: Task) -> tuple[int, datetime, int, str]:
+OrderKey = tuple[int, datetime, int, str]
+
+
+def order_key(task: Task) -> OrderKey:
     """Highest priority first; ties: older creation, then lower index, then name."""
     created = task.metadata.creation_timestamp or _EPOCH
     return (-task.spec.priority, created, task.spec.index, task.metadata.name)
-
-
-def choose(tasks: Iterable[Task], rng: random.Random, top_k: int) -> Task | None:
-    """A random one among the first top_k candidates of the highest priority present.
-
-    The spread keeps providers that see the same set from all racing for one task;
-    it never reaches below the top priority, so a lower-priority task is only tried
-    when no higher one is left.
-    """
-    best = heapq.nsmallest(top_k, tasks, key=order_key)
-    if not best:
-        return None
-    top = [task for task in best if task.spec.priority == best[0].spec.priority]
-    return rng.choice(top)
 
 
 @dataclass
@@ -68,11 +57,19 @@ class Spread:
 
 
 class CandidateSet:
-    """Leasable Tasks by name, kept current from a list and then watch events."""
+    """Leasable Tasks by name, kept current from a list and then watch events.
+
+    Every create and every claim in the provider's capabilities is an event here, and
+    every free slot asks for the best candidates; so each task is keyed once on arrival
+    and kept in a heap whose stale entries (claimed, deleted, re-keyed) are dropped as
+    they surface. A choice then costs O(k log n), not a sort of every candidate.
+    """
 
     def __init__(self, capabilities: Iterable[str]) -> None:
         self._capabilities = frozenset(capabilities)
         self._tasks: dict[str, Task] = {}
+        self._keys: dict[str, OrderKey] = {}
+        self._heap: list[tuple[OrderKey, str]] = []
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -82,7 +79,7 @@ class CandidateSet:
 
     def replace(self, objects: Iterable[dict[str, Any]]) -> None:
         """A fresh list: forget everything not in it."""
-        self._tasks = {}
+        self._tasks, self._keys, self._heap = {}, {}, []
         for obj in objects:
             self.apply("ADDED", obj)
 
@@ -92,21 +89,48 @@ class CandidateSet:
         if event_type == "BOOKMARK" or not name:
             return
         if event_type == "DELETED":
-            self._tasks.pop(name, None)
+            self.discard(name)
             return
         task = Task.model_validate(obj)
         if is_leasable(task, self._capabilities):
-            self._tasks[name] = task
+            self._put(task)
         else:
-            self._tasks.pop(name, None)
+            self.discard(name)
 
     def restore(self, task: Task) -> None:
         """Put back a task whose claim failed for a reason that says nothing about it."""
-        if is_leasable(task, self._capabilities):
-            self._tasks.setdefault(task.metadata.name, task)
+        if is_leasable(task, self._capabilities) and task.metadata.name not in self._tasks:
+            self._put(task)
 
     def discard(self, name: str) -> None:
         self._tasks.pop(name, None)
+        self._keys.pop(name, None)
 
     def choose(self, rng: random.Random, top_k: int) -> Task | None:
-        return choose(self._tasks.values(), rng, top_k)
+        """A random one among the first top_k candidates of the highest priority present.
+
+        The spread keeps providers that see the same set from all racing for one task;
+        it never reaches below the top priority, so a lower-priority task is only tried
+        when no higher one is left.
+        """
+        best: list[tuple[OrderKey, str]] = []
+        while self._heap and len(best) < top_k:
+            key, name = heapq.heappop(self._heap)
+            if self._keys.get(name) == key and (key, name) not in best:
+                best.append((key, name))
+        for entry in best:
+            heapq.heappush(self._heap, entry)
+        if not best:
+            return None
+        top_priority = best[0][0][0]
+        return self._tasks[rng.choice([name for key, name in best if key[0] == top_priority])]
+
+    def _put(self, task: Task) -> None:
+        name, key = task.metadata.name, order_key(task)
+        self._tasks[name] = task
+        if self._keys.get(name) != key:
+            self._keys[name] = key
+            heapq.heappush(self._heap, (key, name))
+        if len(self._heap) > 2 * len(self._keys) + 64:  # stale entries of deep tasks
+            self._heap = [(k, n) for n, k in self._keys.items()]
+            heapq.heapify(self._heap)

@@ -3,13 +3,16 @@ from collections import Counter
 
 import pytest
 from taskmill.operator.api.task import Task
-from taskmill.provider.candidates import CandidateSet, Spread, choose, is_leasable
+from taskmill.provider.candidates import CandidateSet, Spread, is_leasable
 
 from tests.unit.provider.tasks import task_obj
 
 
-def tasks(*objs: dict) -> list[Task]:
-    return [Task.model_validate(o) for o in objs]
+def candidates(*objs: dict) -> CandidateSet:
+    cands = CandidateSet(["cap"])
+    for obj in objs:
+        cands.apply("ADDED", obj)
+    return cands
 
 
 @pytest.mark.parametrize(
@@ -29,31 +32,45 @@ def test_leasable(changes: dict, leasable: bool) -> None:
 
 
 def test_choose_takes_highest_priority_then_oldest_then_lowest_index() -> None:
-    candidates = tasks(
+    cands = candidates(
         task_obj("low", priority=1),
         task_obj("new", priority=5, created="2026-01-01T00:00:09Z"),
         task_obj("old-2", priority=5, index=2),
         task_obj("old-1", priority=5, index=1),
     )
-    assert choose(candidates, random.Random(0), top_k=1).metadata.name == "old-1"
+    assert cands.choose(random.Random(0), top_k=1).metadata.name == "old-1"
 
 
 def test_top_k_spreads_over_the_first_k_of_the_top_priority() -> None:
-    candidates = tasks(*(task_obj(f"t{i}", index=i) for i in range(10)))
+    cands = candidates(*(task_obj(f"t{i}", index=i) for i in range(10)))
     rng = random.Random(42)
-    picks = Counter(choose(candidates, rng, top_k=3).metadata.name for _ in range(300))
+    picks = Counter(cands.choose(rng, top_k=3).metadata.name for _ in range(300))
     assert set(picks) == {"t0", "t1", "t2"}
     assert min(picks.values()) > 60  # roughly uniform
 
 
 def test_top_k_never_reaches_below_the_top_priority() -> None:
-    candidates = tasks(task_obj("hi", priority=9), task_obj("lo1"), task_obj("lo2", index=1))
+    cands = candidates(task_obj("hi", priority=9), task_obj("lo1"), task_obj("lo2", index=1))
     rng = random.Random(1)
-    assert {choose(candidates, rng, top_k=3).metadata.name for _ in range(50)} == {"hi"}
+    assert {cands.choose(rng, top_k=3).metadata.name for _ in range(50)} == {"hi"}
 
 
 def test_choose_on_empty() -> None:
-    assert choose([], random.Random(0), top_k=3) is None
+    assert candidates().choose(random.Random(0), top_k=3) is None
+
+
+def test_stale_entries_never_win_and_do_not_pile_up() -> None:
+    cands = candidates(*(task_obj(f"t{i}", index=i) for i in range(200)))
+    for i in range(0, 200, 2):
+        cands.discard(f"t{i}")  # claimed by others: gone from the set
+    cands.apply("MODIFIED", task_obj("t199", index=199, priority=7))  # re-keyed
+    rng = random.Random(3)
+    assert cands.choose(rng, top_k=1).metadata.name == "t199"
+    cands.discard("t199")
+    assert cands.choose(rng, top_k=1).metadata.name == "t1"
+    for i in range(1, 199, 2):
+        cands.apply("MODIFIED", task_obj(f"t{i}", index=i, priority=1))
+    assert len(cands._heap) <= 2 * len(cands) + 64
 
 
 def test_events_keep_the_set_current() -> None:
