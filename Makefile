@@ -30,7 +30,7 @@ cluster-down: venv ## Stop the local control plane
 	$(BIN)/python -m tests.harness down
 
 crds: venv ## Regenerate crds/ and the chart's copy from the API types
-	$(BIN)/python -m taskmill.operator.api.crdgen
+	$(BIN)/python -m taskmill.api.crdgen
 
 docs: venv ## Regenerate docs/api.md from the API types
 	$(BIN)/python hack/apidocs.py

@@ -27,12 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from taskmill.operator.kube import Kube
-from taskmill.operator.kube.paths import BATCHJOBS
-
 from bench.context import CAPABILITY, Bench
 from bench.procs import Launcher, Proc
 from bench.stack import batchjob, list_tasks, parse_time, wait_job
+from taskmill.kube import Kube
+from taskmill.kube.paths import BATCHJOBS
 
 JOB = "chaos"
 # The provider's log line for a final write the API server took: (holder, task, epoch).

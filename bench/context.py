@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from taskmill.operator.kube import Kube
-
 from bench.procs import Launcher, Proc, cpu_seconds
 from bench.stack import delete_namespace, new_namespace
+from taskmill.kube import Kube
 from tests.harness import Cluster
 
 NOOP = ["true"]

@@ -16,11 +16,10 @@ import contextlib
 import time
 from typing import Any
 
-from taskmill.operator.kube.paths import TASKS
-
 from bench.context import CAPABILITY, Bench
 from bench.stack import parse_time, task_body
 from bench.stats import percentile
+from taskmill.kube.paths import TASKS
 
 HELD_PHASES = ("Leased", "Running", "Succeeded")
 DONE_WITHIN = 30.0

@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from taskmill.operator.kube.paths import BATCHJOBS, TASKS
-
 from bench.context import CAPABILITY, Bench
 from bench.stack import batchjob, parse_time
+from taskmill.kube.paths import BATCHJOBS, TASKS
 
 JOB = "failover"
 TASK = f"{JOB}-0"

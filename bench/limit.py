@@ -1,6 +1,6 @@
 """The API server's own limit here: how many Task status JSON-patches per second it takes.
 
-A tight asyncio client over taskmill.operator.kube sends the same kind of write a
+A tight asyncio client over taskmill.kube sends the same kind of write a
 claim or a completion is (a JSON Patch of tasks/status with `test` ops that pass and
 `add` ops that change the object, so every request is a real etcd write), from
 several processes at once so the client is not what limits the rate.
@@ -13,11 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from taskmill.operator.kube import Kube, load_connection
-from taskmill.operator.kube.paths import TASKS
-
 from bench.context import CAPABILITY, Bench
 from bench.stack import task_body
+from taskmill.kube import Kube, load_connection
+from taskmill.kube.paths import TASKS
 
 # A task's minimum writes: create, claim (straight into Running), complete.
 MIN_WRITES_PER_TASK = 3

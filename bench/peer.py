@@ -23,11 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from taskmill.operator.kube.paths import BATCHJOBS, ResourcePath
-
 from bench.context import CAPABILITY, Bench
 from bench.stack import batchjob, wait_job
 from bench.throughput import WRITE_VERBS
+from taskmill.kube.paths import BATCHJOBS, ResourcePath
 from tests.harness import Binaries, procs
 from tests.harness.metrics import diff, request_counts
 from tests.harness.versions import BUILD_SCRIPT, cache_dir, pinned_versions

@@ -11,11 +11,10 @@ import contextlib
 import time
 from typing import Any
 
-from taskmill.operator.kube.paths import BATCHJOBS, TASKS
-
 from bench.context import CAPABILITY, Bench
 from bench.procs import Proc
 from bench.stack import batchjob, list_tasks, wait_job
+from taskmill.kube.paths import BATCHJOBS, TASKS
 
 JOB = "scale"
 SAMPLE_SECONDS = 3.0

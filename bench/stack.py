@@ -8,10 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from taskmill.operator.api.meta import API_VERSION, LABEL_BATCHJOB, LABEL_CAPABILITY
-from taskmill.operator.kube import ApiError, Kube, load_connection
-from taskmill.operator.kube.paths import BATCHJOBS, TASKS
-
+from taskmill.api.meta import API_VERSION, LABEL_BATCHJOB, LABEL_CAPABILITY
+from taskmill.kube import ApiError, Kube, load_connection
+from taskmill.kube.paths import BATCHJOBS, TASKS
 from tests.harness import Binaries, Cluster, ControlPlane
 from tests.harness.versions import REPO_ROOT
 

@@ -12,12 +12,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from taskmill.operator.kube.paths import BATCHJOBS
-
 from bench.context import CAPABILITY, Bench
 from bench.limit import MIN_WRITES_PER_TASK, Load, limit
 from bench.procs import Proc, requests_of, wait_quiet
 from bench.stack import batchjob, list_tasks, parse_time, rejected_status_patches, wait_job
+from taskmill.kube.paths import BATCHJOBS
 from tests.harness.metrics import diff, request_counts
 
 WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY")

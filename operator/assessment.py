@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from taskmill.operator.api import BatchJob, JobPhase
-from taskmill.operator.api.common import TERMINAL_JOB_PHASES
 from taskmill.operator.deadlines import active_deadline_exceeded
 from taskmill.operator.dependencies import DependencyState, dependency_state, find_cycle
 from taskmill.operator.planning import DEADLINE_EXCEEDED, JOB_CANCELLED
 from taskmill.operator.validation import Problem
+
+from taskmill.api import BatchJob, JobPhase
+from taskmill.api.common import TERMINAL_JOB_PHASES
 
 REASON_DEPENDENCY_CYCLE = "DependencyCycle"
 

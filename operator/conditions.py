@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
-from taskmill.operator.api.common import Condition, ConditionStatus
+from taskmill.api.common import Condition, ConditionStatus
 
 MAX_MESSAGE = 32768  # metav1.Condition.message limit
 

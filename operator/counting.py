@@ -4,10 +4,11 @@ import heapq
 from dataclasses import dataclass
 from datetime import datetime
 
-from taskmill.operator.api import TaskCounts, TaskPhase
-from taskmill.operator.api.meta import MAX_FAILED_TASKS_LISTED
-from taskmill.operator.api.protocol import HELD_BACKOFF, HELD_CANCEL_ACK
 from taskmill.operator.store import JobTasks
+
+from taskmill.api import TaskCounts, TaskPhase
+from taskmill.api.meta import MAX_FAILED_TASKS_LISTED
+from taskmill.api.protocol import HELD_BACKOFF, HELD_CANCEL_ACK
 
 
 @dataclass(frozen=True)

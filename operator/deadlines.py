@@ -7,7 +7,7 @@ suspended job's clock keeps running. Answers only ever change at the instants
 
 from datetime import datetime, timedelta
 
-from taskmill.operator.api.batchjob import Deadlines
+from taskmill.api.batchjob import Deadlines
 
 
 def _after(start: datetime | None, seconds: int | None) -> datetime | None:

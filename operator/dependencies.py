@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from taskmill.operator.api.common import JobPhase
+from taskmill.api.common import JobPhase
 
 
 class DependencyStatus(StrEnum):

@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-from taskmill.operator.api.protocol import timestamp
-from taskmill.operator.kube import ApiError, Kube
-from taskmill.operator.kube.paths import LEASES
 from taskmill.operator.observer import ObserverClock, stale_at
+
+from taskmill.api.protocol import timestamp
+from taskmill.kube import ApiError, Kube
+from taskmill.kube.paths import LEASES
 
 log = logging.getLogger(__name__)
 

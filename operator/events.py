@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-from taskmill.operator.api import BatchJob
-from taskmill.operator.api.meta import API_VERSION
-from taskmill.operator.api.protocol import timestamp
-from taskmill.operator.kube import ApiError, Kube
-from taskmill.operator.kube.paths import EVENTS
+
+from taskmill.api import BatchJob
+from taskmill.api.meta import API_VERSION
+from taskmill.api.protocol import timestamp
+from taskmill.kube import ApiError, Kube
+from taskmill.kube.paths import EVENTS
 
 log = logging.getLogger(__name__)
 

@@ -9,15 +9,16 @@ are the hot path and taskmill.operator.watching handles them for a fraction of t
 from typing import Any
 
 import kopf
-from taskmill.operator.api.meta import GROUP, VERSION
 from taskmill.operator.store import Store
+
+from taskmill.api.meta import GROUP, VERSION
 
 
 def build_registry(store: Store) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     # A plain registry has none of kopf's fallback logins: use the kubernetes client's
-    # kubeconfig / in-cluster loading, as taskmill.operator.kube does.
+    # kubeconfig / in-cluster loading, as taskmill.kube does.
     @kopf.on.login(registry=registry)
     def operator_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         return kopf.login_via_client(**kwargs)

@@ -24,18 +24,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from taskmill.operator.api.batchjob import BatchJob, BatchJobStatus, TaskCounts
-from taskmill.operator.api.common import (
+from taskmill.operator.conditions import ConditionType, find_condition, set_condition
+from taskmill.operator.deadlines import active_deadline_exceeded, late_to_start, running_late
+from taskmill.operator.dependencies import DependencyState, DependencyStatus
+from taskmill.operator.normalize import NormalizationInputs, normalize
+
+from taskmill.api.batchjob import BatchJob, BatchJobStatus, TaskCounts
+from taskmill.api.common import (
     TERMINAL_JOB_PHASES,
     ConditionStatus,
     JobPhase,
     NormalizedStatus,
 )
-from taskmill.operator.api.meta import MAX_FAILED_TASKS_LISTED
-from taskmill.operator.conditions import ConditionType, find_condition, set_condition
-from taskmill.operator.deadlines import active_deadline_exceeded, late_to_start, running_late
-from taskmill.operator.dependencies import DependencyState, DependencyStatus
-from taskmill.operator.normalize import NormalizationInputs, normalize
+from taskmill.api.meta import MAX_FAILED_TASKS_LISTED
 
 # Reasons a job finished, on Complete/Failed/Cancelled/Ready/Stalled/Reconciling.
 REASON_SUCCEEDED = "TasksSucceeded"

@@ -29,7 +29,7 @@ lease make the job eligible whatever its predecessors say; the caller reports
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from taskmill.operator.api.common import JobPhase, NormalizedStatus
+from taskmill.api.common import JobPhase, NormalizedStatus
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from taskmill.operator.api import BatchJob, TaskPhase
-from taskmill.operator.api.protocol import (
+from taskmill.operator.deadlines import task_timeout_at
+from taskmill.operator.observer import stale_at
+from taskmill.operator.splitting import missing_indexes
+from taskmill.operator.store import JobTasks, TaskRow
+
+from taskmill.api import BatchJob, TaskPhase
+from taskmill.api.protocol import (
     HELD_BACKOFF,
     HELD_CANCEL_ACK,
     HELD_PARALLELISM,
     HELD_SUSPENDED,
 )
-from taskmill.operator.deadlines import task_timeout_at
-from taskmill.operator.observer import stale_at
-from taskmill.operator.splitting import missing_indexes
-from taskmill.operator.store import JobTasks, TaskRow
 
 # spec.cancelReason values
 TIMEOUT = "Timeout"

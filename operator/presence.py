@@ -11,11 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from taskmill.operator.api.meta import CAPABILITY_LABEL_PREFIX, LABEL_PROVIDER
-from taskmill.operator.kube import Kube
-from taskmill.operator.kube.paths import LEASES
 from taskmill.operator.observer import ObserverClock, stale_at
 from taskmill.operator.watching import list_then_watch
+
+from taskmill.api.meta import CAPABILITY_LABEL_PREFIX, LABEL_PROVIDER
+from taskmill.kube import Kube
+from taskmill.kube.paths import LEASES
 
 DEFAULT_LEASE_SECONDS = 15
 ProviderKey = tuple[str, str]

@@ -17,14 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-from taskmill.operator.api import BatchJob
 from taskmill.operator.assessment import Assessment, assess, finished
 from taskmill.operator.counting import Tally, tally
 from taskmill.operator.deadlines import next_deadline
 from taskmill.operator.events import NORMAL, Recorder, regarding
 from taskmill.operator.jobstatus import JobFacts, compute_status, status_changed
-from taskmill.operator.kube import ApiError, Kube
-from taskmill.operator.kube.paths import BATCHJOBS
 from taskmill.operator.planning import Plan, Situation, plan
 from taskmill.operator.presence import ProviderPresence
 from taskmill.operator.splitting import first_missing, task_capability, task_count
@@ -32,6 +29,10 @@ from taskmill.operator.store import JobKey, Store
 from taskmill.operator.taskwrites import TaskWriter
 from taskmill.operator.ttl import ttl_expires_at
 from taskmill.operator.validation import Problem, validate
+
+from taskmill.api import BatchJob
+from taskmill.kube import ApiError, Kube
+from taskmill.kube.paths import BATCHJOBS
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,13 @@ from aiohttp import web
 from taskmill.operator.election import LeaderElector
 from taskmill.operator.events import Recorder
 from taskmill.operator.handlers import build_registry, kopf_settings
-from taskmill.operator.kube import Kube, load_connection
-from taskmill.operator.kube.paths import BATCHJOBS, TASKS
 from taskmill.operator.presence import ProviderPresence, watch_presence
 from taskmill.operator.reconciler import Reconciler, Settings
 from taskmill.operator.store import TASK_TOMBSTONE_FIELDS, Store
 from taskmill.operator.watching import list_into, list_then_watch
+
+from taskmill.kube import Kube, load_connection
+from taskmill.kube.paths import BATCHJOBS, TASKS
 
 log = logging.getLogger(__name__)
 

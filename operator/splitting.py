@@ -8,8 +8,8 @@ Names are `<batchjob>-<index>`: a restarted operator recreates exactly the missi
 from collections.abc import Iterator, Set
 from typing import Any
 
-from taskmill.operator.api import BatchJob, BatchJobSpec
-from taskmill.operator.api.meta import API_VERSION, LABEL_BATCHJOB, LABEL_CAPABILITY
+from taskmill.api import BatchJob, BatchJobSpec
+from taskmill.api.meta import API_VERSION, LABEL_BATCHJOB, LABEL_CAPABILITY
 
 
 def task_count(spec: BatchJobSpec) -> int:

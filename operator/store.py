@@ -14,7 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from taskmill.operator.api import (
+from taskmill.operator.observer import ObserverClock
+
+from taskmill.api import (
     BatchJob,
     ObjectMeta,
     Task,
@@ -23,8 +25,7 @@ from taskmill.operator.api import (
     TaskSpec,
     TaskStatus,
 )
-from taskmill.operator.api.common import ACTIVE_TASK_PHASES, TERMINAL_TASK_PHASES
-from taskmill.operator.observer import ObserverClock
+from taskmill.api.common import ACTIVE_TASK_PHASES, TERMINAL_TASK_PHASES
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,14 @@ from collections.abc import Awaitable, Iterable
 from datetime import datetime
 from typing import Any
 
-from taskmill.operator.api import BatchJob, Task, TaskPhase, protocol
 from taskmill.operator.events import Recorder, regarding
-from taskmill.operator.kube import ApiError, Kube
-from taskmill.operator.kube.paths import BATCHJOBS, TASKS
 from taskmill.operator.planning import TIMEOUT, Plan
 from taskmill.operator.splitting import build_task
 from taskmill.operator.store import Store, TaskRow
+
+from taskmill.api import BatchJob, Task, TaskPhase, protocol
+from taskmill.kube import ApiError, Kube
+from taskmill.kube.paths import BATCHJOBS, TASKS
 
 log = logging.getLogger(__name__)
 

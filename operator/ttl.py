@@ -6,8 +6,8 @@ finishes, so a restarted operator computes the same instant.
 
 from datetime import datetime, timedelta
 
-from taskmill.operator.api.batchjob import BatchJobSpec, BatchJobStatus
-from taskmill.operator.api.common import TERMINAL_JOB_PHASES
+from taskmill.api.batchjob import BatchJobSpec, BatchJobStatus
+from taskmill.api.common import TERMINAL_JOB_PHASES
 
 
 def ttl_expires_at(spec: BatchJobSpec, status: BatchJobStatus) -> datetime | None:

@@ -11,8 +11,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from taskmill.operator.api import BatchJob, BatchJobSpec
 from taskmill.operator.splitting import task_count, task_params
+
+from taskmill.api import BatchJob, BatchJobSpec
 
 Problem = tuple[str, str]
 

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-from taskmill.operator.kube import ApiError, GoneError, Kube
+
+from taskmill.kube import ApiError, GoneError, Kube
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aiohttp
-from taskmill.operator.api import protocol
-from taskmill.operator.api.meta import LABEL_CAPABILITY
-from taskmill.operator.api.protocol import Fence, Patch
-from taskmill.operator.api.task import Task
-from taskmill.operator.kube import ApiError, Kube
-from taskmill.operator.kube.client import JSON_PATCH
-from taskmill.operator.kube.paths import TASKS
 from taskmill.provider.backoff import DENIED_BACKOFF, RETRY_BACKOFF, claim_delay
 from taskmill.provider.candidates import CandidateSet, Spread
 from taskmill.provider.config import ProviderConfig
@@ -33,6 +26,14 @@ from taskmill.provider.lease_clock import LeaseClock, renew_interval
 from taskmill.provider.presence import Presence
 from taskmill.provider.results import Outcome, error_outcome
 from taskmill.provider.watch import Selector, list_watch
+
+from taskmill.api import protocol
+from taskmill.api.meta import LABEL_CAPABILITY
+from taskmill.api.protocol import Fence, Patch
+from taskmill.api.task import Task
+from taskmill.kube import ApiError, Kube
+from taskmill.kube.client import JSON_PATCH
+from taskmill.kube.paths import TASKS
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from taskmill.operator.api.common import TaskPhase
-from taskmill.operator.api.task import Task
+from taskmill.api.common import TaskPhase
+from taskmill.api.task import Task
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 

@@ -12,7 +12,6 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
-from taskmill.operator.api.task import Task
 from taskmill.provider.context import Context
 from taskmill.provider.results import (
     Outcome,
@@ -20,6 +19,8 @@ from taskmill.provider.results import (
     start_failed_outcome,
     tail_bytes,
 )
+
+from taskmill.api.task import Task
 
 log = logging.getLogger(__name__)
 

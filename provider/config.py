@@ -6,7 +6,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from taskmill.operator.api.meta import CAPABILITY_PATTERN
+from taskmill.api.meta import CAPABILITY_PATTERN
 
 DEFAULT_LEASE_SECONDS = 15
 DEFAULT_GRACE_SECONDS = 30.0

@@ -3,7 +3,7 @@
 import asyncio
 from typing import Any
 
-from taskmill.operator.api.task import Task
+from taskmill.api.task import Task
 
 
 class Context:

@@ -9,9 +9,10 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from taskmill.operator.api.task import Task
 from taskmill.provider.context import Context
 from taskmill.provider.results import Outcome, error_outcome, handler_outcome
+
+from taskmill.api.task import Task
 
 log = logging.getLogger(__name__)
 

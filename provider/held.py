@@ -3,10 +3,11 @@
 from dataclasses import dataclass
 from enum import StrEnum
 
-from taskmill.operator.api.protocol import Fence
-from taskmill.operator.api.task import Task
 from taskmill.provider.context import Context
 from taskmill.provider.lease_clock import LeaseClock
+
+from taskmill.api.protocol import Fence
+from taskmill.api.task import Task
 
 
 class StopReason(StrEnum):

@@ -13,15 +13,16 @@ from collections.abc import Callable
 from datetime import datetime
 
 import aiohttp
-from taskmill.operator.api.meta import (
+from taskmill.provider.config import ProviderConfig
+
+from taskmill.api.meta import (
     CAPABILITY_LABEL_PREFIX,
     LABEL_PROVIDER,
     PROVIDER_LEASE_PREFIX,
 )
-from taskmill.operator.api.protocol import timestamp
-from taskmill.operator.kube import ApiError, Kube
-from taskmill.operator.kube.paths import LEASES
-from taskmill.provider.config import ProviderConfig
+from taskmill.api.protocol import timestamp
+from taskmill.kube import ApiError, Kube
+from taskmill.kube.paths import LEASES
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from taskmill.operator.api.meta import MAX_RESULT_OUTPUT
-from taskmill.operator.api.task import TaskResult
+from taskmill.api.meta import MAX_RESULT_OUTPUT
+from taskmill.api.task import TaskResult
 
 REASON_COMPLETED = "Completed"
 REASON_NON_ZERO_EXIT = "NonZeroExit"

@@ -5,9 +5,10 @@ import logging
 import signal
 import sys
 
-from taskmill.operator.kube import Kube, load_connection
 from taskmill.provider.agent import Agent, Executor
 from taskmill.provider.config import ProviderConfig
+
+from taskmill.kube import Kube, load_connection
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
-from taskmill.operator.kube import ApiError, GoneError, WatchEvent
 from taskmill.provider.backoff import RETRY_BACKOFF
+
+from taskmill.kube import ApiError, GoneError, WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class Cache(Protocol):
 
 
 class Client(Protocol):
-    """The two calls of taskmill.operator.kube.Kube a list-watch needs."""
+    """The two calls of taskmill.kube.Kube a list-watch needs."""
 
     async def list_objects(self, path: str, **params: str) -> dict[str, Any]: ...
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from taskmill.operator.kube.config import Connection, load_connection
+from taskmill.kube.config import Connection, load_connection
 
 KUBECTL_TIMEOUT = 120.0
 

@@ -31,9 +31,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from taskmill.operator.api import BatchJob
-from taskmill.operator.api.meta import LABEL_PROVIDER, PROVIDER_LEASE_PREFIX
-
+from taskmill.api import BatchJob
+from taskmill.api.meta import LABEL_PROVIDER, PROVIDER_LEASE_PREFIX
 from tests.harness import procs
 from tests.harness.cluster import Cluster, KubectlError
 from tests.harness.controlplane import (

@@ -10,8 +10,8 @@ import shutil
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
-from taskmill.operator.api import BatchJob
-from taskmill.operator.api.common import TERMINAL_JOB_PHASES, JobPhase
+from taskmill.api import BatchJob
+from taskmill.api.common import TERMINAL_JOB_PHASES, JobPhase
 
 BAR_WIDTH = 24
 _COLORS = {"Success": "32", "Failure": "31", "Cancel": "31", "Running": "36", "Restart": "33"}

@@ -2,7 +2,7 @@
 
 `LeaseDriver` owns an event loop in a background thread with one pooled client, and
 offers blocking calls for tests: claim, renew, complete, fail, acknowledge a cancel,
-or simply stop calling (go silent). Every write is built by taskmill.operator.api.protocol,
+or simply stop calling (go silent). Every write is built by taskmill.api.protocol,
 exactly as a provider would send it, so the operator under test sees real traffic.
 """
 
@@ -14,17 +14,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from taskmill.operator.api import BatchJob, Task, TaskPhase, TaskResult, protocol
-from taskmill.operator.api.meta import (
+from taskmill.api import BatchJob, Task, TaskPhase, TaskResult, protocol
+from taskmill.api.meta import (
     API_VERSION,
     CAPABILITY_LABEL_PREFIX,
     LABEL_BATCHJOB,
     LABEL_PROVIDER,
     PROVIDER_LEASE_PREFIX,
 )
-from taskmill.operator.kube import ApiError, Kube, load_connection
-from taskmill.operator.kube.paths import BATCHJOBS, EVENTS, LEASES, TASKS
-
+from taskmill.kube import ApiError, Kube, load_connection
+from taskmill.kube.paths import BATCHJOBS, EVENTS, LEASES, TASKS
 from tests.harness import wait_for
 
 T = TypeVar("T")

@@ -9,10 +9,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from taskmill.operator.kube import Kube, load_connection
 
 from bench.chaos import SMALL, Outcome, run_chaos
 from bench.procs import Launcher
+from taskmill.kube import Kube, load_connection
 from tests.harness import Cluster
 
 pytestmark = pytest.mark.integration

@@ -19,10 +19,10 @@ from urllib.parse import quote
 
 import pytest
 import yaml
-from taskmill.operator.api.protocol import Fence, Patch, claim, fail_attempt
-from taskmill.operator.api.task import Task
-from taskmill.operator.kube.config import load_connection
 
+from taskmill.api.protocol import Fence, Patch, claim, fail_attempt
+from taskmill.api.task import Task
+from taskmill.kube.config import load_connection
 from tests.harness import Cluster
 from tests.harness.polling import wait_for
 from tests.unit.chart.helm import CHART, KUBE_VERSION, helm, values_file

@@ -2,7 +2,7 @@
 
 What the schema and CEL rules reject here is rejected for every client, so these
 tests drive the API server with kubectl (what users run) and with JSON patches
-built by taskmill.operator.api.protocol (what operator and providers send).
+built by taskmill.api.protocol (what operator and providers send).
 """
 
 import asyncio
@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 import yaml
-from taskmill.operator.api import protocol
-from taskmill.operator.api.batchjob import BATCHJOB_CRD, BatchJobSpec, RetryPolicy
-from taskmill.operator.api.common import ApiModel, TaskPhase
-from taskmill.operator.api.crdgen import KINDS, custom_resource_definition
-from taskmill.operator.api.meta import API_VERSION, GROUP, CrdInfo
-from taskmill.operator.api.task import TASK_CRD, Task, TaskResult
-from taskmill.operator.kube.client import Kube, WatchEvent
-from taskmill.operator.kube.config import load_connection
-from taskmill.operator.kube.paths import TASKS
 
+from taskmill.api import protocol
+from taskmill.api.batchjob import BATCHJOB_CRD, BatchJobSpec, RetryPolicy
+from taskmill.api.common import ApiModel, TaskPhase
+from taskmill.api.crdgen import KINDS, custom_resource_definition
+from taskmill.api.meta import API_VERSION, GROUP, CrdInfo
+from taskmill.api.task import TASK_CRD, Task, TaskResult
+from taskmill.kube.client import Kube, WatchEvent
+from taskmill.kube.config import load_connection
+from taskmill.kube.paths import TASKS
 from tests.harness import Cluster
 from tests.harness.polling import wait_for
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from taskmill.operator.api.meta import API_VERSION, PROVIDER_LEASE_PREFIX
 
+from taskmill.api.meta import API_VERSION, PROVIDER_LEASE_PREFIX
 from tests.harness import Cluster, wait_for
 from tests.harness.demo import (
     INPUT_NAME,

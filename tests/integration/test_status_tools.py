@@ -10,10 +10,10 @@ import json
 from datetime import timedelta
 
 import pytest
-from taskmill.operator.api import BatchJob, TaskCounts
-from taskmill.operator.api.meta import API_VERSION
 from taskmill.operator.jobstatus import JobFacts, compute_status, status_changed
 
+from taskmill.api import BatchJob, TaskCounts
+from taskmill.api.meta import API_VERSION
 from tests.harness import Cluster
 
 pytestmark = pytest.mark.integration

@@ -6,8 +6,8 @@ from types import ModuleType
 
 import pytest
 from pydantic import BaseModel
-from taskmill.operator.api import BatchJob, Task
 
+from taskmill.api import BatchJob, Task
 from tests.harness.versions import REPO_ROOT
 
 

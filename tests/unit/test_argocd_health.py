@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 from lupa import lua51
-from taskmill.operator.api.batchjob import BatchJob
+
+from taskmill.api.batchjob import BatchJob
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "deploy" / "argocd" / "batchjob-health.lua"

@@ -4,8 +4,8 @@ import io
 from typing import Any
 
 import pytest
-from taskmill.operator.api import BatchJob
 
+from taskmill.api import BatchJob
 from tests.harness.demo import truncate_listing
 from tests.harness.demo_progress import JobRow, LiveDisplay, PlainDisplay, bar, format_row
 

@@ -8,8 +8,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from taskmill.operator.kube.config import load_connection
 
+from taskmill.kube.config import load_connection
 from tests.harness.certs import Issued, PkiFiles, kubeconfig_yaml, write_pki
 
 NOW = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)

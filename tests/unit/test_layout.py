@@ -2,7 +2,9 @@
 
 operator/ and provider/ are mapped into the `taskmill` namespace by setuptools'
 package-dir (DESIGN §1). An `__init__.py` in either would make `operator` a regular
-package that wins over the stdlib module when Python runs from the repo root.
+package that wins over the stdlib module when Python runs from the repo root. The shared
+core, taskmill/, is a namespace portion too: an `__init__.py` there would make `taskmill`
+a regular package whose `__path__` hides the two mapped components.
 """
 
 import subprocess
@@ -14,7 +16,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-MAPPED = {"operator": "taskmill.operator", "provider": "taskmill.provider"}
+MAPPED = {
+    "operator": "taskmill.operator",
+    "provider": "taskmill.provider",
+    "taskmill": "taskmill",
+}
 
 
 @pytest.mark.parametrize("directory", sorted(MAPPED))
@@ -36,15 +42,24 @@ def test_import_operator_from_the_repo_root_is_the_standard_library() -> None:
     assert REPO not in module.parents
 
 
-def test_taskmill_operator_imports_from_the_repo() -> None:
+@pytest.mark.parametrize(
+    ("module", "source"),
+    [
+        ("taskmill.api", "taskmill/api/__init__.py"),
+        ("taskmill.kube", "taskmill/kube/__init__.py"),
+        ("taskmill.operator.reconciler", "operator/reconciler.py"),
+        ("taskmill.provider.agent", "provider/agent.py"),
+    ],
+)
+def test_each_room_imports_from_its_directory(module: str, source: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-c", "import taskmill.operator.api as m; print(m.__file__)"],
+        [sys.executable, "-c", f"import {module} as m; print(m.__file__)"],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=True,
     )
-    assert Path(result.stdout.strip()).resolve() == REPO / "operator" / "api" / "__init__.py"
+    assert Path(result.stdout.strip()).resolve() == REPO / source
 
 
 def test_every_sub_package_is_listed_in_pyproject() -> None:
@@ -53,9 +68,22 @@ def test_every_sub_package_is_listed_in_pyproject() -> None:
     listed = set(
         tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     )
-    found = set(MAPPED.values())
+    found = set(MAPPED.values()) - {"taskmill"}
     for directory, package in MAPPED.items():
         for init in (REPO / directory).rglob("__init__.py"):
             relative = init.parent.relative_to(REPO / directory)
             found.add(".".join([package, *relative.parts]))
     assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
+
+
+def test_the_provider_runs_without_kopf() -> None:
+    """kopf is the operator's extra (`taskmill[operator]`): a provider image or an SDK
+    user installs the core and the provider only."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if d.startswith("kopf")]
+    assert [d for d in project["optional-dependencies"]["operator"] if d.startswith("kopf")]
+    code = (
+        "import sys; sys.modules['kopf'] = None\n"
+        "import taskmill.provider.__main__, taskmill.provider.sdk, taskmill.api, taskmill.kube"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)

@@ -2,8 +2,7 @@
 
 import subprocess
 
-from taskmill.operator.api import BatchJob
-
+from taskmill.api import BatchJob
 from tests.harness import wait_for
 from tests.integration.leasing import LeaseDriver
 

@@ -2,8 +2,7 @@
 
 import subprocess
 
-from taskmill.operator.api import BatchJob, Task
-
+from taskmill.api import BatchJob, Task
 from tests.harness import wait_for
 from tests.integration.leasing import LeaseDriver
 

@@ -16,10 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from taskmill.operator.api import protocol
-from taskmill.operator.api.meta import API_VERSION, LABEL_BATCHJOB, LABEL_CAPABILITY
-from taskmill.operator.api.task import Task
-
+from taskmill.api import protocol
+from taskmill.api.meta import API_VERSION, LABEL_BATCHJOB, LABEL_CAPABILITY
+from taskmill.api.task import Task
 from tests.harness.cluster import Cluster
 from tests.harness.polling import wait_for
 

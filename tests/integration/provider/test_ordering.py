@@ -7,8 +7,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 import pytest
-from taskmill.operator.api.task import Task
 
+from taskmill.api.task import Task
 from tests.harness.cluster import Cluster
 from tests.harness.polling import wait_for
 from tests.integration.provider.kit import Providers, create, list_tasks, task_manifest

@@ -6,10 +6,10 @@ import sys
 import time
 
 import pytest
-from taskmill.operator.api.common import TaskPhase
-from taskmill.operator.kube import Kube, load_connection
-from taskmill.operator.kube.paths import TASKS
 
+from taskmill.api.common import TaskPhase
+from taskmill.kube import Kube, load_connection
+from taskmill.kube.paths import TASKS
 from tests.harness.cluster import Cluster
 from tests.harness.polling import wait_for
 from tests.integration.provider.kit import Providers, create, get_task, task_manifest, wait_task

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from taskmill.operator.api import protocol
-from taskmill.operator.api.common import TaskPhase
 
+from taskmill.api import protocol
+from taskmill.api.common import TaskPhase
 from tests.harness.cluster import Cluster
 from tests.harness.polling import wait_for
 from tests.integration.provider.kit import (

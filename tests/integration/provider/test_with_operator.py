@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from taskmill.operator.api.meta import API_VERSION, LABEL_BATCHJOB
-from taskmill.operator.api.task import Task
 
+from taskmill.api.meta import API_VERSION, LABEL_BATCHJOB
+from taskmill.api.task import Task
 from tests.harness.cluster import Cluster
 from tests.harness.polling import wait_for
 from tests.integration.provider.kit import (

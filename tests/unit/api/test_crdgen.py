@@ -10,11 +10,12 @@ import pytest
 import yaml
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
-from taskmill.operator.api import crdgen
-from taskmill.operator.api.batchjob import BATCHJOB_CRD
-from taskmill.operator.api.common import ApiModel
-from taskmill.operator.api.meta import CATEGORY, GROUP, VERSION, CrdInfo
-from taskmill.operator.api.task import TASK_CRD
+
+from taskmill.api import crdgen
+from taskmill.api.batchjob import BATCHJOB_CRD
+from taskmill.api.common import ApiModel
+from taskmill.api.meta import CATEGORY, GROUP, VERSION, CrdInfo
+from taskmill.api.task import TASK_CRD
 
 REPO = Path(__file__).resolve().parents[3]
 CRDS = [crdgen.custom_resource_definition(model, info) for model, info in crdgen.KINDS]
@@ -347,7 +348,7 @@ def test_committed_crds_are_fresh() -> None:
 
 def test_check_command_passes_on_the_repo() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "taskmill.operator.api.crdgen", "--check"],
+        [sys.executable, "-m", "taskmill.api.crdgen", "--check"],
         cwd=REPO,
         capture_output=True,
         text=True,

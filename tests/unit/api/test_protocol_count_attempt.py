@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime
 
-from taskmill.operator.api import Task, TaskLease, TaskSpec, TaskStatus
-from taskmill.operator.api.protocol import count_attempt
+from taskmill.api import Task, TaskLease, TaskSpec, TaskStatus
+from taskmill.api.protocol import count_attempt
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from taskmill.operator.api import BatchJob, BatchJobSpec, BatchJobStatus, ObjectMeta
+from taskmill.api import BatchJob, BatchJobSpec, BatchJobStatus, ObjectMeta
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 

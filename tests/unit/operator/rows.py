@@ -3,8 +3,9 @@
 from datetime import datetime
 from typing import Any
 
-from taskmill.operator.api import TaskPhase
 from taskmill.operator.store import JobTasks, TaskRow
+
+from taskmill.api import TaskPhase
 
 
 def row(index: int, phase: TaskPhase = TaskPhase.PENDING, **fields: Any) -> TaskRow:

@@ -2,11 +2,11 @@
 
 from typing import Any
 
-from taskmill.operator.api import BatchJob, BatchJobStatus, JobPhase
 from taskmill.operator.assessment import assess
 from taskmill.operator.dependencies import DependencyStatus
 from taskmill.operator.planning import DEADLINE_EXCEEDED, JOB_CANCELLED
 
+from taskmill.api import BatchJob, BatchJobStatus, JobPhase
 from tests.unit.operator.builders import at, make_job
 
 

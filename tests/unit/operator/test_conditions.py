@@ -3,8 +3,9 @@
 from datetime import timedelta
 
 import pytest
-from taskmill.operator.api import Condition, ConditionStatus
 from taskmill.operator.conditions import MAX_MESSAGE, ConditionType, find_condition, set_condition
+
+from taskmill.api import Condition, ConditionStatus
 
 from .builders import T0
 

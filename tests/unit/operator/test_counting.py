@@ -1,9 +1,9 @@
 """Task counts from rows: disjoint pending/retrying, uncreated tasks, failed names."""
 
-from taskmill.operator.api import TaskPhase
-from taskmill.operator.api.protocol import HELD_BACKOFF, HELD_CANCEL_ACK, HELD_SUSPENDED
 from taskmill.operator.counting import tally
 
+from taskmill.api import TaskPhase
+from taskmill.api.protocol import HELD_BACKOFF, HELD_CANCEL_ACK, HELD_SUSPENDED
 from tests.unit.operator.builders import at
 from tests.unit.operator.rows import job_tasks, row
 

@@ -3,7 +3,6 @@
 from datetime import datetime
 
 import pytest
-from taskmill.operator.api import Deadlines
 from taskmill.operator.deadlines import (
     active_deadline_exceeded,
     late_to_start,
@@ -11,6 +10,8 @@ from taskmill.operator.deadlines import (
     running_late,
     task_timeout_at,
 )
+
+from taskmill.api import Deadlines
 
 from .builders import T0, at
 

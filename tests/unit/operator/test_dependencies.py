@@ -3,13 +3,14 @@
 from collections.abc import Mapping, Sequence
 
 import pytest
-from taskmill.operator.api import JobPhase
 from taskmill.operator.dependencies import (
     DependencyState,
     DependencyStatus,
     dependency_state,
     find_cycle,
 )
+
+from taskmill.api import JobPhase
 
 S, F, C, R, P = (
     JobPhase.SUCCEEDED,

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 from taskmill.operator.election import LeaderElector
-from taskmill.operator.kube import ApiError
+
+from taskmill.kube import ApiError
 
 
 class FakeLeases:

@@ -5,7 +5,11 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from taskmill.operator.api import (
+from taskmill.operator.conditions import ConditionType, find_condition
+from taskmill.operator.dependencies import DependencyState, DependencyStatus
+from taskmill.operator.jobstatus import JobFacts, compute_status, status_changed
+
+from taskmill.api import (
     BatchJob,
     BatchJobStatus,
     Condition,
@@ -14,9 +18,6 @@ from taskmill.operator.api import (
     NormalizedStatus,
     TaskCounts,
 )
-from taskmill.operator.conditions import ConditionType, find_condition
-from taskmill.operator.dependencies import DependencyState, DependencyStatus
-from taskmill.operator.jobstatus import JobFacts, compute_status, status_changed
 
 from .builders import at, make_job
 

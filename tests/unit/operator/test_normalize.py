@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 from taskmill.operator import normalize as normalize_module
-from taskmill.operator.api import JobPhase, NormalizedStatus
 from taskmill.operator.normalize import NormalizationInputs, normalize
+
+from taskmill.api import JobPhase, NormalizedStatus
 
 # The documented order (DESIGN §2), highest first, written out independently of the code.
 ORDER = [

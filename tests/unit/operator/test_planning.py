@@ -5,13 +5,6 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from taskmill.operator.api import TaskPhase
-from taskmill.operator.api.protocol import (
-    HELD_BACKOFF,
-    HELD_CANCEL_ACK,
-    HELD_PARALLELISM,
-    HELD_SUSPENDED,
-)
 from taskmill.operator.planning import (
     DEADLINE_EXCEEDED,
     JOB_CANCELLED,
@@ -22,6 +15,13 @@ from taskmill.operator.planning import (
 )
 from taskmill.operator.store import JobTasks
 
+from taskmill.api import TaskPhase
+from taskmill.api.protocol import (
+    HELD_BACKOFF,
+    HELD_CANCEL_ACK,
+    HELD_PARALLELISM,
+    HELD_SUSPENDED,
+)
 from tests.unit.operator.builders import at, make_job
 from tests.unit.operator.rows import job_tasks, row
 

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 from taskmill.operator import jobstatus, normalize, validation
-from taskmill.operator.api import NormalizedStatus
 from taskmill.operator.conditions import ConditionType
+
+from taskmill.api import NormalizedStatus
 
 from .test_normalize import ORDER
 

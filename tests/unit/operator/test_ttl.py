@@ -3,8 +3,9 @@
 from datetime import datetime
 
 import pytest
-from taskmill.operator.api import BatchJobSpec, BatchJobStatus, JobPhase
 from taskmill.operator.ttl import ttl_expires_at
+
+from taskmill.api import BatchJobSpec, BatchJobStatus, JobPhase
 
 from .builders import at
 

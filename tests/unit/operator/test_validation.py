@@ -3,7 +3,6 @@
 from typing import Any
 
 import pytest
-from taskmill.operator.api import BatchJob, BatchJobSpec, ObjectMeta
 from taskmill.operator.splitting import task_params
 from taskmill.operator.validation import (
     DEFAULT_MAX_TASK_PARAMS_BYTES,
@@ -11,6 +10,8 @@ from taskmill.operator.validation import (
     task_params_sizes,
     validate,
 )
+
+from taskmill.api import BatchJob, BatchJobSpec, ObjectMeta
 
 from .builders import make_job
 

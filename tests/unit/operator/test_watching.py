@@ -5,12 +5,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from taskmill.operator.api.meta import CAPABILITY_LABEL_PREFIX
-from taskmill.operator.kube import GoneError, WatchEvent
 from taskmill.operator.presence import ProviderPresence
 from taskmill.operator.splitting import first_missing
 from taskmill.operator.store import TASK_TOMBSTONE_FIELDS, Store
 from taskmill.operator.watching import list_then_watch
+
+from taskmill.api.meta import CAPABILITY_LABEL_PREFIX
+from taskmill.kube import GoneError, WatchEvent
 
 
 def obj(name: str, rv: str) -> dict[str, Any]:

@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from taskmill.operator.api.task import Task
-from taskmill.operator.kube import ApiError, WatchEvent
 from taskmill.provider.agent import Agent
 from taskmill.provider.config import ProviderConfig
 from taskmill.provider.context import Context
 from taskmill.provider.results import Outcome, handler_outcome
 
+from taskmill.api.task import Task
+from taskmill.kube import ApiError, WatchEvent
 from tests.unit.provider.tasks import task_obj
 
 CONFIG = ProviderConfig(

@@ -2,9 +2,9 @@ import random
 from collections import Counter
 
 import pytest
-from taskmill.operator.api.task import Task
 from taskmill.provider.candidates import CandidateSet, Spread, is_leasable
 
+from taskmill.api.task import Task
 from tests.unit.provider.tasks import task_obj
 
 

@@ -6,11 +6,11 @@ import sys
 import time
 from pathlib import Path
 
-from taskmill.operator.api.task import Task
 from taskmill.provider.command import CommandRunner
 from taskmill.provider.context import Context
 from taskmill.provider.results import Outcome
 
+from taskmill.api.task import Task
 from tests.unit.provider.tasks import task_obj
 
 TASK = Task.model_validate(task_obj("job-3", index=3))

@@ -5,11 +5,11 @@ import threading
 import time
 from typing import Any
 
-from taskmill.operator.api.task import Task
 from taskmill.provider.context import Context
 from taskmill.provider.handlers import Handler, HandlerRunner
 from taskmill.provider.results import Outcome
 
+from taskmill.api.task import Task
 from tests.unit.provider.tasks import task_obj
 
 TASK = Task.model_validate(task_obj("t-1", index=1))

@@ -1,14 +1,14 @@
 from datetime import UTC, datetime
 
 import pytest
-from taskmill.operator.api.protocol import Fence
-from taskmill.operator.api.task import Task
 from taskmill.provider.config import ProviderConfig
 from taskmill.provider.context import Context
 from taskmill.provider.held import Held, StopReason
 from taskmill.provider.lease_clock import LeaseClock
 from taskmill.provider.presence import lease_body, renewal
 
+from taskmill.api.protocol import Fence
+from taskmill.api.task import Task
 from tests.unit.provider.tasks import task_obj
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)

@@ -5,10 +5,10 @@ import random
 from collections.abc import AsyncIterator
 from typing import Any
 
-from taskmill.operator.kube import GoneError, WatchEvent
 from taskmill.provider.candidates import CandidateSet
 from taskmill.provider.watch import Selector, list_watch
 
+from taskmill.kube import GoneError, WatchEvent
 from tests.unit.provider.tasks import task_obj
 
 SELECTOR = Selector("/tasks", label_selector="taskmill.io/capability in (cap)", field_selector="f")

@@ -7,7 +7,8 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
-from taskmill.operator.kube.config import Connection
+
+from taskmill.kube.config import Connection
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"

@@ -3,7 +3,7 @@
 The lease lives in status so that providers write only the status subresource.
 CEL transition rules make the API server itself refuse a steal, an epoch going
 backwards, or a terminal phase being left; every write by a lease holder is fenced
-by JSON Patch `test` ops on holder and epoch (see taskmill.operator.api.protocol).
+by JSON Patch `test` ops on holder and epoch (see taskmill.api.protocol).
 """
 
 from datetime import datetime
@@ -11,8 +11,9 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
-from taskmill.operator.api.common import ApiModel, NormalizedStatus, ObjectMeta, TaskPhase
-from taskmill.operator.api.meta import (
+
+from taskmill.api.common import ApiModel, NormalizedStatus, ObjectMeta, TaskPhase
+from taskmill.api.meta import (
     CAPABILITY_PATTERN,
     DNS_SUBDOMAIN_PATTERN,
     MAX_HISTORY,

@@ -5,8 +5,9 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
-from taskmill.operator.api.common import ApiModel, Condition, JobPhase, NormalizedStatus, ObjectMeta
-from taskmill.operator.api.meta import (
+
+from taskmill.api.common import ApiModel, Condition, JobPhase, NormalizedStatus, ObjectMeta
+from taskmill.api.meta import (
     CAPABILITY_PATTERN,
     DNS_LABEL_PATTERN,
     DNS_SUBDOMAIN_PATTERN,

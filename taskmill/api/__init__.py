@@ -1,10 +1,10 @@
 """The taskmill API: BatchJob and Task, defined once as pydantic models.
 
-CRD YAML is generated from these types (`python -m taskmill.operator.api.crdgen`);
+CRD YAML is generated from these types (`python -m taskmill.api.crdgen`);
 every field's description becomes what `kubectl explain` prints.
 """
 
-from taskmill.operator.api.batchjob import (
+from taskmill.api.batchjob import (
     BatchJob,
     BatchJobSpec,
     BatchJobStatus,
@@ -15,7 +15,7 @@ from taskmill.operator.api.batchjob import (
     TaskCounts,
     TaskTemplate,
 )
-from taskmill.operator.api.common import (
+from taskmill.api.common import (
     Condition,
     ConditionStatus,
     JobPhase,
@@ -23,8 +23,8 @@ from taskmill.operator.api.common import (
     ObjectMeta,
     TaskPhase,
 )
-from taskmill.operator.api.meta import GROUP, VERSION
-from taskmill.operator.api.task import (
+from taskmill.api.meta import GROUP, VERSION
+from taskmill.api.task import (
     HistoryEntry,
     Progress,
     Task,

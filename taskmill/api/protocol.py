@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from taskmill.operator.api.common import NormalizedStatus, TaskPhase
-from taskmill.operator.api.meta import MAX_HISTORY, MAX_RESULT_OUTPUT
-from taskmill.operator.api.task import HistoryEntry, Task, TaskResult
+from taskmill.api.common import NormalizedStatus, TaskPhase
+from taskmill.api.meta import MAX_HISTORY, MAX_RESULT_OUTPUT
+from taskmill.api.task import HistoryEntry, Task, TaskResult
 
 Op = dict[str, Any]
 Patch = list[Op]

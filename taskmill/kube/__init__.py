@@ -5,9 +5,9 @@ through this one so that requests are few, explicit (JSON Patch with `test` ops,
 which the generated `kubernetes` client cannot send on older versions) and cheap.
 """
 
-from taskmill.operator.kube.client import ApiError, GoneError, Kube, WatchEvent
-from taskmill.operator.kube.config import Connection, load_connection
-from taskmill.operator.kube.paths import ResourcePath
+from taskmill.kube.client import ApiError, GoneError, Kube, WatchEvent
+from taskmill.kube.config import Connection, load_connection
+from taskmill.kube.paths import ResourcePath
 
 __all__ = [
     "ApiError",
