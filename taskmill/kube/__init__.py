@@ -5,6 +5,7 @@ through this one so that requests are few, explicit (JSON Patch with `test` ops,
 which the generated `kubernetes` client cannot send on older versions) and cheap.
 """
 
+from taskmill.kube.api import KubeApi
 from taskmill.kube.client import ApiError, GoneError, Kube, WatchEvent
 from taskmill.kube.config import Connection, load_connection
 from taskmill.kube.paths import ResourcePath
@@ -14,6 +15,7 @@ __all__ = [
     "Connection",
     "GoneError",
     "Kube",
+    "KubeApi",
     "ResourcePath",
     "WatchEvent",
     "load_connection",

@@ -1,0 +1,39 @@
+"""The client's surface as a typed Protocol.
+
+Components take a `KubeApi`, not a `Kube`, so unit tests drive them with fakes that
+mypy checks against the real client's signatures (tests/fakes).
+"""
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from taskmill.kube.client import WatchEvent
+
+
+class KubeApi(Protocol):
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        request_timeout: float = 30,
+    ) -> dict[str, Any]: ...
+
+    async def get(self, path: str) -> dict[str, Any]: ...
+
+    async def list_objects(self, path: str, **params: str) -> dict[str, Any]: ...
+
+    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def delete(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]: ...
+
+    async def json_patch(self, path: str, ops: list[dict[str, Any]]) -> dict[str, Any]: ...
+
+    async def merge_patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def watch(
+        self, path: str, *, resource_version: str, timeout_seconds: int = 300, **params: str
+    ) -> AsyncIterator[WatchEvent]: ...
