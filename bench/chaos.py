@@ -29,9 +29,10 @@ from typing import Any
 
 from bench.context import CAPABILITY, Bench
 from bench.procs import Launcher, Proc
-from bench.stack import batchjob, list_tasks, parse_time, wait_job
+from bench.stack import list_tasks, parse_time, wait_job
 from taskmill.kube import Kube
 from taskmill.kube.paths import BATCHJOBS
+from tests.builders import make_batchjob
 
 JOB = "chaos"
 # The provider's log line for a final write the API server took: (holder, task, epoch).
@@ -138,7 +139,9 @@ class Chaos:
             "retry": {"maxAttempts": 20, "backoffSeconds": 0},
         }
         started = time.time()
-        await self.kube.create(BATCHJOBS.path(self.namespace), batchjob(JOB, CAPABILITY, spec))
+        await self.kube.create(
+            BATCHJOBS.path(self.namespace), make_batchjob(JOB, CAPABILITY).spec(**spec).obj()
+        )
         pending = list(plan.faults)
 
         def progress(body: dict[str, Any]) -> None:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.context import CAPABILITY, Bench
-from bench.stack import batchjob, parse_time
+from bench.stack import parse_time
 from taskmill.kube.paths import BATCHJOBS, TASKS
+from tests.builders import make_batchjob
 
 JOB = "failover"
 TASK = f"{JOB}-0"
@@ -73,7 +74,9 @@ async def _failover_once(bench: Bench, lease_seconds: int, operator_args: list[s
             "lease": {"durationSeconds": lease_seconds},
             "retry": {"maxAttempts": 3, "backoffSeconds": 0},
         }
-        await bench.kube.create(BATCHJOBS.path(namespace), batchjob(JOB, CAPABILITY, spec))
+        await bench.kube.create(
+            BATCHJOBS.path(namespace), make_batchjob(JOB, CAPABILITY).spec(**spec).obj()
+        )
         first = await _task_when(bench, namespace, lambda s: s.get("phase") == "Running", 60)
         holder = first["status"]["lease"]["holder"]
         victim = next(p for p in fleet if p.name.endswith(f"-{holder}"))

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.context import CAPABILITY, Bench
-from bench.stack import batchjob, wait_job
+from bench.stack import wait_job
 from bench.throughput import WRITE_VERBS
 from taskmill.kube.paths import BATCHJOBS, ResourcePath
+from tests.builders import make_batchjob
 from tests.harness import Binaries, procs
 from tests.harness.metrics import diff, request_counts
 from tests.harness.versions import BUILD_SCRIPT, cache_dir, pinned_versions
@@ -272,7 +273,9 @@ async def run_taskmill(bench: Bench, items: int, batch_size: int) -> float:
             "retry": {"backoffSeconds": 0},
         }
         started = time.time()
-        await bench.kube.create(BATCHJOBS.path(namespace), batchjob("peer", CAPABILITY, spec))
+        await bench.kube.create(
+            BATCHJOBS.path(namespace), make_batchjob("peer", CAPABILITY).spec(**spec).obj()
+        )
         job = await wait_job(bench.kube, namespace, "peer", within=120 + items * 0.5, poll=0.2)
         elapsed = time.time() - started
         if job["status"]["phase"] != "Succeeded":

@@ -13,8 +13,9 @@ from typing import Any
 
 from bench.context import CAPABILITY, Bench
 from bench.procs import Proc
-from bench.stack import batchjob, list_tasks, wait_job
+from bench.stack import list_tasks, wait_job
 from taskmill.kube.paths import BATCHJOBS, TASKS
+from tests.builders import make_batchjob
 
 JOB = "scale"
 SAMPLE_SECONDS = 3.0
@@ -58,7 +59,9 @@ async def scale(bench: Bench, items: int, providers: int = 8, slots: int = 4) ->
         bench.say(f"scale: {items} items, {providers} providers x {slots}")
         started = time.monotonic()
         spec = {"range": {"start": 0, "end": items}, "retry": {"backoffSeconds": 0}}
-        await bench.kube.create(BATCHJOBS.path(namespace), batchjob(JOB, CAPABILITY, spec))
+        await bench.kube.create(
+            BATCHJOBS.path(namespace), make_batchjob(JOB, CAPABILITY).spec(**spec).obj()
+        )
         job = await wait_job(
             bench.kube, namespace, JOB, within=600 + items * 0.1, poll=1.0, on_poll=progress
         )

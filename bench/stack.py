@@ -8,9 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from taskmill.api.meta import API_VERSION, LABEL_BATCHJOB, LABEL_CAPABILITY
 from taskmill.kube import ApiError, Kube, load_connection
 from taskmill.kube.paths import BATCHJOBS, TASKS
+from tests.builders import make_task
 from tests.harness import Binaries, Cluster, ControlPlane
 from tests.harness.versions import REPO_ROOT
 
@@ -54,26 +54,9 @@ async def delete_namespace(kube: Kube, name: str, within: float = 300) -> None:
             raise
 
 
-def batchjob(name: str, capability: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "BatchJob",
-        "metadata": {"name": name},
-        "spec": {"capability": capability, **spec},
-    }
-
-
 def task_body(name: str, capability: str, index: int, **spec: Any) -> dict[str, Any]:
     """A Task as the operator would create it (no status: the schema defaults it)."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Task",
-        "metadata": {
-            "name": name,
-            "labels": {LABEL_BATCHJOB: "bench", LABEL_CAPABILITY: capability},
-        },
-        "spec": {"batchJob": "bench", "index": index, "capability": capability, **spec},
-    }
+    return make_task(name, capability, "bench").spec(index=index, **spec).obj()
 
 
 async def wait_job(

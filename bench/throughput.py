@@ -15,8 +15,9 @@ from typing import Any
 from bench.context import CAPABILITY, Bench
 from bench.limit import MIN_WRITES_PER_TASK, Load, limit
 from bench.procs import Proc, requests_of, wait_quiet
-from bench.stack import batchjob, list_tasks, parse_time, rejected_status_patches, wait_job
+from bench.stack import list_tasks, parse_time, rejected_status_patches, wait_job
 from taskmill.kube.paths import BATCHJOBS
+from tests.builders import make_batchjob
 from tests.harness.metrics import diff, request_counts
 
 WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY")
@@ -53,7 +54,9 @@ async def run_job(
     cpu_before = bench.cpu(groups)
     started = time.time()
     spec = {"range": {"start": 0, "end": tasks}, "retry": {"backoffSeconds": 0}}
-    await bench.kube.create(BATCHJOBS.path(namespace), batchjob(JOB, CAPABILITY, spec))
+    await bench.kube.create(
+        BATCHJOBS.path(namespace), make_batchjob(JOB, CAPABILITY).spec(**spec).obj()
+    )
     timeout = 120 + tasks * 0.2
     job = await wait_job(bench.kube, namespace, JOB, within=timeout, poll=0.5, on_poll=count_poll)
     text = bench.cluster.metrics()

@@ -5,6 +5,9 @@
 #   hack/build-control-plane.sh [kube|etcd|helm|kwok ...]   (default: kube etcd helm)
 #
 # Output: $TASKMILL_CACHE/bin/<component>-<version>/ (default ~/.cache/taskmill).
+# Components build in parallel. Each prints a few lines (start, a heartbeat each
+# minute, done with its elapsed time); Go's own output goes to
+# $TASKMILL_CACHE/logs/<component>-<version>.log, whose tail is shown if it fails.
 # Versions are pinned in hack/versions.env, which tests/harness reads too; an
 # environment variable of the same name (e.g. K8S_VERSION=1.34.4) overrides a pin.
 set -euo pipefail
@@ -31,11 +34,17 @@ in_scratch() {
   cd "$work"
 }
 
+cached_kube() {
+  local out="$CACHE/bin/kube-v$K8S_VERSION"
+  [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/kubectl" ]
+}
+cached_etcd() { [ -x "$CACHE/bin/etcd-v$ETCD_VERSION/etcd" ]; }
+cached_helm() { [ -x "$CACHE/bin/helm-v$HELM_VERSION/helm" ]; }
+cached_kwok() { [ -x "$CACHE/bin/kwok-v$KWOK_VERSION/kwok" ]; }
+
 build_kube() {
   local out="$CACHE/bin/kube-v$K8S_VERSION"
-  [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/kubectl" ] && return 0
   need_go
-  log "building kube-apiserver, kube-controller-manager, kubectl v$K8S_VERSION (cold build: 10-25 min on 2 cores)"
   local gomod minor ldf p=k8s.io/kubernetes/cmd
   in_scratch
   gomod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | python3 -c 'import json,sys;print(json.load(sys.stdin)["GoMod"])')
@@ -63,9 +72,7 @@ build_kube() {
 
 build_etcd() {
   local out="$CACHE/bin/etcd-v$ETCD_VERSION"
-  [ -x "$out/etcd" ] && return 0
   need_go
-  log "building etcd v$ETCD_VERSION"
   in_scratch
   # go install fails on etcd's server module (it has replace directives): use a wrapper module.
   go mod init local/etcdbuild >/dev/null 2>&1
@@ -78,9 +85,7 @@ build_etcd() {
 
 build_helm() {
   local out="$CACHE/bin/helm-v$HELM_VERSION"
-  [ -x "$out/helm" ] && return 0
   need_go
-  log "building helm v$HELM_VERSION"
   mkdir -p "$out.tmp"
   GOBIN="$out.tmp" go install -trimpath \
     -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" \
@@ -90,19 +95,45 @@ build_helm() {
 
 build_kwok() {
   local out="$CACHE/bin/kwok-v$KWOK_VERSION"
-  [ -x "$out/kwok" ] && return 0
   need_go
-  log "building kwok v$KWOK_VERSION"
   mkdir -p "$out.tmp"
   GOBIN="$out.tmp" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
   rm -rf "$out"; mv "$out.tmp" "$out"
 }
 
+# Run one component's build with its output in a log file, reporting progress.
+run_build() {
+  local c=$1 version=$2 logfile="$CACHE/logs/$1-v$2.log" start=$SECONDS rc=0 beat
+  mkdir -p "$CACHE/bin" "$CACHE/logs"
+  # One build per component at a time: concurrent test sessions may all find it missing.
+  (
+    flock 9
+    if "cached_$c"; then exit 0; fi
+    log "$c v$version: building (log: $logfile)"
+    # The heartbeat and its sleeps hold neither the lock nor the caller's output open.
+    ( while sleep 60 9>&- >/dev/null 2>&1; do
+        log "$c: still building, $(( (SECONDS - start) / 60 )) min"
+      done ) 9>&- &
+    beat=$!
+    "build_$c" >"$logfile" 2>&1 || rc=$?
+    kill "$beat" 2>/dev/null
+    if [ "$rc" -ne 0 ]; then
+      log "$c: FAILED after $(( SECONDS - start )) s; last lines of $logfile:"
+      tail -n 20 "$logfile" >&2
+      exit "$rc"
+    fi
+    log "$c v$version: built in $(( (SECONDS - start) / 60 ))m$(( (SECONDS - start) % 60 ))s"
+  ) 9>"$CACHE/bin/.$c.lock"
+}
+
+declare -A VERSION_OF=([kube]=$K8S_VERSION [etcd]=$ETCD_VERSION [helm]=$HELM_VERSION [kwok]=$KWOK_VERSION)
 components=("$@"); [ ${#components[@]} -gt 0 ] || components=(kube etcd helm)
+pids=()
 for c in "${components[@]}"; do
-  case "$c" in
-    # One build per component at a time: concurrent test sessions may all find it missing.
-    kube|etcd|helm|kwok) mkdir -p "$CACHE/bin"; ( flock 9; "build_$c" ) 9>"$CACHE/bin/.$c.lock" ;;
-    *) log "unknown component: $c"; exit 2 ;;
-  esac
+  [ -n "${VERSION_OF[$c]:-}" ] || { log "unknown component: $c"; exit 2; }
+  run_build "$c" "${VERSION_OF[$c]}" &
+  pids+=($!)
 done
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+exit $failed

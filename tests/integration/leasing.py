@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 from taskmill.api import BatchJob, Task, TaskPhase, TaskResult, protocol
 from taskmill.api.meta import (
-    API_VERSION,
     CAPABILITY_LABEL_PREFIX,
     LABEL_BATCHJOB,
     LABEL_PROVIDER,
@@ -24,6 +23,7 @@ from taskmill.api.meta import (
 )
 from taskmill.kube import ApiError, Kube, load_connection
 from taskmill.kube.paths import BATCHJOBS, EVENTS, LEASES, TASKS
+from tests.builders import make_batchjob
 from tests.harness import wait_for
 
 T = TypeVar("T")
@@ -91,12 +91,7 @@ class LeaseDriver:
     # BatchJobs
 
     def create_job(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        body = {
-            "apiVersion": API_VERSION,
-            "kind": "BatchJob",
-            "metadata": {"name": name, "namespace": self.namespace},
-            "spec": spec,
-        }
+        body = make_batchjob(name).namespace(self.namespace).spec(**spec).obj()
         return self._run(self._kube.create(BATCHJOBS.path(self.namespace), body))
 
     def job(self, name: str) -> BatchJob | None:

@@ -20,11 +20,12 @@ from taskmill.api import protocol
 from taskmill.api.batchjob import BATCHJOB_CRD, BatchJobSpec, RetryPolicy
 from taskmill.api.common import ApiModel, TaskPhase
 from taskmill.api.crdgen import KINDS, custom_resource_definition
-from taskmill.api.meta import API_VERSION, GROUP, CrdInfo
+from taskmill.api.meta import GROUP, CrdInfo
 from taskmill.api.task import TASK_CRD, Task, TaskResult
 from taskmill.kube.client import Kube, WatchEvent
 from taskmill.kube.config import load_connection
 from taskmill.kube.paths import TASKS
+from tests.builders import make_batchjob, make_task
 from tests.harness import Cluster
 from tests.harness.polling import wait_for
 
@@ -46,23 +47,12 @@ Builder = Callable[[Task], protocol.Patch]  # a protocol write, built from the c
 
 def batchjob(name: str, **spec: Any) -> Manifest:
     """A valid BatchJob; keyword arguments override its spec, None removes a field."""
-    merged = {"capability": CAPABILITY, "range": {"end": 4}, **spec}
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "BatchJob",
-        "metadata": {"name": name},
-        "spec": {key: value for key, value in merged.items() if value is not None},
-    }
+    return make_batchjob(name, CAPABILITY).spec(range={"end": 4}).spec(**spec).obj()
 
 
 def task_manifest(name: str, capability: str = CAPABILITY) -> Manifest:
     """A Task as the operator creates it: spec only, no status."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Task",
-        "metadata": {"name": name},
-        "spec": {"batchJob": "job", "index": 0, "capability": capability},
-    }
+    return make_task(name, capability).obj()
 
 
 def one_line(text: str) -> str:

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from taskmill.api.meta import API_VERSION, PROVIDER_LEASE_PREFIX
+from taskmill.api.meta import PROVIDER_LEASE_PREFIX
+from tests.builders import make_batchjob
 from tests.harness import Cluster, wait_for
 from tests.harness.demo import (
     INPUT_NAME,
@@ -50,15 +51,6 @@ def work_dir(cluster: Cluster, crds: list[str], namespace: str, tmp_path: Path) 
             print(f"--- {log.name}\n{log.read_text()[-5000:]}")
 
 
-def batchjob(name: str, capability: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "BatchJob",
-        "metadata": {"name": name},
-        "spec": {"capability": capability, **spec},
-    }
-
-
 def get(cluster: Cluster, namespace: str, *what: str) -> dict[str, Any]:
     found: dict[str, Any] = json.loads(
         cluster.kubectl("get", *what, "-n", namespace, "-o", "json").stdout
@@ -77,36 +69,24 @@ def test_example_providers_hash_count_and_summarise_files(
     no_retry = {"maxAttempts": 1}
     jobs = [
         # 7 files in batches of 3: the command gets `indexes`.
-        batchjob(
-            "hash",
-            "demo.sha256",
-            range={"end": 7},
-            batchSize=3,
-            params={"path": PATH, "output": "hashes"},
-        ),
-        batchjob(
-            "stats",
-            "demo.wordcount",
-            range={"end": FILES},
-            batchSize=4,
-            params={"path": PATH, "output": "output"},
-        ),
+        make_batchjob("hash", "demo.sha256")
+        .spec(range={"end": 7}, batchSize=3, params={"path": PATH, "output": "hashes"})
+        .obj(),
+        make_batchjob("stats", "demo.wordcount")
+        .spec(range={"end": FILES}, batchSize=4, params={"path": PATH, "output": "output"})
+        .obj(),
         # Fails unless it runs after all of `hash`: it expects all 7 checksums.
-        batchjob(
-            "sums",
-            "demo.sha256sums",
+        make_batchjob("sums", "demo.sha256sums")
+        .spec(
             dependsOn=["hash"],
             tasks=[{"name": "sums", "params": {"hashes": "hashes", "expect": 7}}],
             retry=no_retry,
-        ),
+        )
+        .obj(),
         # A file that does not exist: the command exits non-zero.
-        batchjob(
-            "missing",
-            "demo.sha256",
-            range={"start": 100, "end": 101},
-            params={"path": PATH},
-            retry=no_retry,
-        ),
+        make_batchjob("missing", "demo.sha256")
+        .spec(range={"start": 100, "end": 101}, params={"path": PATH}, retry=no_retry)
+        .obj(),
     ]
     listing = {"apiVersion": "v1", "kind": "List", "items": jobs}
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(listing))

@@ -13,7 +13,7 @@ import pytest
 from taskmill.operator.jobstatus import JobFacts, compute_status, status_changed
 
 from taskmill.api import BatchJob, TaskCounts
-from taskmill.api.meta import API_VERSION
+from tests.builders import make_batchjob
 from tests.harness import Cluster
 
 pytestmark = pytest.mark.integration
@@ -22,12 +22,7 @@ NAME = "status-job"
 
 
 def _create(cluster: Cluster, namespace: str) -> None:
-    manifest = {
-        "apiVersion": API_VERSION,
-        "kind": "BatchJob",
-        "metadata": {"name": NAME, "namespace": namespace},
-        "spec": {"capability": "demo.echo", "items": ["a", "b", "c"]},
-    }
+    manifest = make_batchjob(NAME).namespace(namespace).items("a", "b", "c").obj()
     cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
 
 

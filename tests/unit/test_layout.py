@@ -87,3 +87,12 @@ def test_the_provider_runs_without_kopf() -> None:
         "import taskmill.provider.__main__, taskmill.provider.sdk, taskmill.api, taskmill.kube"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_the_licence_file_matches_pyproject() -> None:
+    assert (
+        tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["license"] == "Apache-2.0"
+    )
+    text = (REPO / "LICENSE").read_text()
+    assert "Apache License" in text
+    assert "Version 2.0, January 2004" in text

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from taskmill.api import protocol
-from taskmill.api.meta import API_VERSION, LABEL_BATCHJOB, LABEL_CAPABILITY
 from taskmill.api.task import Task
+from tests.builders import make_task
 from tests.harness.cluster import Cluster
 from tests.harness.polling import wait_for
 
@@ -153,22 +153,11 @@ def task_manifest(
     **spec: Any,
 ) -> dict[str, Any]:
     """A Task as the operator creates it: labels and spec, no status."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Task",
-        "metadata": {
-            "name": name,
-            "labels": {LABEL_BATCHJOB: batch_job, LABEL_CAPABILITY: capability},
-        },
-        "spec": {
-            "batchJob": batch_job,
-            "index": index,
-            "capability": capability,
-            "priority": priority,
-            "params": params or {},
-            **spec,
-        },
-    }
+    return (
+        make_task(name, capability, batch_job)
+        .spec(index=index, priority=priority, params=params or {}, **spec)
+        .obj()
+    )
 
 
 def create(cluster: Cluster, namespace: str, *manifests: dict[str, Any]) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from taskmill.api.meta import API_VERSION, LABEL_BATCHJOB
+from taskmill.api.meta import LABEL_BATCHJOB
 from taskmill.api.task import Task
+from tests.builders import make_batchjob
 from tests.harness.cluster import Cluster
 from tests.harness.polling import wait_for
 from tests.integration.provider.kit import (
@@ -28,15 +29,6 @@ from tests.integration.provider.kit import (
 from tests.integration.provider.test_ordering import FLEET, PRIORITIES, priority_inversions
 
 pytestmark = pytest.mark.integration
-
-
-def batchjob(name: str, capability: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "BatchJob",
-        "metadata": {"name": name},
-        "spec": {"capability": capability, **spec},
-    }
 
 
 def apply(cluster: Cluster, namespace: str, *manifests: dict[str, Any]) -> None:
@@ -62,14 +54,14 @@ def test_200_tasks_four_providers_priority_order(
     providers.start_operator()
     rng = random.Random(11)
     jobs = [
-        batchjob(
-            f"job-{capability}",
-            capability,
+        make_batchjob(f"job-{capability}", capability)
+        .spec(
             tasks=[
                 {"name": f"t{i}", "params": {"i": i}, "priority": rng.choice(PRIORITIES)}
                 for i in range(count)
-            ],
+            ]
         )
+        .obj()
         for capability, count in (("a", 70), ("b", 70), ("c", 60))
     ]
     apply(cluster, namespace, *jobs)
@@ -125,9 +117,11 @@ def test_killed_provider_task_is_reassigned_with_one_result(
     apply(
         cluster,
         namespace,
-        batchjob("kill", "work", range={"end": 1}, lease={"durationSeconds": 5},
-                 retry={"maxAttempts": 3, "backoffSeconds": 0}),
-    )  # fmt: skip
+        make_batchjob("kill", "work")
+        .range(end=1)
+        .spec(lease={"durationSeconds": 5}, retry={"maxAttempts": 3, "backoffSeconds": 0})
+        .obj(),
+    )
     running = wait_for(
         lambda: next(
             (t for t in job_tasks(cluster, namespace, "kill") if t.status.lease.holder == "victim"),
@@ -169,9 +163,11 @@ def test_stopped_provider_is_fenced_off_after_reassignment(
     apply(
         cluster,
         namespace,
-        batchjob("stop", "work", range={"end": 1}, lease={"durationSeconds": 5},
-                 retry={"maxAttempts": 3, "backoffSeconds": 0}),
-    )  # fmt: skip
+        make_batchjob("stop", "work")
+        .range(end=1)
+        .spec(lease={"durationSeconds": 5}, retry={"maxAttempts": 3, "backoffSeconds": 0})
+        .obj(),
+    )
     held = wait_for(
         lambda: next(
             (
@@ -209,7 +205,7 @@ def test_cancelled_job_terminates_running_work(
 ) -> None:
     providers.start_operator()
     providers.start("busy", "work", write_pid_command(tmp_path, 300), concurrency=3)
-    apply(cluster, namespace, batchjob("doomed", "work", range={"end": 3}))
+    apply(cluster, namespace, make_batchjob("doomed", "work").spec(range={"end": 3}).obj())
     names = wait_for(
         lambda: (
             lambda ts: (

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from tests.builders import make_task
+
 
 def task_obj(
     name: str,
@@ -16,22 +18,11 @@ def task_obj(
     cancel: bool = False,
     resource_version: str = "1",
 ) -> dict[str, Any]:
-    return {
-        "apiVersion": "taskmill.io/v1alpha1",
-        "kind": "Task",
-        "metadata": {
-            "name": name,
-            "namespace": "ns",
-            "resourceVersion": resource_version,
-            "creationTimestamp": created,
-        },
-        "spec": {
-            "batchJob": "job",
-            "index": index,
-            "capability": capability,
-            "priority": priority,
-            "params": {"n": index},
-            "cancel": cancel,
-        },
-        "status": {"phase": phase, "lease": {"holder": holder, "epoch": epoch}},
-    }
+    return (
+        make_task(name, capability)
+        .meta(namespace="ns", resourceVersion=resource_version, creationTimestamp=created)
+        .spec(index=index, priority=priority, params={"n": index}, cancel=cancel)
+        .status(phase=phase)
+        .lease(holder, epoch)
+        .obj()
+    )
