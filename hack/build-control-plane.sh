@@ -115,7 +115,9 @@ run_build() {
         log "$c: still building, $(( (SECONDS - start) / 60 )) min"
       done ) 9>&- &
     beat=$!
-    "build_$c" >"$logfile" 2>&1 || rc=$?
+    # In the background so that errexit holds inside the build (it is off in `f || ...`).
+    "build_$c" >"$logfile" 2>&1 &
+    wait $! || rc=$?
     kill "$beat" 2>/dev/null
     if [ "$rc" -ne 0 ]; then
       log "$c: FAILED after $(( SECONDS - start )) s; last lines of $logfile:"
