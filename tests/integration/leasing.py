@@ -85,6 +85,14 @@ class LeaseDriver:
             for e in listed["items"]
         ]
 
+    def wait_event(self, kind: str, name: str, reason: str, timeout: float = 10) -> None:
+        """Events are posted beside the status write, not before it: wait for one."""
+        wait_for(
+            lambda: (kind, name, reason) in self.events(),
+            timeout=timeout,
+            what=f"Event {reason} on {kind} {name}",
+        )
+
     def raw_tasks(self) -> list[dict[str, Any]]:
         return list(self._run(self._kube.list_objects(TASKS.path(self.namespace)))["items"])
 

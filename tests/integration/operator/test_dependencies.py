@@ -68,7 +68,7 @@ def test_dependency_cycle_is_refused(
         assert _condition(job, "Accepted") == ("False", "DependencyCycle")
         assert "ping" in next(c for c in job.status.conditions if c.type == "Accepted").message
         assert driver.tasks(name) == []
-    assert ("BatchJob", "ping", "DependencyCycle") in driver.events()
+    driver.wait_event("BatchJob", "ping", "DependencyCycle")
 
 
 def test_semantic_error_is_refused_without_tasks(
@@ -90,7 +90,7 @@ def test_semantic_error_is_refused_without_tasks(
     assert accepted.reason == "ReservedParam"
     assert "item" in accepted.message
     assert driver.tasks("clash") == []
-    assert ("BatchJob", "clash", "ReservedParam") in driver.events()
+    driver.wait_event("BatchJob", "clash", "ReservedParam")
     assert operator.poll() is None  # bad input never stops the operator
 
 
@@ -107,7 +107,7 @@ def test_providers_available_follows_presence_leases(
         what="no provider",
     )
     assert _job(driver, "needy").status.normalized_status == "Waiting"
-    assert ("BatchJob", "needy", "NoProviderForCapability") in driver.events()
+    driver.wait_event("BatchJob", "needy", "NoProviderForCapability")
     driver.announce(["resize"], duration=5)
     wait_for(
         lambda: job_condition(driver, "needy", "ProvidersAvailable")[0] == "True",

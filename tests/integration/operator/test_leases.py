@@ -59,9 +59,8 @@ def test_silent_holder_expires_then_task_is_reassigned_and_finally_fails(
     assert bj.status.failed_tasks == [first.name]
     assert bj.status.normalized_status == "Failure"
     assert bj.status.counts.failed == 1
-    reasons = {(kind, reason) for kind, _, reason in driver.events()}
-    assert ("Task", "LeaseExpired") in reasons
-    assert ("BatchJob", "LeaseExpired") in reasons
+    driver.wait_event("Task", first.name, "LeaseExpired")
+    driver.wait_event("BatchJob", "flaky", "LeaseExpired")
 
 
 def test_renewed_lease_is_not_expired(
