@@ -29,6 +29,12 @@ class ConditionType(StrEnum):
     LATE_TO_START = "LateToStart"
     RUNNING_LATE = "RunningLate"
     PROVIDERS_AVAILABLE = "ProvidersAvailable"
+    # Problems: present only once they happened, False again when resolved.
+    SPLIT_CHANGED = "SplitChanged"
+
+
+# Present only on jobs that met the problem (see ConditionType).
+PROBLEM_CONDITIONS = frozenset({ConditionType.SPLIT_CHANGED})
 
 
 def find_condition(conditions: Sequence[Condition], type: str) -> Condition | None:

@@ -29,6 +29,7 @@ from taskmill.api.protocol import (
 TIMEOUT = "Timeout"
 JOB_CANCELLED = "JobCancelled"
 DEADLINE_EXCEEDED = "DeadlineExceeded"
+JOB_FAILED = "JobFailed"  # rejected after it started, or failed with tasks still live
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Situation:
     job: BatchJob
     total: int  # tasks the job splits into
     eligible: bool  # accepted, predecessors succeeded, not finished: may create tasks
-    stop_reason: str  # JOB_CANCELLED or DEADLINE_EXCEEDED when the job must stop, else ""
+    stop_reason: str  # JOB_CANCELLED, JOB_FAILED or DEADLINE_EXCEEDED when the job must stop
     max_live: int  # bound on the job's non-terminal Tasks
     now: datetime  # wall clock: retryAfter, task timeouts
     now_mono: float  # observer clock: lease expiry
@@ -105,7 +106,7 @@ def _plan_held_lease(s: Situation, row: TaskRow, p: Plan) -> None:
 
 def _plan_acknowledged(s: Situation, row: TaskRow, p: Plan) -> None:
     """The holder stopped on spec.cancel: cancel for good, or count the attempt."""
-    if s.stop_reason or row.cancel_reason in (JOB_CANCELLED, DEADLINE_EXCEEDED):
+    if s.stop_reason or row.cancel_reason in (JOB_CANCELLED, JOB_FAILED, DEADLINE_EXCEEDED):
         p.set_phase.append((row, TaskPhase.CANCELLED, s.stop_reason or row.cancel_reason))
     else:
         p.count_attempt.append(row)

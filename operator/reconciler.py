@@ -22,9 +22,17 @@ from taskmill.operator.counting import Tally, tally
 from taskmill.operator.deadlines import next_deadline
 from taskmill.operator.events import NORMAL, Recorder, regarding
 from taskmill.operator.jobstatus import JobFacts, compute_status, status_changed
-from taskmill.operator.planning import Plan, Situation, plan
+from taskmill.operator.planning import Situation, plan
 from taskmill.operator.presence import ProviderPresence
-from taskmill.operator.splitting import first_missing, task_capability, task_count
+from taskmill.operator.splitting import (
+    REASON_SPLIT_CHANGED,
+    SplitJudgement,
+    first_missing,
+    judge_split,
+    split_fingerprint,
+    task_capability,
+    task_count,
+)
 from taskmill.operator.store import JobKey, Store
 from taskmill.operator.taskwrites import TaskWriter
 from taskmill.operator.ttl import ttl_expires_at
@@ -60,7 +68,8 @@ class Settings:
 class SpecFacts:
     """What a job's spec yields, unchanged until its generation changes."""
 
-    total: int  # tasks the job splits into
+    total: int  # tasks the spec splits into
+    fingerprint: str  # of the split fields (splitting.split_fingerprint)
     problems: list[Problem]
     capabilities: frozenset[str]
 
@@ -147,27 +156,36 @@ class Reconciler:
             return math.inf
         now, mono = self._wall(), self._mono()
         facts = self._read_spec(job)
-        total = facts.total
-        a = assess(
-            job,
-            facts.problems,
-            self._store.namespace_jobs(key[0]),
-            self._live,
-            facts.capabilities,
-            now,
-        )
         tasks = self._store.job_tasks(key)
+        recorded = job.status.split
+        tasks.cursor = first_missing(
+            tasks.indexes, tasks.cursor, recorded.total if recorded else facts.total
+        )
+        split = judge_split(recorded, facts.fingerprint, facts.total, tasks.cursor)
+        total = split.record.total
+        problems = facts.problems
+        if split.fails_job:
+            problems = [*problems, (REASON_SPLIT_CHANGED, split.changed)]
+        a = assess(
+            job, problems, self._store.namespace_jobs(key[0]), self._live, facts.capabilities, now
+        )
         stopped = bool(a.stop_reason)
-        p = Plan()
-        if a.accepted:
-            p = plan(self._situation(job, total, a, now, mono), tasks)
-            if p.create and not job.status.observed_generation:
-                # Creating a new job's first Tasks takes seconds: show its total first.
-                await self._update_status(key, job, a, tally(tasks, total, stopped=stopped), now)
-            await self._writes.execute(job, p, now)
+        # Planned whatever the assessment: a job that turned invalid after it started
+        # still has its running work stopped and its Pending Tasks withdrawn.
+        p = plan(self._situation(job, total, a, now, mono), tasks)
+        if p.create and recorded is None:
+            # Record the split before the first Task exists (and show the job's total:
+            # creating a large job's first Tasks takes seconds).
+            t = tally(tasks, total, stopped=stopped)
+            wake_in, written = await self._update_status(key, job, a, split, t, now, force=True)
+            if not written:
+                return wake_in
+            job = self._store.jobs[key]
+        await self._writes.execute(job, p, now)
         tasks.cursor = first_missing(tasks.indexes, tasks.cursor, total)
         t = tally(tasks, total, stopped=stopped)
-        wake_in = min(p.wake_in, await self._update_status(key, job, a, t, now))
+        status_wake, _ = await self._update_status(key, job, a, split, t, now)
+        wake_in = min(p.wake_in, status_wake)
         return min(wake_in, await self._collect_finished(job, now))
 
     def _read_spec(self, job: BatchJob) -> SpecFacts:
@@ -178,7 +196,9 @@ class Reconciler:
         cached = self._spec_facts.get(key)
         if cached is None or cached[0] != version:
             total = task_count(job.spec)
-            facts = SpecFacts(total, validate(job), _capabilities(job, total))
+            facts = SpecFacts(
+                total, split_fingerprint(job.spec), validate(job), _capabilities(job, total)
+            )
             cached = self._spec_facts[key] = (version, facts)
         return cached[1]
 
@@ -199,9 +219,18 @@ class Reconciler:
         )
 
     async def _update_status(
-        self, key: JobKey, job: BatchJob, a: Assessment, t: Tally, now: datetime
-    ) -> float:
-        """Write status when it changed, at most once per interval; returns the next wake."""
+        self,
+        key: JobKey,
+        job: BatchJob,
+        a: Assessment,
+        split: SplitJudgement,
+        t: Tally,
+        now: datetime,
+        *,
+        force: bool = False,
+    ) -> tuple[float, bool]:
+        """Write status when it changed, at most once per interval unless forced; returns
+        the next wake and whether the status stored now is the one computed."""
         facts = JobFacts(
             accepted=a.accepted,
             rejection_reason=a.rejection_reason or "Rejected",
@@ -211,6 +240,8 @@ class Reconciler:
             missing_capabilities=a.missing_capabilities,
             first_start_time=t.first_start_time,
             running_terminating=t.counts.leased if a.stop_reason else t.terminating,
+            split=split.record,
+            split_changed=split.changed,
         )
         new = compute_status(job, t.counts, facts, t.failed_tasks, now)
         wake_in = _seconds_until(
@@ -218,17 +249,17 @@ class Reconciler:
             now,
         )
         if not status_changed(job.status, new):
-            return wake_in
+            return wake_in, True
         last = self._last_status_write.get(key, -math.inf)
         wait = last + self._settings.status_interval_seconds - self._mono()
-        if wait > 0:
-            return min(wake_in, wait)
+        if wait > 0 and not force:
+            return min(wake_in, wait), False
         self._last_status_write[key] = self._mono()
         body = {"status": new.wire()}
         written = await self._kube.merge_patch(BATCHJOBS.path(key[0], key[1], "status"), body)
         self._store.put_job(written)
         await self._announce(job, new.model_dump(mode="json"), job.status.model_dump(mode="json"))
-        return wake_in
+        return wake_in, True
 
     async def _announce(self, job: BatchJob, new: dict[str, Any], old: dict[str, Any]) -> None:
         """An Event for each condition that just turned bad (or Failed)."""

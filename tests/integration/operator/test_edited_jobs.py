@@ -1,0 +1,94 @@
+"""Jobs edited or re-created while their Tasks exist: the split stays fixed, ownership is
+by uid, predecessors are latched. Nothing reports success for unfinished work."""
+
+import subprocess
+
+from taskmill.api import BatchJob, Condition
+from tests.harness import wait_for
+from tests.integration.leasing import LeaseDriver
+from tests.integration.operator.conftest import OperatorFactory
+
+TIMEOUT = 60
+
+
+def _condition(driver: LeaseDriver, job: str, type: str, status: str = "True") -> BatchJob | None:
+    found = driver.job(job)
+    if found is None:
+        return None
+    condition = _find(found.status.conditions, type)
+    return found if condition is not None and condition.status == status else None
+
+
+def _find(conditions: list[Condition], type: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type), None)
+
+
+def _phase(driver: LeaseDriver, job: str, phase: str) -> BatchJob | None:
+    found = driver.job(job)
+    return found if found is not None and found.status.phase == phase else None
+
+
+def test_shrinking_items_after_some_succeeded_never_reports_success(
+    driver: LeaseDriver, operator: subprocess.Popen[bytes]
+) -> None:
+    """Admission cannot see inside untyped items, so the edit is accepted; the operator
+    keeps the split it started with and keeps counting all 8 tasks."""
+    driver.create_job("shrink", {"capability": "echo", "items": list(range(8))})
+    wait_for(lambda: len(driver.tasks("shrink")) == 8, timeout=TIMEOUT, what="8 tasks")
+    held = driver.claim_pending("shrink", duration=60)
+    assert len(held) == 8
+    for lease in held[:4]:
+        assert driver.complete(lease)
+    driver.patch_job("shrink", {"items": [0, 1, 2, 3]})
+
+    job = wait_for(
+        lambda: _condition(driver, "shrink", "SplitChanged"), timeout=TIMEOUT, what="SplitChanged"
+    )
+    assert job.status.phase == "Running"
+    assert (job.status.counts.total, job.status.counts.succeeded) == (8, 4)
+    assert job.status.progress == "4/8"
+    assert job.status.split is not None
+    assert job.status.split.total == 8
+    message = _find(job.status.conditions, "SplitChanged")
+    assert message is not None
+    assert "create a BatchJob under a new name" in message.message
+
+    for lease in held[4:]:
+        assert driver.complete(lease)
+    done = wait_for(lambda: _phase(driver, "shrink", "Succeeded"), timeout=TIMEOUT, what="success")
+    assert done.status.progress == "8/8"
+
+
+def test_a_split_change_that_strands_uncreated_tasks_fails_the_job_and_stops_its_work(
+    driver: LeaseDriver, start_operator: OperatorFactory
+) -> None:
+    """With only 2 of 6 Tasks created, the other 4 cannot be made from the edited items:
+    the job fails, its running task is told to stop and its Pending one is withdrawn."""
+    start_operator("--max-live-tasks", "2")
+    driver.create_job("stranded", {"capability": "echo", "items": list(range(6))})
+    wait_for(lambda: len(driver.tasks("stranded")) == 2, timeout=TIMEOUT, what="2 tasks")
+    held = driver.claim_pending("stranded", limit=1, duration=60)[0]
+    driver.patch_job("stranded", {"items": [9, 9, 9, 9, 9, 9]})
+
+    job = wait_for(lambda: _phase(driver, "stranded", "Failed"), timeout=TIMEOUT, what="Failed")
+    accepted = _find(job.status.conditions, "Accepted")
+    assert accepted is not None
+    assert (accepted.status, accepted.reason) == ("False", "SplitChanged")
+
+    running = wait_for(
+        lambda: (t := driver.task(held.name)).spec.cancel and t,
+        timeout=TIMEOUT,
+        what="cancel of the running task",
+    )
+    assert running.spec.cancel_reason == "JobFailed"
+    wait_for(
+        lambda: [t.status.phase for t in driver.tasks("stranded")] == ["Running", "Cancelled"],
+        timeout=TIMEOUT,
+        what="the Pending task withdrawn",
+    )
+    assert driver.acknowledge_cancel(held)
+    wait_for(
+        lambda: [t.status.phase for t in driver.tasks("stranded")] == ["Cancelled"] * 2,
+        timeout=TIMEOUT,
+        what="the acknowledged task cancelled",
+    )
