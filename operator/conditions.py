@@ -31,10 +31,11 @@ class ConditionType(StrEnum):
     PROVIDERS_AVAILABLE = "ProvidersAvailable"
     # Problems: present only once they happened, False again when resolved.
     SPLIT_CHANGED = "SplitChanged"
+    FOREIGN_TASKS = "ForeignTasks"
 
 
 # Present only on jobs that met the problem (see ConditionType).
-PROBLEM_CONDITIONS = frozenset({ConditionType.SPLIT_CHANGED})
+PROBLEM_CONDITIONS = frozenset({ConditionType.SPLIT_CHANGED, ConditionType.FOREIGN_TASKS})
 
 
 def find_condition(conditions: Sequence[Condition], type: str) -> Condition | None:

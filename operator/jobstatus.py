@@ -56,6 +56,7 @@ REASON_PROVIDERS = "ProvidersAvailable"
 REASON_NO_PROVIDER = "NoProviderForCapability"
 REASON_PROVIDERS_UNKNOWN = "NotObserved"
 REASON_SPLIT_CHANGED = "SplitChanged"
+REASON_FOREIGN_TASKS = "LeftByEarlierJob"
 REASON_RESOLVED = "Resolved"
 
 _SUSPENDED_MESSAGE = "spec.suspend is set: nothing new is leased"
@@ -85,6 +86,7 @@ class JobFacts:
     running_terminating: int = 0  # tasks still stopping after cancel or the active deadline
     split: SplitRecord | None = None  # the split the job runs (recorded once, then kept)
     split_changed: str = ""  # why the spec's split no longer counts, when it changed
+    foreign_tasks: str = ""  # Tasks of an earlier job of this name hold Task names
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ def compute_status(
     ]
     problems = [
         (ConditionType.SPLIT_CHANGED, REASON_SPLIT_CHANGED, facts.split_changed),
+        (ConditionType.FOREIGN_TASKS, REASON_FOREIGN_TASKS, facts.foreign_tasks),
     ]
     for kind, why, what in problems:
         # A problem condition appears when it first happens: jobs that never meet it

@@ -8,7 +8,7 @@ write, never a wrong one.
 """
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -45,6 +45,7 @@ class Situation:
     now_mono: float  # observer clock: lease expiry
     lease_seen: Callable[[str], float | None]  # observer time a task's lease last changed
     grace_seconds: float
+    occupied: Set[int] = frozenset()  # indexes whose name a Task of another owner holds
 
 
 @dataclass
@@ -137,7 +138,7 @@ def _plan_leasable(s: Situation, tasks: JobTasks, live: list[TaskRow], p: Plan) 
     if s.eligible:
         room = min(budget, s.max_live - len(live))
         if room > 0:
-            p.create = list(missing_indexes(tasks.indexes, tasks.cursor, s.total, room))
+            p.create = list(missing_indexes(tasks.indexes, tasks.cursor, s.total, room, s.occupied))
 
 
 def _releasable(s: Situation, held: Iterable[TaskRow], p: Plan) -> Iterable[TaskRow]:

@@ -22,6 +22,7 @@ from taskmill.operator.counting import Tally, tally
 from taskmill.operator.deadlines import next_deadline
 from taskmill.operator.events import NORMAL, Recorder, regarding
 from taskmill.operator.jobstatus import JobFacts, compute_status, status_changed
+from taskmill.operator.ownership import ForeignTasks, foreign_tasks
 from taskmill.operator.planning import Situation, plan
 from taskmill.operator.presence import ProviderPresence
 from taskmill.operator.splitting import (
@@ -72,6 +73,31 @@ class SpecFacts:
     fingerprint: str  # of the split fields (splitting.split_fingerprint)
     problems: list[Problem]
     capabilities: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What one pass judged about a job, besides its task counts."""
+
+    assessment: Assessment
+    split: SplitJudgement
+    foreign: ForeignTasks
+
+    def facts(self, t: Tally) -> JobFacts:
+        a = self.assessment
+        return JobFacts(
+            accepted=a.accepted,
+            rejection_reason=a.rejection_reason or "Rejected",
+            rejection_message=a.rejection_message,
+            dependencies=a.dependencies,
+            providers_available=a.providers_available,
+            missing_capabilities=a.missing_capabilities,
+            first_start_time=t.first_start_time,
+            running_terminating=t.counts.leased if a.stop_reason else t.terminating,
+            split=self.split.record,
+            split_changed=self.split.changed,
+            foreign_tasks=self.foreign.message,
+        )
 
 
 class Reconciler:
@@ -156,7 +182,12 @@ class Reconciler:
             return math.inf
         now, mono = self._wall(), self._mono()
         facts = self._read_spec(job)
-        tasks = self._store.job_tasks(key)
+        tasks = self._store.job_tasks(key, job.metadata.uid)
+        foreign = foreign_tasks(
+            key[1],
+            self._store.foreign_tasks(key, job.metadata.uid),
+            self._settings.max_live_tasks,
+        )
         recorded = job.status.split
         tasks.cursor = first_missing(
             tasks.indexes, tasks.cursor, recorded.total if recorded else facts.total
@@ -170,21 +201,24 @@ class Reconciler:
             job, problems, self._store.namespace_jobs(key[0]), self._live, facts.capabilities, now
         )
         stopped = bool(a.stop_reason)
+        found = Findings(a, split, foreign)
         # Planned whatever the assessment: a job that turned invalid after it started
         # still has its running work stopped and its Pending Tasks withdrawn.
-        p = plan(self._situation(job, total, a, now, mono), tasks)
+        p = plan(self._situation(job, total, a, foreign, now, mono), tasks)
         if p.create and recorded is None:
             # Record the split before the first Task exists (and show the job's total:
             # creating a large job's first Tasks takes seconds).
             t = tally(tasks, total, stopped=stopped)
-            wake_in, written = await self._update_status(key, job, a, split, t, now, force=True)
+            wake_in, written = await self._update_status(key, job, found, t, now, force=True)
             if not written:
                 return wake_in
             job = self._store.jobs[key]
         await self._writes.execute(job, p, now)
+        if foreign.names:
+            await self._writes.delete_foreign(job, foreign.names)
         tasks.cursor = first_missing(tasks.indexes, tasks.cursor, total)
         t = tally(tasks, total, stopped=stopped)
-        status_wake, _ = await self._update_status(key, job, a, split, t, now)
+        status_wake, _ = await self._update_status(key, job, found, t, now)
         wake_in = min(p.wake_in, status_wake)
         return min(wake_in, await self._collect_finished(job, now))
 
@@ -203,7 +237,13 @@ class Reconciler:
         return cached[1]
 
     def _situation(
-        self, job: BatchJob, total: int, a: Assessment, now: datetime, mono: float
+        self,
+        job: BatchJob,
+        total: int,
+        a: Assessment,
+        foreign: ForeignTasks,
+        now: datetime,
+        mono: float,
     ) -> Situation:
         namespace = job.metadata.namespace
         return Situation(
@@ -216,14 +256,14 @@ class Reconciler:
             now_mono=mono,
             lease_seen=lambda name: self._store.leases.seen_at((namespace, name)),
             grace_seconds=self._settings.grace_seconds,
+            occupied=foreign.occupied,
         )
 
     async def _update_status(
         self,
         key: JobKey,
         job: BatchJob,
-        a: Assessment,
-        split: SplitJudgement,
+        found: Findings,
         t: Tally,
         now: datetime,
         *,
@@ -231,19 +271,7 @@ class Reconciler:
     ) -> tuple[float, bool]:
         """Write status when it changed, at most once per interval unless forced; returns
         the next wake and whether the status stored now is the one computed."""
-        facts = JobFacts(
-            accepted=a.accepted,
-            rejection_reason=a.rejection_reason or "Rejected",
-            rejection_message=a.rejection_message,
-            dependencies=a.dependencies,
-            providers_available=a.providers_available,
-            missing_capabilities=a.missing_capabilities,
-            first_start_time=t.first_start_time,
-            running_terminating=t.counts.leased if a.stop_reason else t.terminating,
-            split=split.record,
-            split_changed=split.changed,
-        )
-        new = compute_status(job, t.counts, facts, t.failed_tasks, now)
+        new = compute_status(job, t.counts, found.facts(t), t.failed_tasks, now)
         wake_in = _seconds_until(
             next_deadline(job.spec.deadlines, job.metadata.creation_timestamp, new.start_time, now),
             now,

@@ -161,17 +161,20 @@ def build_task(job: BatchJob, index: int) -> dict[str, Any]:
     }
 
 
-def missing_indexes(existing: Set[int], start: int, total: int, limit: int) -> Iterator[int]:
+def missing_indexes(
+    existing: Set[int], start: int, total: int, limit: int, occupied: Set[int] = frozenset()
+) -> Iterator[int]:
     """Up to `limit` indexes from `start` on that have no Task yet, lowest first.
 
     Creating the lowest missing indexes first keeps the split gap-free: after a crash
-    mid-split the gaps are exactly what a restarted operator creates next.
+    mid-split the gaps are exactly what a restarted operator creates next. `occupied`
+    indexes have a Task of another owner under their name: they wait until it is gone.
     """
     found = 0
     for index in range(start, total):
         if found >= limit:
             return
-        if index not in existing:
+        if index not in existing and index not in occupied:
             found += 1
             yield index
 

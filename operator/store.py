@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 JobKey = tuple[str, str]  # (namespace, name)
 TaskKey = tuple[str, str]
+# (namespace, job name, controller uid): the Tasks of one incarnation of a job. A job
+# deleted and re-created under its name has a new uid; Tasks the earlier one left behind
+# (orphaned, or waiting for the garbage collector) sit under the old uid, or under "".
+OwnedKey = tuple[str, str, str]
 # What delete_task reads of a Task besides its namespace and name.
 TASK_TOMBSTONE_FIELDS = ("batchJob", "index")
 
@@ -40,6 +44,7 @@ class TaskRow:
     """The part of a Task the reconciler decides on."""
 
     name: str
+    uid: str
     index: int
     capability: str
     phase: TaskPhase
@@ -75,7 +80,7 @@ class TaskRow:
     def as_task(self, batch_job: str) -> Task:
         """A Task model with the fields the operator's CAS writes test."""
         return Task(
-            metadata=ObjectMeta(name=self.name),
+            metadata=ObjectMeta(name=self.name, uid=self.uid),
             spec=TaskSpec(
                 batch_job=batch_job,
                 index=self.index,
@@ -96,6 +101,7 @@ def task_row(task: Task) -> TaskRow:
     s, lease = task.status, task.status.lease
     return TaskRow(
         name=task.metadata.name,
+        uid=task.metadata.uid,
         index=task.spec.index,
         capability=task.spec.capability,
         phase=TaskPhase(s.phase),
@@ -185,7 +191,8 @@ class Store:
         self._by_namespace: dict[str, dict[str, BatchJob]] = {}
         # (namespace, name) -> the names of the jobs whose dependsOn names it
         self._dependents: dict[JobKey, set[str]] = {}
-        self.tasks: dict[JobKey, JobTasks] = {}
+        self.tasks: dict[OwnedKey, JobTasks] = {}
+        self._owners: dict[JobKey, set[str]] = {}  # controller uids seen per job key
         self.leases: ObserverClock[TaskKey] = ObserverClock()
         self.dirty: set[JobKey] = set()
         self.wake = asyncio.Event()
@@ -265,7 +272,7 @@ class Store:
             return
         meta = task.metadata
         job_key = (meta.namespace, task.spec.batch_job)
-        tasks = self.tasks.setdefault(job_key, JobTasks())
+        tasks = self._owned(job_key, meta.controller_uid)
         if task.spec.index in tasks.finished:
             return  # finished is final: later versions change nothing we track
         old = tasks.live.get(meta.name)
@@ -281,21 +288,51 @@ class Store:
             self.leases.forget((meta.namespace, meta.name))
         self.mark(job_key)
 
+    def _owned(self, job_key: JobKey, owner: str) -> JobTasks:
+        owners = self._owners.setdefault(job_key, set())
+        owners.add(owner)
+        return self.tasks.setdefault((*job_key, owner), JobTasks())
+
     def delete_task(self, body: dict[str, Any]) -> None:
+        """A deleted Task, or a relist's tombstone of one (which names no owner: the Task
+        is gone under every owner)."""
         meta, spec = body.get("metadata", {}), body.get("spec", {})
         job_key = (meta.get("namespace", ""), spec.get("batchJob", ""))
-        tasks = self.tasks.get(job_key)
-        if tasks is None:
-            return
-        name = meta.get("name", "")
-        tasks.remove(name, int(spec.get("index", -1)))
+        name, index = meta.get("name", ""), int(spec.get("index", -1))
+        if "uid" in meta:
+            owners = {ObjectMeta.model_validate(meta).controller_uid}
+        else:
+            owners = set(self._owners.get(job_key, ()))
+        for owner in owners:
+            tasks = self.tasks.get((*job_key, owner))
+            if tasks is None or index not in tasks.indexes:
+                continue
+            tasks.remove(name, index)
+            job = self.jobs.get(job_key)
+            if tasks.empty and (job is None or job.metadata.uid != owner):
+                self._drop((*job_key, owner))
         self.leases.forget((job_key[0], name))
-        if tasks.empty and job_key not in self.jobs:
-            del self.tasks[job_key]
         self.mark(job_key)
 
-    def job_tasks(self, key: JobKey) -> JobTasks:
-        return self.tasks.setdefault(key, JobTasks())
+    def _drop(self, key: OwnedKey) -> None:
+        del self.tasks[key]
+        owners = self._owners[(key[0], key[1])]
+        owners.discard(key[2])
+        if not owners:
+            del self._owners[(key[0], key[1])]
+
+    def job_tasks(self, key: JobKey, uid: str) -> JobTasks:
+        """The Tasks of the job with this uid: only these count for it."""
+        return self._owned(key, uid)
+
+    def foreign_tasks(self, key: JobKey, uid: str) -> list[tuple[str, JobTasks]]:
+        """(owner uid, Tasks) of every other owner of Tasks named for this job: left by an
+        earlier job of the same name, never to be adopted or counted."""
+        return [
+            (owner, self.tasks[(*key, owner)])
+            for owner in self._owners.get(key, ())
+            if owner != uid
+        ]
 
     def namespace_jobs(self, namespace: str) -> Mapping[str, BatchJob]:
         """The namespace's jobs by name (a live view: read it, never keep it)."""
@@ -303,7 +340,7 @@ class Store:
 
     def forget_job(self, key: JobKey) -> None:
         """Drop what is left of a deleted job's tasks once nothing refers to them."""
-        tasks = self.tasks.pop(key, None)
-        if tasks is not None:
+        for owner in self._owners.pop(key, set()):
+            tasks = self.tasks.pop((*key, owner))
             for name in tasks.live:
                 self.leases.forget((key[0], name))

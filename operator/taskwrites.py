@@ -1,6 +1,7 @@
 """Executing a plan: the operator's writes to Tasks, each one idempotent or a CAS.
 
-A 409 on create means the Task exists (a previous run got there first); a 409/422 on a
+A 409 on create means a Task of that name exists (a previous run got there first, or an
+earlier job of the same name left it); a 409/422 on a
 status patch means the task moved on since the index row was read. Both are normal:
 the watch event that follows brings the row up to date and the next plan decides again.
 """
@@ -9,11 +10,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from taskmill.operator.events import Recorder, regarding
 from taskmill.operator.planning import TIMEOUT, Plan
-from taskmill.operator.splitting import build_task
+from taskmill.operator.splitting import build_task, task_name
 from taskmill.operator.store import Store, TaskRow
 
 from taskmill.api import BatchJob, Task, TaskPhase, protocol
@@ -21,6 +22,7 @@ from taskmill.kube import ApiError, Kube
 from taskmill.kube.paths import BATCHJOBS, TASKS
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EXPIRED = "Expired"
 LEASE_EXPIRED = "LeaseExpired"
@@ -42,22 +44,56 @@ class TaskWriter:
         await self._all(self._count_attempt(job, row, now) for row in p.count_attempt)
 
     async def _all(self, writes: Iterable[Awaitable[None]]) -> None:
-        async def limited(write: Awaitable[None]) -> None:
-            async with self._limit:
-                await write
+        await asyncio.gather(*(self._limited(w) for w in writes))
 
-        await asyncio.gather(*(limited(w) for w in writes))
+    async def _limited(self, write: Awaitable[T]) -> T:
+        async with self._limit:
+            return await write
 
     async def _create(self, job: BatchJob, index: int) -> None:
+        namespace = job.metadata.namespace
         try:
-            created = await self._kube.create(
-                TASKS.path(job.metadata.namespace), build_task(job, index)
-            )
+            created = await self._kube.create(TASKS.path(namespace), build_task(job, index))
         except ApiError as e:
             if e.status != 409:
                 raise
-            return
+            # The name is taken: by this job (a previous run got there first) or by a Task
+            # an earlier job of this name left behind. Whose it is decides whether it
+            # counts, so learn it now rather than wait for an event that may never come.
+            created = await self._kube.get(
+                TASKS.path(namespace, task_name(job.metadata.name, index))
+            )
         self._store.put_task(created, only_if_new=True)
+
+    async def delete_foreign(self, job: BatchJob, names: list[str]) -> None:
+        """Delete Tasks named for `job` that another owner holds; each is read first and
+        deleted only on that version, so a Task that turns out to be the job's own (the
+        index was stale) is kept."""
+        deleted = sum(
+            await asyncio.gather(*(self._limited(self._delete_foreign(job, n)) for n in names))
+        )
+        if deleted:
+            await self._recorder.post(
+                regarding(job),
+                "DeletedForeignTasks",
+                f"deleted {deleted} Tasks left by an earlier BatchJob named {job.metadata.name}",
+            )
+
+    async def _delete_foreign(self, job: BatchJob, name: str) -> bool:
+        path = TASKS.path(job.metadata.namespace, name)
+        try:
+            body = await self._kube.get(path)
+            meta = Task.model_validate(body).metadata
+            if meta.controller_uid == job.metadata.uid:
+                self._store.put_task(body, only_if_new=True)
+                return False
+            precondition = {"uid": meta.uid, "resourceVersion": meta.resource_version}
+            await self._kube.delete(path, {"preconditions": precondition})
+        except ApiError as e:
+            if e.status in (404, 409):
+                return False
+            raise
+        return True
 
     async def _patch_status(self, job: BatchJob, row: TaskRow, ops: list[dict[str, Any]]) -> bool:
         path = TASKS.path(job.metadata.namespace, row.name, "status")

@@ -3,8 +3,8 @@ by uid, predecessors are latched. Nothing reports success for unfinished work.""
 
 import subprocess
 
-from taskmill.api import BatchJob, Condition
-from tests.harness import wait_for
+from taskmill.api import BatchJob, Condition, Task
+from tests.harness import Cluster, wait_for
 from tests.integration.leasing import LeaseDriver
 from tests.integration.operator.conftest import OperatorFactory
 
@@ -92,3 +92,45 @@ def test_a_split_change_that_strands_uncreated_tasks_fails_the_job_and_stops_its
         timeout=TIMEOUT,
         what="the acknowledged task cancelled",
     )
+
+
+def test_a_job_recreated_over_orphaned_tasks_neither_adopts_nor_counts_them(
+    cluster: Cluster, driver: LeaseDriver, operator: subprocess.Popen[bytes]
+) -> None:
+    """`kubectl delete --cascade=orphan` leaves the Tasks, with their names; the job applied
+    again under the same name must run its own Tasks, not count the earlier job's."""
+    driver.create_job("again", {"capability": "echo", "items": [1, 2, 3]})
+    wait_for(lambda: len(driver.tasks("again")) == 3, timeout=TIMEOUT, what="3 tasks")
+    assert driver.run_to_completion("again", limit=2) == 2
+    wait_for(
+        lambda: (j := driver.job("again")) is not None and j.status.progress == "2/3",
+        timeout=TIMEOUT,
+        what="2/3",
+    )
+    cluster.kubectl("delete", "batchjob", "again", "-n", driver.namespace, "--cascade=orphan")
+    # The garbage collector drops the ownerReferences before it lets the job go.
+    wait_for(lambda: driver.job("again") is None, timeout=TIMEOUT * 2, what="job orphaned")
+    earlier = {t.metadata.uid for t in driver.tasks("again")}
+    assert len(earlier) == 3
+
+    driver.create_job("again", {"capability": "echo", "items": [4, 5, 6]})
+    job = driver.job("again")
+    assert job is not None
+
+    def own_tasks() -> list[Task] | None:
+        tasks = driver.tasks("again")
+        mine = [t for t in tasks if t.metadata.controller_uid == job.metadata.uid]
+        return mine if len(mine) == len(tasks) == 3 else None
+
+    tasks = wait_for(own_tasks, timeout=TIMEOUT, what="the job's own 3 tasks")
+    assert not earlier & {t.metadata.uid for t in tasks}
+    assert [t.spec.params["item"] for t in tasks] == [4, 5, 6]
+    assert ("BatchJob", "again", "DeletedForeignTasks") in driver.events()
+    status = driver.job("again")
+    assert status is not None
+    assert status.status.counts.succeeded == 0
+    assert _find(status.status.conditions, "ForeignTasks") is not None
+
+    assert driver.run_to_completion("again") == 3
+    done = wait_for(lambda: _phase(driver, "again", "Succeeded"), timeout=TIMEOUT, what="success")
+    assert done.status.progress == "3/3"
