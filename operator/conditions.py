@@ -32,10 +32,13 @@ class ConditionType(StrEnum):
     # Problems: present only once they happened, False again when resolved.
     SPLIT_CHANGED = "SplitChanged"
     FOREIGN_TASKS = "ForeignTasks"
+    CREATE_FAILED = "CreateFailed"
 
 
 # Present only on jobs that met the problem (see ConditionType).
-PROBLEM_CONDITIONS = frozenset({ConditionType.SPLIT_CHANGED, ConditionType.FOREIGN_TASKS})
+PROBLEM_CONDITIONS = frozenset(
+    {ConditionType.SPLIT_CHANGED, ConditionType.FOREIGN_TASKS, ConditionType.CREATE_FAILED}
+)
 
 
 def find_condition(conditions: Sequence[Condition], type: str) -> Condition | None:

@@ -11,7 +11,7 @@ import aiohttp
 from taskmill.api import BatchJob
 from taskmill.api.meta import API_VERSION
 from taskmill.api.protocol import timestamp
-from taskmill.kube import ApiError, Kube
+from taskmill.kube import ApiError, KubeApi
 from taskmill.kube.paths import EVENTS
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def event_body(
 class Recorder:
     """Posts Events; a failure to post is logged and never stops the reconciler."""
 
-    def __init__(self, kube: Kube, instance: str) -> None:
+    def __init__(self, kube: KubeApi, instance: str) -> None:
         self._kube = kube
         self._instance = instance
 

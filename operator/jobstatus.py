@@ -57,6 +57,7 @@ REASON_NO_PROVIDER = "NoProviderForCapability"
 REASON_PROVIDERS_UNKNOWN = "NotObserved"
 REASON_SPLIT_CHANGED = "SplitChanged"
 REASON_FOREIGN_TASKS = "LeftByEarlierJob"
+REASON_FAILED_CREATE = "FailedCreate"
 REASON_RESOLVED = "Resolved"
 
 _SUSPENDED_MESSAGE = "spec.suspend is set: nothing new is leased"
@@ -87,6 +88,7 @@ class JobFacts:
     split: SplitRecord | None = None  # the split the job runs (recorded once, then kept)
     split_changed: str = ""  # why the spec's split no longer counts, when it changed
     foreign_tasks: str = ""  # Tasks of an earlier job of this name hold Task names
+    create_failure: str = ""  # the API server's message when it refused to create a Task
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,7 @@ def compute_status(
     problems = [
         (ConditionType.SPLIT_CHANGED, REASON_SPLIT_CHANGED, facts.split_changed),
         (ConditionType.FOREIGN_TASKS, REASON_FOREIGN_TASKS, facts.foreign_tasks),
+        (ConditionType.CREATE_FAILED, REASON_FAILED_CREATE, facts.create_failure),
     ]
     for kind, why, what in problems:
         # A problem condition appears when it first happens: jobs that never meet it

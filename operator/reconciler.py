@@ -12,11 +12,10 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 from taskmill.operator.assessment import Assessment, assess, finished
 from taskmill.operator.counting import Tally, tally
 from taskmill.operator.deadlines import next_deadline
@@ -35,18 +34,18 @@ from taskmill.operator.splitting import (
     task_count,
 )
 from taskmill.operator.store import JobKey, Store
-from taskmill.operator.taskwrites import TaskWriter
+from taskmill.operator.taskwrites import TRANSIENT, TaskWriter
 from taskmill.operator.ttl import ttl_expires_at
 from taskmill.operator.validation import Problem, validate
 
 from taskmill.api import BatchJob
-from taskmill.kube import ApiError, Kube
+from taskmill.kube import KubeApi
 from taskmill.kube.paths import BATCHJOBS
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = (ApiError, aiohttp.ClientError, TimeoutError)
 RETRY_AFTER_ERROR = 5.0
+FAILED_CREATE = "FailedCreate"
 # Conditions whose change to this status is worth an Event on the BatchJob.
 EVENT_CONDITIONS = {"Accepted": "False", "ProvidersAvailable": "False", "Failed": "True"}
 
@@ -82,6 +81,7 @@ class Findings:
     assessment: Assessment
     split: SplitJudgement
     foreign: ForeignTasks
+    create_failure: str = ""  # the API server's message when it refused to create a Task
 
     def facts(self, t: Tally) -> JobFacts:
         a = self.assessment
@@ -97,13 +97,14 @@ class Findings:
             split=self.split.record,
             split_changed=self.split.changed,
             foreign_tasks=self.foreign.message,
+            create_failure=self.create_failure,
         )
 
 
 class Reconciler:
     def __init__(
         self,
-        kube: Kube,
+        kube: KubeApi,
         store: Store,
         presence: ProviderPresence | None,
         recorder: Recorder,
@@ -125,6 +126,8 @@ class Reconciler:
         self._live: frozenset[str] | None = None
         # per job: the (uid, generation) read, and what its spec yields
         self._spec_facts: dict[JobKey, tuple[tuple[str, int], SpecFacts]] = {}
+        # per job: why the API server last refused to create one of its Tasks
+        self._create_failures: dict[JobKey, str] = {}
         self.presence_listed = presence is None
 
     async def run(self) -> None:
@@ -177,6 +180,7 @@ class Reconciler:
             self._store.forget_job(key)
             self._last_status_write.pop(key, None)
             self._spec_facts.pop(key, None)
+            self._create_failures.pop(key, None)
             return math.inf
         if job.metadata.deletion_timestamp is not None:
             return math.inf
@@ -201,7 +205,7 @@ class Reconciler:
             job, problems, self._store.namespace_jobs(key[0]), self._live, facts.capabilities, now
         )
         stopped = bool(a.stop_reason)
-        found = Findings(a, split, foreign)
+        found = Findings(a, split, foreign, self._create_failures.get(key, ""))
         # Planned whatever the assessment: a job that turned invalid after it started
         # still has its running work stopped and its Pending Tasks withdrawn.
         p = plan(self._situation(job, total, a, foreign, now, mono), tasks)
@@ -213,14 +217,29 @@ class Reconciler:
             if not written:
                 return wake_in
             job = self._store.jobs[key]
-        await self._writes.execute(job, p, now)
+        outcome = await self._writes.execute(job, p, now)
         if foreign.names:
             await self._writes.delete_foreign(job, foreign.names)
+        if p.create:
+            found = replace(
+                found, create_failure=await self._note_create(job, outcome.create_error)
+            )
         tasks.cursor = first_missing(tasks.indexes, tasks.cursor, total)
         t = tally(tasks, total, stopped=stopped)
         status_wake, _ = await self._update_status(key, job, found, t, now)
-        wake_in = min(p.wake_in, status_wake)
+        wake_in = min(p.wake_in, status_wake, RETRY_AFTER_ERROR if outcome.failed else math.inf)
         return min(wake_in, await self._collect_finished(job, now))
+
+    async def _note_create(self, job: BatchJob, error: str) -> str:
+        """Remember why creating failed (the condition shows it until creates succeed again)
+        and post a FailedCreate Event when the reason is new."""
+        key = (job.metadata.namespace, job.metadata.name)
+        if not error:
+            self._create_failures.pop(key, None)
+        elif self._create_failures.get(key) != error:
+            self._create_failures[key] = error
+            await self._recorder.post(regarding(job), FAILED_CREATE, error)
+        return error
 
     def _read_spec(self, job: BatchJob) -> SpecFacts:
         """Validation and the capabilities read every item or task of a large job: do them
@@ -284,7 +303,12 @@ class Reconciler:
             return min(wake_in, wait), False
         self._last_status_write[key] = self._mono()
         body = {"status": new.wire()}
-        written = await self._kube.merge_patch(BATCHJOBS.path(key[0], key[1], "status"), body)
+        try:
+            written = await self._kube.merge_patch(BATCHJOBS.path(key[0], key[1], "status"), body)
+        except TRANSIENT as e:
+            # The rest of the pass (TTL) still runs; the status is written again later.
+            log.warning("status write failed", extra={"job": key, "error": str(e)})
+            return min(wake_in, RETRY_AFTER_ERROR), False
         self._store.put_job(written)
         await self._announce(job, new.model_dump(mode="json"), job.status.model_dump(mode="json"))
         return wake_in, True

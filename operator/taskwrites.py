@@ -1,50 +1,92 @@
 """Executing a plan: the operator's writes to Tasks, each one idempotent or a CAS.
 
 A 409 on create means a Task of that name exists (a previous run got there first, or an
-earlier job of the same name left it); a 409/422 on a
-status patch means the task moved on since the index row was read. Both are normal:
-the watch event that follows brings the row up to date and the next plan decides again.
+earlier job of the same name left it); a 409/422 on a status patch means the task moved
+on since the index row was read. Both are normal: the watch event that follows brings
+the row up to date and the next plan decides again.
+
+Any other failure of one write is logged and counted, never raised: a create refused by
+a ResourceQuota or an admission webhook must not keep lease expiry, cancel, the job's
+status or its TTL from running in the same pass.
 """
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import aiohttp
 from taskmill.operator.events import Recorder, regarding
 from taskmill.operator.planning import TIMEOUT, Plan
 from taskmill.operator.splitting import build_task, task_name
 from taskmill.operator.store import Store, TaskRow
 
 from taskmill.api import BatchJob, Task, TaskPhase, protocol
-from taskmill.kube import ApiError, Kube
+from taskmill.kube import ApiError, KubeApi
 from taskmill.kube.paths import BATCHJOBS, TASKS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# What a request can fail with besides a bug: the API server's refusal or the network.
+TRANSIENT = (ApiError, aiohttp.ClientError, TimeoutError)
 
 EXPIRED = "Expired"
 LEASE_EXPIRED = "LeaseExpired"
 TIMED_OUT = "TimedOut"
 
 
+@dataclass(frozen=True)
+class Outcome:
+    failed: int = 0  # writes that failed; a later pass retries them
+    create_error: str = ""  # why the API server refused to create a Task, if it did
+
+
 class TaskWriter:
-    def __init__(self, kube: Kube, store: Store, recorder: Recorder, concurrency: int) -> None:
+    def __init__(self, kube: KubeApi, store: Store, recorder: Recorder, concurrency: int) -> None:
         self._kube = kube
         self._store = store
         self._recorder = recorder
         self._limit = asyncio.Semaphore(concurrency)
 
-    async def execute(self, job: BatchJob, p: Plan, now: datetime) -> None:
-        await self._all(self._create(job, i) for i in p.create)
-        await self._all(self._set_phase(job, row, ph, why, now) for row, ph, why in p.set_phase)
-        await self._all(self._cancel(job, row, why) for row, why in p.cancel)
-        await self._all(self._expire(job, row, now) for row in p.expire)
-        await self._all(self._count_attempt(job, row, now) for row in p.count_attempt)
+    async def execute(self, job: BatchJob, p: Plan, now: datetime) -> Outcome:
+        create_error = await self._create_all(job, p.create)
+        failed = await self._all(
+            *(self._set_phase(job, row, ph, why, now) for row, ph, why in p.set_phase),
+            *(self._cancel(job, row, why) for row, why in p.cancel),
+            *(self._expire(job, row, now) for row in p.expire),
+            *(self._count_attempt(job, row, now) for row in p.count_attempt),
+        )
+        return Outcome(failed=len(failed) + bool(create_error), create_error=create_error)
 
-    async def _all(self, writes: Iterable[Awaitable[None]]) -> None:
-        await asyncio.gather(*(self._limited(w) for w in writes))
+    async def _create_all(self, job: BatchJob, indexes: list[int]) -> str:
+        """Create in batches of 1, 2, 4, ... (the Job controller's slow start) and stop
+        at the first refusal: a quota that admits nothing costs one request per pass, not
+        one per missing Task. Returns the API server's message for the refusal, or ""."""
+        done, size = 0, 1
+        while done < len(indexes):
+            batch = indexes[done : done + size]
+            errors = await self._all(*(self._create(job, i) for i in batch))
+            if errors:
+                return errors[0]
+            done, size = done + len(batch), size * 2
+        return ""
+
+    async def _all(self, *writes: Awaitable[None]) -> list[str]:
+        """Run the writes, at most `concurrency` at once; the messages of those that failed."""
+        results = await asyncio.gather(*(self._guarded(w) for w in writes))
+        return [error for error in results if error]
+
+    async def _guarded(self, write: Awaitable[None]) -> str:
+        try:
+            await self._limited(write)
+        except TRANSIENT as e:
+            message = e.message if isinstance(e, ApiError) else str(e) or type(e).__name__
+            log.warning("write failed; retrying in a later pass", extra={"error": message})
+            return message
+        return ""
 
     async def _limited(self, write: Awaitable[T]) -> T:
         async with self._limit:
@@ -60,9 +102,14 @@ class TaskWriter:
             # The name is taken: by this job (a previous run got there first) or by a Task
             # an earlier job of this name left behind. Whose it is decides whether it
             # counts, so learn it now rather than wait for an event that may never come.
-            created = await self._kube.get(
-                TASKS.path(namespace, task_name(job.metadata.name, index))
-            )
+            try:
+                created = await self._kube.get(
+                    TASKS.path(namespace, task_name(job.metadata.name, index))
+                )
+            except ApiError as gone:
+                if gone.status != 404:
+                    raise
+                return  # deleted meanwhile: a later pass creates it
         self._store.put_task(created, only_if_new=True)
 
     async def delete_foreign(self, job: BatchJob, names: list[str]) -> None:
@@ -89,10 +136,10 @@ class TaskWriter:
                 return False
             precondition = {"uid": meta.uid, "resourceVersion": meta.resource_version}
             await self._kube.delete(path, {"preconditions": precondition})
-        except ApiError as e:
-            if e.status in (404, 409):
-                return False
-            raise
+        except TRANSIENT as e:
+            if not (isinstance(e, ApiError) and e.status in (404, 409)):
+                log.warning("could not delete a foreign Task", extra={"task": name, "error": e})
+            return False
         return True
 
     async def _patch_status(self, job: BatchJob, row: TaskRow, ops: list[dict[str, Any]]) -> bool:
