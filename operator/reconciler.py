@@ -302,11 +302,18 @@ class Reconciler:
         if wait > 0 and not force:
             return min(wake_in, wait), False
         self._last_status_write[key] = self._mono()
-        body = {"status": new.wire()}
+        # Fenced on the version the status was computed from, as Task writes are fenced on
+        # the lease: a replica that lost leadership, or read a stale job, gets a 409
+        # instead of overwriting a newer status.
+        body = {
+            "metadata": {"resourceVersion": job.metadata.resource_version},
+            "status": new.wire(),
+        }
         try:
             written = await self._kube.merge_patch(BATCHJOBS.path(key[0], key[1], "status"), body)
         except TRANSIENT as e:
-            # The rest of the pass (TTL) still runs; the status is written again later.
+            # The rest of the pass (TTL) still runs; the status is computed again once the
+            # watch brings the job's newer version (a 409), or after a while.
             log.warning("status write failed", extra={"job": key, "error": str(e)})
             return min(wake_in, RETRY_AFTER_ERROR), False
         self._store.put_job(written)

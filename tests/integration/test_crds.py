@@ -439,6 +439,30 @@ def test_a_finished_batchjob_phase_is_final(
     _assert_rejected(result, ["status.phase is terminal and cannot change"])
 
 
+def test_a_status_write_fenced_on_an_older_version_is_refused(
+    cluster: Cluster, crds: list[str], namespace: str
+) -> None:
+    """What the operator relies on to fence BatchJob status writes: a merge patch of the
+    status subresource carrying a stale metadata.resourceVersion is a 409."""
+    assert _apply(cluster, namespace, batchjob("x")).returncode == 0
+    raw = cluster.kubectl("get", "batchjob", "x", "-n", namespace, "-o", "json").stdout
+    seen = json.loads(raw)["metadata"]["resourceVersion"]
+    assert _patch_job_status(cluster, namespace, "x", {"phase": "Running"}).returncode == 0
+    stale = cluster.kubectl(
+        "patch",
+        "batchjob",
+        "x",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"metadata": {"resourceVersion": seen}, "status": {"phase": "Failed"}}),
+        check=False,
+    )
+    _assert_rejected(stale, ["the object has been modified"])
+
+
 def test_a_new_batchjob_reads_waiting_before_the_operator_saw_it(
     cluster: Cluster, crds: list[str], namespace: str
 ) -> None:

@@ -135,3 +135,19 @@ def test_a_refused_create_leaves_the_rest_of_the_pass_running() -> None:
     world.kube.fail("create", TASKS.path(NS), QUOTA)  # still refused: no second Event
     world.run()
     assert world.events().count(("BatchJob", "job", "FailedCreate")) == 1
+
+
+def test_a_status_computed_from_a_stale_job_never_overwrites_a_newer_one() -> None:
+    """Status writes are fenced on the resourceVersion they were computed from: a replica
+    whose copy of the job is stale (it lost leadership, or its watch lags) gets a 409."""
+    world = World()
+    world.job()
+    world.run()
+    newer = world.kube.objects[BATCHJOBS.path(NS, "job")]
+    newer["status"]["phase"] = "Succeeded"  # another writer got there first
+    newer["metadata"]["resourceVersion"] = "999"
+    world.task(0, phase="Running")  # something changes, so the stale replica writes
+
+    assert world.run() <= 5.0  # retried once the newer version arrives
+    assert world.read_job().status.phase == "Succeeded"
+    assert world.kube.count("merge_patch") >= 2
