@@ -35,7 +35,7 @@ from taskmill.operator.splitting import (
 )
 from taskmill.operator.store import JobKey, Store
 from taskmill.operator.taskwrites import TRANSIENT, TaskWriter
-from taskmill.operator.ttl import ttl_expires_at
+from taskmill.operator.ttl import dependents_holding, ttl_expires_at
 from taskmill.operator.validation import Problem, validate
 
 from taskmill.api import BatchJob
@@ -341,6 +341,11 @@ class Reconciler:
         if expires > now:
             return (expires - now).total_seconds()
         meta = job.metadata
+        holding = dependents_holding(self._store.dependents(meta.namespace, meta.name))
+        if holding:
+            # A dependent's change does not wake its predecessor: look again later.
+            log.info("TTL waits for dependents", extra={"job": meta.name, "dependents": holding})
+            return RETRY_AFTER_ERROR
         log.info("deleting finished BatchJob", extra={"job": meta.name, "ns": meta.namespace})
         await self._writes.delete_job(job)
         return math.inf

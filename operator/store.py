@@ -334,6 +334,11 @@ class Store:
             if owner != uid
         ]
 
+    def dependents(self, namespace: str, name: str) -> list[BatchJob]:
+        """The jobs of the namespace whose dependsOn names this one."""
+        names = self._dependents.get((namespace, name), ())
+        return [self.jobs[(namespace, n)] for n in names if (namespace, n) in self.jobs]
+
     def namespace_jobs(self, namespace: str) -> Mapping[str, BatchJob]:
         """The namespace's jobs by name (a live view: read it, never keep it)."""
         return self._by_namespace.get(namespace, {})

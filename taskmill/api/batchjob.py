@@ -287,7 +287,8 @@ class BatchJobSpec(ApiModel):
     ttl_seconds_after_finished: int | None = Field(
         default=None,
         ge=0,
-        description="Delete the job and its Tasks this long after it finished.",
+        description="Delete the job and its Tasks this long after it finished (later while a "
+        "job that depends on it has not yet taken in its outcome).",
     )
 
 

@@ -134,3 +134,29 @@ def test_a_job_recreated_over_orphaned_tasks_neither_adopts_nor_counts_them(
     assert driver.run_to_completion("again") == 3
     done = wait_for(lambda: _phase(driver, "again", "Succeeded"), timeout=TIMEOUT, what="success")
     assert done.status.progress == "3/3"
+
+
+def test_a_met_dependency_stays_met_when_the_predecessor_is_deleted_by_its_ttl(
+    driver: LeaseDriver, start_operator: OperatorFactory
+) -> None:
+    """With one live Task at a time, `second` still has Tasks to create after `first` is
+    gone: only the latch (status.dependenciesMetTime) lets it finish."""
+    start_operator("--max-live-tasks", "1")
+    driver.create_job("second", {"capability": "echo", "items": [1, 2, 3], "dependsOn": ["first"]})
+    driver.create_job("first", {"capability": "echo", "items": [1], "ttlSecondsAfterFinished": 0})
+    wait_for(lambda: driver.run_to_completion("first"), timeout=TIMEOUT, what="first run")
+    # Its TTL waits until `second` has taken in the success, then deletes it.
+    wait_for(lambda: driver.job("first") is None, timeout=TIMEOUT, what="first deleted by TTL")
+    second = driver.job("second")
+    assert second is not None
+    assert second.status.dependencies_met_time is not None
+    done = 0
+
+    def finished() -> bool:
+        nonlocal done
+        done += driver.run_to_completion("second")
+        return done == 3
+
+    wait_for(finished, timeout=TIMEOUT, what="all 3 tasks of second")
+    job = wait_for(lambda: _phase(driver, "second", "Succeeded"), timeout=TIMEOUT, what="success")
+    assert job.status.normalized_status == "Success"
