@@ -29,12 +29,13 @@ class Regarding:
     uid: str = ""
 
 
-def regarding(job: BatchJob, task: str | None = None) -> Regarding:
-    """The job itself, or one of its Tasks by name."""
+def regarding(job: BatchJob, task: str | None = None, task_uid: str = "") -> Regarding:
+    """The job itself, or one of its Tasks by name. `kubectl describe` finds an object's
+    Events by uid: a Task's Events carry it."""
     meta = job.metadata
     if task is None:
         return Regarding("BatchJob", meta.namespace, meta.name, meta.uid)
-    return Regarding("Task", meta.namespace, task)
+    return Regarding("Task", meta.namespace, task, task_uid)
 
 
 def event_body(

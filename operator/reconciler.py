@@ -57,6 +57,10 @@ class Settings:
     # so skew between nodes cannot matter; holders renew every third of the duration, so
     # a second of grace is already two renewal intervals' slack short of a false expiry.
     grace_seconds: float = 1.0
+    # How long a holder that keeps renewing has to acknowledge spec.cancel before the
+    # operator ends its lease itself: the provider's kill grace (SIGTERM to SIGKILL, 5 s
+    # by default) plus a margin for its renewal interval and the round trips.
+    cancel_grace_seconds: float = 30.0
     status_interval_seconds: float = 1.0  # at most one status write per job per interval
     # After a wake-up, let a burst of watch events land before planning: one pass per
     # job per burst instead of one per event (a pass costs as much as the job's live rows).
@@ -275,6 +279,8 @@ class Reconciler:
             now_mono=mono,
             lease_seen=lambda name: self._store.leases.seen_at((namespace, name)),
             grace_seconds=self._settings.grace_seconds,
+            state_seen=lambda name: self._store.states.seen_at((namespace, name)),
+            cancel_grace_seconds=self._settings.cancel_grace_seconds,
             occupied=foreign.occupied,
         )
 

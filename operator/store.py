@@ -77,6 +77,12 @@ class TaskRow:
         """What the observer clock watches for change: a renewal moves renew_time."""
         return (self.holder, self.epoch, self.renew_time)
 
+    @property
+    def state_record(self) -> tuple[str, int, TaskPhase, bool]:
+        """What a holder's attempt is doing; renewals leave it alone. Its observer time is
+        when the attempt started running, or when the cancel was first seen."""
+        return (self.holder, self.epoch, self.phase, self.cancel)
+
     def as_task(self, batch_job: str) -> Task:
         """A Task model with the fields the operator's CAS writes test."""
         return Task(
@@ -194,6 +200,10 @@ class Store:
         self.tasks: dict[OwnedKey, JobTasks] = {}
         self._owners: dict[JobKey, set[str]] = {}  # controller uids seen per job key
         self.leases: ObserverClock[TaskKey] = ObserverClock()
+        # When the operator first saw each held Task's state (running, cancel requested):
+        # timeouts and the cancel acknowledgement deadline run on this clock, never on a
+        # provider's timestamps.
+        self.states: ObserverClock[TaskKey] = ObserverClock()
         self.dirty: set[JobKey] = set()
         self.wake = asyncio.Event()
 
@@ -282,10 +292,13 @@ class Store:
             return
         row = task_row(task)
         tasks.put(row)
+        key, now = (meta.namespace, meta.name), self._monotonic()
         if row.active:
-            self.leases.observe((meta.namespace, meta.name), row.lease_record, self._monotonic())
+            self.leases.observe(key, row.lease_record, now)
+            self.states.observe(key, row.state_record, now)
         else:
-            self.leases.forget((meta.namespace, meta.name))
+            self.leases.forget(key)
+            self.states.forget(key)
         self.mark(job_key)
 
     def _owned(self, job_key: JobKey, owner: str) -> JobTasks:
@@ -312,6 +325,7 @@ class Store:
             if tasks.empty and (job is None or job.metadata.uid != owner):
                 self._drop((*job_key, owner))
         self.leases.forget((job_key[0], name))
+        self.states.forget((job_key[0], name))
         self.mark(job_key)
 
     def _drop(self, key: OwnedKey) -> None:
@@ -349,3 +363,4 @@ class Store:
             tasks = self.tasks.pop((*key, owner))
             for name in tasks.live:
                 self.leases.forget((key[0], name))
+                self.states.forget((key[0], name))

@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 
 import aiohttp
 from taskmill.operator.events import Recorder, regarding
-from taskmill.operator.planning import TIMEOUT, Plan
+from taskmill.operator.leaseends import TIMED_OUT, Note, cancel_notes, end_lease
+from taskmill.operator.planning import Plan
 from taskmill.operator.splitting import build_task, task_name
 from taskmill.operator.store import Store, TaskRow
 
@@ -32,10 +33,6 @@ T = TypeVar("T")
 
 # What a request can fail with besides a bug: the API server's refusal or the network.
 TRANSIENT = (ApiError, aiohttp.ClientError, TimeoutError)
-
-EXPIRED = "Expired"
-LEASE_EXPIRED = "LeaseExpired"
-TIMED_OUT = "TimedOut"
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,7 @@ class TaskWriter:
         failed = await self._all(
             *(self._set_phase(job, row, ph, why, now) for row, ph, why in p.set_phase),
             *(self._cancel(job, row, why) for row, why in p.cancel),
-            *(self._expire(job, row, now) for row in p.expire),
+            *(self._end_lease(job, row, kind, now) for row, kind in p.expire),
             *(self._count_attempt(job, row, now) for row in p.count_attempt),
         )
         return Outcome(failed=len(failed) + bool(create_error), create_error=create_error)
@@ -153,7 +150,7 @@ class TaskWriter:
             return False
         return True
 
-    async def _patch_spec(self, job: BatchJob, row: TaskRow, spec: dict[str, Any]) -> None:
+    async def _patch_spec(self, job: BatchJob, row: TaskRow, spec: dict[str, Any]) -> bool:
         """Fenced on the lease this row saw, so a cancel meant for one attempt never reaches
         the next. The patch applies to the whole object, so it can test status fields."""
         path = TASKS.path(job.metadata.namespace, row.name)
@@ -167,6 +164,8 @@ class TaskWriter:
             if not (e.conflict or e.status == 404):
                 raise
             log.debug("task moved on; spec kept", extra={"task": row.name, "error": e.message})
+            return False
+        return True
 
     async def _set_phase(
         self, job: BatchJob, row: TaskRow, phase: TaskPhase, reason: str, now: datetime
@@ -176,47 +175,33 @@ class TaskWriter:
 
     async def _cancel(self, job: BatchJob, row: TaskRow, reason: str) -> None:
         """Ask the holder to terminate the work; it acknowledges by releasing into Held."""
-        await self._patch_spec(job, row, {"cancel": True, "cancelReason": reason})
-        if reason == TIMEOUT:
-            await self._recorder.post(
-                regarding(job, row.name),
-                "TaskTimedOut",
-                f"{row.name} ran longer than timeoutSeconds ({row.timeout_seconds}s); "
-                f"asked {row.holder} to terminate it",
-            )
+        if await self._patch_spec(job, row, {"cancel": True, "cancelReason": reason}):
+            await self._post(job, row, cancel_notes(row, reason), [])
 
     async def _clear_cancel(self, job: BatchJob, row: TaskRow) -> None:
         """Before a timed-out task may be leased again, so its next holder runs it."""
         if row.cancel:
             await self._patch_spec(job, row, {"cancel": False})
 
-    async def _expire(self, job: BatchJob, row: TaskRow, now: datetime) -> None:
-        """The holder went silent: end its lease and count the attempt (fenced by epoch)."""
+    async def _end_lease(self, job: BatchJob, row: TaskRow, kind: str, now: datetime) -> None:
+        """Read the Task back and end the lease the plan saw, as leaseends decides."""
         body = await self._kube.get(TASKS.path(job.metadata.namespace, row.name))
-        task = Task.model_validate(body)
-        if task.status.lease.renew_time != row.renew_time:
-            self._store.put_task(body)  # renewed after all: the observer clock restarts
+        end = end_lease(row, body, kind, now)
+        if end is None:
+            self._store.put_task(body)
             return
-        if row.cancel_reason == TIMEOUT:
-            # Only once the expiry is confirmed: a holder still renewing must keep seeing
-            # the cancel. Before the status write, which may make the task leasable again.
+        if end.clear_cancel:
             await self._clear_cancel(job, row)
-        fence = protocol.Fence(row.holder, row.epoch)
-        # The fence alone would let a renewal racing this write be overridden; testing the
-        # renewTime we judged makes the expiry a compare-and-swap on the lease as seen.
-        renewed = body["status"]["lease"].get("renewTime")
-        ops = protocol.fail_attempt(task, fence, now, outcome=EXPIRED, reason=LEASE_EXPIRED)
-        if renewed is not None:
-            ops.insert(0, {"op": "test", "path": "/status/lease/renewTime", "value": renewed})
-        if not await self._patch_status(job, row, ops):
-            return
-        note = (
-            f"lease of {row.holder} (epoch {row.epoch}) expired: no renewal seen for "
-            f"{row.lease_seconds}s plus grace; attempt {task.status.attempts + 1} "
-            f"of {task.spec.max_attempts} counted"
-        )
-        await self._recorder.post(regarding(job, row.name), LEASE_EXPIRED, note)
-        await self._recorder.post(regarding(job), LEASE_EXPIRED, f"{row.name}: {note}")
+        if await self._patch_status(job, row, end.ops):
+            await self._post(job, row, end.task_notes, end.job_notes)
+
+    async def _post(
+        self, job: BatchJob, row: TaskRow, on_task: list[Note], on_job: list[Note]
+    ) -> None:
+        for reason, note in on_task:
+            await self._recorder.post(regarding(job, row.name, row.uid), reason, note)
+        for reason, note in on_job:
+            await self._recorder.post(regarding(job), reason, note)
 
     async def _count_attempt(self, job: BatchJob, row: TaskRow, now: datetime) -> None:
         """A timed-out task's holder acknowledged the cancel: retry it, or fail it."""

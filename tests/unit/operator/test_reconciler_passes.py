@@ -57,6 +57,13 @@ class World:
         self.store.put_job(self.kube.put(BATCHJOBS.path(NS), body))
         return self.read_job(name)
 
+    def edit_job(self, name: str = "job", **spec: Any) -> None:
+        """A user's edit of the spec (same object, same uid), delivered by the watch."""
+        body = self.kube.objects[BATCHJOBS.path(NS, name)]
+        body["spec"].update(spec)
+        body["metadata"]["generation"] += 1
+        self.store.put_job(self.kube.put(BATCHJOBS.path(NS), body))
+
     def read_job(self, name: str = "job") -> BatchJob:
         return BatchJob.model_validate(self.kube.objects[BATCHJOBS.path(NS, name)])
 
@@ -67,6 +74,12 @@ class World:
         stored["status"].update(status)
         self.store.put_task(stored)
         return self.read_task(stored["metadata"]["name"])
+
+    def renew(self, name: str) -> None:
+        """The holder renews its lease now, and the watch delivers it."""
+        body = self.kube.objects[TASKS.path(NS, name)]
+        body["status"]["lease"]["renewTime"] = timestamp(self.wall)
+        self.store.put_task(self.kube.put(TASKS.path(NS), body))
 
     def read_task(self, name: str) -> Task:
         return Task.model_validate(self.kube.objects[TASKS.path(NS, name)])
@@ -151,3 +164,129 @@ def test_a_status_computed_from_a_stale_job_never_overwrites_a_newer_one() -> No
     assert world.run() <= 5.0  # retried once the newer version arrives
     assert world.read_job().status.phase == "Succeeded"
     assert world.kube.count("merge_patch") >= 2
+
+
+def test_a_silent_lease_expires_with_a_cas_on_the_renewal_judged() -> None:
+    world = World()
+    world.job(lease={"durationSeconds": 5})
+    world.run()
+    task = world.task(0, **running())
+    world.later(7)  # 5 s + 1 s grace: expired
+
+    world.run()
+
+    expired = world.read_task("job-0")
+    assert (expired.status.attempts, expired.status.phase) == (1, "Held")
+    assert expired.status.history[-1].outcome == "Expired"
+    assert ("Task", "job-0", "LeaseExpired") in world.events()
+    # The Task's Event names its uid: `kubectl describe task` finds Events by uid.
+    uids = {
+        e["regarding"].get("uid")
+        for e in world.kube.items(EVENTS.path(NS))
+        if e["regarding"]["kind"] == "Task"
+    }
+    assert uids == {task.metadata.uid}
+
+
+def test_a_renewal_seen_when_reading_back_saves_the_lease() -> None:
+    world = World()
+    world.job(lease={"durationSeconds": 5})
+    world.run()
+    world.task(0, **running())
+    world.later(7)
+    # The holder renewed, but the watch has not delivered it yet.
+    stored = world.kube.objects[TASKS.path(NS, "job-0")]
+    stored["status"]["lease"]["renewTime"] = timestamp(world.wall)
+
+    world.run()
+
+    assert world.read_task("job-0").status.lease.holder == "p"
+    assert world.kube.count("json_patch", TASKS.path(NS, "job-0")) == 0
+
+
+def test_timeouts_run_on_the_operators_clock_and_an_unacknowledged_cancel_ends_the_lease() -> None:
+    """The holder's startTime says the attempt began an hour ago; the operator saw it start
+    now, so the 10 s timeout runs from now. The holder then keeps renewing but never
+    acknowledges the cancel: after the cancel grace the operator ends the lease itself."""
+    world = World(cancel_grace_seconds=30.0)
+    world.job(timeoutSeconds=10, lease={"durationSeconds": 5})
+    world.run()
+    world.task(0, **running(at=T0 - timedelta(hours=1)))
+    world.run()
+    assert not world.read_task("job-0").spec.cancel
+
+    world.later(10)
+    world.renew("job-0")
+    world.run()
+    cancelled = world.read_task("job-0")
+    assert (cancelled.spec.cancel, cancelled.spec.cancel_reason) == (True, "Timeout")
+    assert ("Task", "job-0", "TaskTimedOut") in world.events()
+
+    for _ in range(6):  # renewing every 5 s, never acknowledging
+        world.later(5)
+        world.renew("job-0")
+        world.run()
+
+    ended = world.read_task("job-0")
+    assert (ended.status.lease.holder, ended.status.attempts) == ("", 1)
+    assert not ended.spec.cancel  # cleared before the task may run again
+    assert ended.status.history[-1].reason == "CancelNotAcknowledged"
+    assert ("BatchJob", "job", "CancelNotAcknowledged") in world.events()
+
+
+def test_cancelling_a_job_stops_running_tasks_and_withdraws_the_rest() -> None:
+    world = World()
+    world.job()
+    world.run()
+    world.task(0, **running())
+    world.edit_job(cancel=True)
+
+    world.run()
+
+    phases = [world.read_task(f"job-{i}").status.phase for i in range(4)]
+    assert phases == ["Running", "Cancelled", "Cancelled", "Cancelled"]
+    assert world.read_task("job-0").spec.cancel_reason == "JobCancelled"
+    assert world.read_job().status.normalized_status == "Cancel"
+
+
+def test_a_job_recreated_under_its_name_deletes_the_earlier_jobs_tasks_then_makes_its_own() -> None:
+    world = World()
+    world.job()
+    world.run()
+    world.task(0, phase="Succeeded")
+    world.job()  # deleted (Tasks orphaned) and applied again: a new uid
+
+    world.run()  # the earlier Tasks are not counted, and are deleted
+    job = world.read_job()
+    assert (job.status.counts.succeeded, job.status.counts.total) == (0, 4)
+    assert condition(job, "ForeignTasks") is not None
+    assert world.kube.items(TASKS.path(NS)) == []
+    assert ("BatchJob", "job", "DeletedForeignTasks") in world.events()
+    for i in range(4):  # the watch notices the deletions (as a relist would)
+        world.store.delete_task(
+            {
+                "metadata": {"namespace": NS, "name": f"job-{i}"},
+                "spec": {"batchJob": "job", "index": i},
+            }
+        )
+
+    world.run()
+    owners = {t["metadata"]["ownerReferences"][0]["uid"] for t in world.kube.items(TASKS.path(NS))}
+    assert owners == {job.metadata.uid}
+    assert condition(world.read_job(), "ForeignTasks") == ("False", "Resolved", "")
+
+
+def test_items_shrunk_after_every_task_exists_keep_the_original_total() -> None:
+    world = World()
+    world.job()
+    world.run()
+    for i in range(2):
+        world.task(i, phase="Succeeded", startTime=timestamp(T0))
+    world.edit_job(items=[1, 2])
+
+    world.run()
+
+    job = world.read_job()
+    assert job.status.phase == "Running"
+    assert (job.status.counts.total, job.status.progress) == (4, "2/4")
+    assert condition(job, "SplitChanged") is not None
