@@ -11,9 +11,14 @@ Tasks under those names once they are gone.
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from taskmill.operator.splitting import task_name
 from taskmill.operator.store import JobTasks
+
+from taskmill.api import BatchJob, ObjectMeta
+
+DELETED_FOREIGN_TASKS = "DeletedForeignTasks"
 
 
 @dataclass(frozen=True)
@@ -51,3 +56,19 @@ def _names(job: str, others: list[tuple[str, JobTasks]], limit: int) -> Iterator
                 return
             found += 1
             yield task_name(job, index)
+
+
+def deletion_preconditions(job: BatchJob, task: dict[str, Any]) -> dict[str, str] | None:
+    """How to delete a Task read back as foreign: only that very version of it. None when
+    it turns out to be the job's own (the index was stale): it is kept."""
+    meta = ObjectMeta.model_validate(task.get("metadata", {}))
+    if meta.controller_uid == job.metadata.uid:
+        return None
+    return {"uid": meta.uid, "resourceVersion": meta.resource_version}
+
+
+def deleted_note(job: BatchJob, deleted: int) -> tuple[str, str]:
+    return (
+        DELETED_FOREIGN_TASKS,
+        f"deleted {deleted} Tasks left by an earlier BatchJob named {job.metadata.name}",
+    )

@@ -20,11 +20,12 @@ from typing import Any, TypeVar
 import aiohttp
 from taskmill.operator.events import Recorder, regarding
 from taskmill.operator.leaseends import TIMED_OUT, Note, cancel_notes, end_lease
+from taskmill.operator.ownership import deleted_note, deletion_preconditions
 from taskmill.operator.planning import Plan
 from taskmill.operator.splitting import build_task, task_name
 from taskmill.operator.store import Store, TaskRow
 
-from taskmill.api import BatchJob, Task, TaskPhase, protocol
+from taskmill.api import BatchJob, TaskPhase, protocol
 from taskmill.kube import ApiError, KubeApi
 from taskmill.kube.paths import BATCHJOBS, TASKS
 
@@ -111,28 +112,23 @@ class TaskWriter:
 
     async def delete_foreign(self, job: BatchJob, names: list[str]) -> None:
         """Delete Tasks named for `job` that another owner holds; each is read first and
-        deleted only on that version, so a Task that turns out to be the job's own (the
-        index was stale) is kept."""
+        deleted only on that version (ownership.deletion_preconditions)."""
         deleted = sum(
             await asyncio.gather(*(self._limited(self._delete_foreign(job, n)) for n in names))
         )
         if deleted:
-            await self._recorder.post(
-                regarding(job),
-                "DeletedForeignTasks",
-                f"deleted {deleted} Tasks left by an earlier BatchJob named {job.metadata.name}",
-            )
+            reason, note = deleted_note(job, deleted)
+            await self._recorder.post(regarding(job), reason, note)
 
     async def _delete_foreign(self, job: BatchJob, name: str) -> bool:
         path = TASKS.path(job.metadata.namespace, name)
         try:
             body = await self._kube.get(path)
-            meta = Task.model_validate(body).metadata
-            if meta.controller_uid == job.metadata.uid:
+            preconditions = deletion_preconditions(job, body)
+            if preconditions is None:
                 self._store.put_task(body, only_if_new=True)
                 return False
-            precondition = {"uid": meta.uid, "resourceVersion": meta.resource_version}
-            await self._kube.delete(path, {"preconditions": precondition})
+            await self._kube.delete(path, {"preconditions": preconditions})
         except TRANSIENT as e:
             if not (isinstance(e, ApiError) and e.status in (404, 409)):
                 log.warning("could not delete a foreign Task", extra={"task": name, "error": e})

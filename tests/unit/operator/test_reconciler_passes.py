@@ -290,3 +290,19 @@ def test_items_shrunk_after_every_task_exists_keep_the_original_total() -> None:
     assert job.status.phase == "Running"
     assert (job.status.counts.total, job.status.progress) == (4, "2/4")
     assert condition(job, "SplitChanged") is not None
+
+
+def test_a_new_job_records_its_split_and_shows_its_total_before_its_tasks_are_created() -> None:
+    world = World(max_live_tasks=100, status_interval_seconds=1.0)
+    world.job(items=None, range={"end": 270})
+
+    world.run()
+
+    writes = [verb for verb, _ in world.kube.requests if verb in ("merge_patch", "create")]
+    assert writes[0] == "merge_patch"
+    first = world.kube.objects[BATCHJOBS.path(NS, "job")]
+    assert first["status"]["split"]["total"] == 270
+    assert writes.count("create") == 100
+    job = world.read_job()
+    assert (job.status.normalized_status, job.status.progress) == ("Waiting", "0/270")
+    assert job.status.counts.pending == 270
