@@ -224,7 +224,7 @@ class Reconciler:
         outcome = await self._writes.execute(job, p, now)
         if foreign.names:
             await self._writes.delete_foreign(job, foreign.names)
-        if p.create:
+        if p.create or stopped:  # a stopped job creates nothing more: nothing to report
             found = replace(
                 found, create_failure=await self._note_create(job, outcome.create_error)
             )
