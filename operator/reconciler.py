@@ -217,10 +217,11 @@ class Reconciler:
             # Record the split before the first Task exists (and show the job's total:
             # creating a large job's first Tasks takes seconds).
             t = tally(tasks, total, stopped=stopped)
-            wake_in, written = await self._update_status(key, job, found, t, now, force=True)
-            if not written:
-                return wake_in
-            job = self._store.jobs[key]
+            _, written = await self._update_status(key, job, found, t, now, force=True)
+            if written:
+                job = self._store.jobs[key]
+            else:
+                p.create = []  # not before the split is on record; the rest still runs
         outcome = await self._writes.execute(job, p, now)
         if foreign.names:
             await self._writes.delete_foreign(job, foreign.names)

@@ -306,3 +306,16 @@ def test_a_new_job_records_its_split_and_shows_its_total_before_its_tasks_are_cr
     job = world.read_job()
     assert (job.status.normalized_status, job.status.progress) == ("Waiting", "0/270")
     assert job.status.counts.pending == 270
+
+
+def test_no_task_is_created_before_the_split_is_on_record() -> None:
+    world = World()
+    world.job()
+    world.kube.fail("merge_patch", BATCHJOBS.path(NS), ApiError(409, "Conflict", "modified"), 1)
+
+    world.run()  # the first status write is refused: nothing is created
+
+    assert world.kube.count("create", TASKS.path(NS)) == 0
+    assert world.read_job().status.split is not None  # the pass's own status write
+    world.run()
+    assert world.kube.count("create", TASKS.path(NS)) == 4
