@@ -75,3 +75,95 @@ def test_a_quota_refusing_creates_leaves_expiry_cancel_status_and_ttl_running(
     # Cancel, status and TTL: the job ends Cancelled and is deleted.
     driver.patch_job("quota", {"cancel": True})
     wait_for(lambda: driver.job("quota") is None, timeout=TIMEOUT, what="cancelled and deleted")
+
+
+def test_an_admission_policy_refusing_creates_shows_its_message(
+    cluster: Cluster, driver: LeaseDriver, operator: subprocess.Popen[bytes]
+) -> None:
+    """A ValidatingAdmissionPolicy (as a webhook would) refuses Tasks past index 1: the job
+    shows the policy's message, and its admitted Tasks still run to the end."""
+    name = f"deny-{driver.namespace}"
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": ["taskmill.io"],
+                        "apiVersions": ["*"],
+                        "operations": ["CREATE"],
+                        "resources": ["tasks"],
+                    }
+                ]
+            },
+            "validations": [
+                {"expression": "object.spec.index < 2", "message": "only two tasks per job here"}
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": driver.namespace}
+                }
+            },
+        },
+    }
+    cluster.kubectl(
+        "create",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [policy, binding]}),
+    )
+    try:
+        wait_for(lambda: _policy_active(cluster, driver.namespace), timeout=TIMEOUT, what="policy")
+        _refused_then_run(driver)
+    finally:
+        cluster.kubectl(
+            "delete",
+            "validatingadmissionpolicybinding,validatingadmissionpolicy",
+            name,
+            check=False,
+        )
+
+
+def _policy_active(cluster: Cluster, namespace: str) -> bool:
+    """The API server loads policies asynchronously: probe with a Task it must refuse."""
+    probe = {
+        "apiVersion": "taskmill.io/v1alpha1",
+        "kind": "Task",
+        "metadata": {"name": "probe", "namespace": namespace},
+        "spec": {"batchJob": "probe", "index": 2, "capability": "none"},
+    }
+    created = cluster.kubectl("create", "-f", "-", input=json.dumps(probe), check=False)
+    if created.returncode == 0:
+        cluster.kubectl("delete", "task", "probe", "-n", namespace)
+        return False
+    return "only two tasks per job here" in created.stderr
+
+
+def _refused_then_run(driver: LeaseDriver) -> None:
+    driver.create_job("policed", {"capability": "echo", "items": [1, 2, 3]})
+
+    def refused() -> BatchJob | None:
+        job = _create_failed(driver, "policed")
+        return job if job is not None and len(driver.tasks("policed")) == 2 else None
+
+    job = wait_for(refused, timeout=TIMEOUT, what="CreateFailed")
+    failed = next(c for c in job.status.conditions if c.type == "CreateFailed")
+    assert "only two tasks per job here" in failed.message, failed.message
+    assert driver.run_to_completion("policed") == 2
+    wait_for(
+        lambda: (j := driver.job("policed")) is not None and j.status.progress == "2/3",
+        timeout=TIMEOUT,
+        what="2/3 while the third is refused",
+    )
