@@ -33,7 +33,7 @@ from taskmill.operator.splitting import (
     task_capability,
     task_count,
 )
-from taskmill.operator.store import JobKey, Store
+from taskmill.operator.store import JobKey, JobTasks, Store
 from taskmill.operator.taskwrites import TRANSIENT, TaskWriter
 from taskmill.operator.ttl import dependents_holding, ttl_expires_at
 from taskmill.operator.validation import Problem, validate
@@ -189,27 +189,10 @@ class Reconciler:
         if job.metadata.deletion_timestamp is not None:
             return math.inf
         now, mono = self._wall(), self._mono()
-        facts = self._read_spec(job)
         tasks = self._store.job_tasks(key, job.metadata.uid)
-        foreign = foreign_tasks(
-            key[1],
-            self._store.foreign_tasks(key, job.metadata.uid),
-            self._settings.max_live_tasks,
-        )
-        recorded = job.status.split
-        tasks.cursor = first_missing(
-            tasks.indexes, tasks.cursor, recorded.total if recorded else facts.total
-        )
-        split = judge_split(recorded, facts.fingerprint, facts.total, tasks.cursor)
-        total = split.record.total
-        problems = facts.problems
-        if split.fails_job:
-            problems = [*problems, (REASON_SPLIT_CHANGED, split.changed)]
-        a = assess(
-            job, problems, self._store.namespace_jobs(key[0]), self._live, facts.capabilities, now
-        )
+        total, found = self._judge(job, tasks, now)
+        a, foreign, recorded = found.assessment, found.foreign, job.status.split
         stopped = bool(a.stop_reason)
-        found = Findings(a, split, foreign, self._create_failures.get(key, ""))
         # Planned whatever the assessment: a job that turned invalid after it started
         # still has its running work stopped and its Pending Tasks withdrawn.
         p = plan(self._situation(job, total, a, foreign, now, mono), tasks)
@@ -234,6 +217,28 @@ class Reconciler:
         status_wake, _ = await self._update_status(key, job, found, t, now)
         wake_in = min(p.wake_in, status_wake, RETRY_AFTER_ERROR if outcome.failed else math.inf)
         return min(wake_in, await self._collect_finished(job, now))
+
+    def _judge(self, job: BatchJob, tasks: JobTasks, now: datetime) -> tuple[int, Findings]:
+        """The job's total and everything judged about it before planning."""
+        key = (job.metadata.namespace, job.metadata.name)
+        facts = self._read_spec(job)
+        foreign = foreign_tasks(
+            key[1],
+            self._store.foreign_tasks(key, job.metadata.uid),
+            self._settings.max_live_tasks,
+        )
+        recorded = job.status.split
+        tasks.cursor = first_missing(
+            tasks.indexes, tasks.cursor, recorded.total if recorded else facts.total
+        )
+        split = judge_split(recorded, facts.fingerprint, facts.total, tasks.cursor)
+        problems = facts.problems
+        if split.fails_job:
+            problems = [*problems, (REASON_SPLIT_CHANGED, split.changed)]
+        a = assess(
+            job, problems, self._store.namespace_jobs(key[0]), self._live, facts.capabilities, now
+        )
+        return split.record.total, Findings(a, split, foreign, self._create_failures.get(key, ""))
 
     async def _note_create(self, job: BatchJob, error: str) -> str:
         """Remember why creating failed (the condition shows it until creates succeed again)
