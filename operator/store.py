@@ -307,13 +307,15 @@ class Store:
         return self.tasks.setdefault((*job_key, owner), JobTasks())
 
     def delete_task(self, body: dict[str, Any]) -> None:
-        """A deleted Task, or a relist's tombstone of one (which names no owner: the Task
-        is gone under every owner)."""
+        """A deleted Task, under the owner it names; a relist's tombstone names none, and
+        the Task is gone under every owner that has its index."""
         meta, spec = body.get("metadata", {}), body.get("spec", {})
         job_key = (meta.get("namespace", ""), spec.get("batchJob", ""))
         name, index = meta.get("name", ""), int(spec.get("index", -1))
-        if "uid" in meta:
-            owners = {ObjectMeta.model_validate(meta).controller_uid}
+        named = ObjectMeta.model_validate(meta).controller_uid
+        under_named = self.tasks.get((*job_key, named))
+        if under_named is not None and index in under_named.indexes:
+            owners = {named}
         else:
             owners = set(self._owners.get(job_key, ()))
         for owner in owners:
