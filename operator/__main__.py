@@ -29,6 +29,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
         default=Settings.grace_seconds,
         help="grace added to a lease's duration before it expires (default %(default)s)",
     )
+    parser.add_argument(
+        "--cancel-grace-seconds",
+        type=float,
+        default=Settings.cancel_grace_seconds,
+        help="how long a holder has to acknowledge a cancel before the operator ends its "
+        "lease; longer than the providers' kill grace (default %(default)s)",
+    )
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     parser.add_argument("--identity", help="leader-election identity (default: pod or host name)")
     parser.add_argument(
@@ -50,7 +57,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
         liveness_port=args.liveness_port,
         leader_lease_seconds=args.leader_lease_seconds,
         settings=Settings(
-            max_live_tasks=args.max_live_tasks, grace_seconds=args.lease_grace_seconds
+            max_live_tasks=args.max_live_tasks,
+            grace_seconds=args.lease_grace_seconds,
+            cancel_grace_seconds=args.cancel_grace_seconds,
         ),
     )
 

@@ -7,8 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from taskmill.operator.deadlines import active_deadline_exceeded
-from taskmill.operator.dependencies import DependencyState, dependency_state, find_cycle
-from taskmill.operator.planning import DEADLINE_EXCEEDED, JOB_CANCELLED
+from taskmill.operator.dependencies import (
+    DependencyState,
+    DependencyStatus,
+    dependency_state,
+    find_cycle,
+)
+from taskmill.operator.planning import DEADLINE_EXCEEDED, JOB_CANCELLED, JOB_FAILED
 from taskmill.operator.validation import Problem
 
 from taskmill.api import BatchJob, JobPhase
@@ -25,7 +30,7 @@ class Assessment:
     dependencies: DependencyState
     providers_available: bool | None  # None until the provider Leases were listed
     missing_capabilities: tuple[str, ...]
-    stop_reason: str  # JOB_CANCELLED, DEADLINE_EXCEEDED or ""
+    stop_reason: str  # JOB_CANCELLED, JOB_FAILED, DEADLINE_EXCEEDED or ""
 
     @property
     def eligible(self) -> bool:
@@ -46,20 +51,31 @@ def assess(
     cycle = _cycle(job, namespace_jobs)
     if cycle:
         problems = [*problems, (REASON_DEPENDENCY_CYCLE, "dependency cycle: " + " -> ".join(cycle))]
-    predecessors = {
-        name: JobPhase(namespace_jobs[name].status.phase) if name in namespace_jobs else None
-        for name in job.spec.depends_on or ()
-    }
     missing = () if live_capabilities is None else tuple(sorted(capabilities - live_capabilities))
     return Assessment(
         accepted=not problems,
         rejection_reason=problems[0][0] if problems else "",
         rejection_message="; ".join(message for _, message in problems),
-        dependencies=dependency_state(job.spec.depends_on, predecessors),
+        dependencies=_dependencies(job, namespace_jobs),
         providers_available=None if live_capabilities is None else not missing,
         missing_capabilities=missing,
-        stop_reason=_stop_reason(job, now),
+        stop_reason=_stop_reason(job, not problems, now),
     )
+
+
+def _dependencies(job: BatchJob, namespace_jobs: Mapping[str, BatchJob]) -> DependencyState:
+    """Latched: once every predecessor succeeded (status.dependenciesMetTime), the job
+    stays eligible whatever becomes of them, e.g. deleted by their own TTL."""
+    if job.status.dependencies_met_time is not None:
+        return DependencyState(
+            DependencyStatus.MET if job.spec.depends_on else DependencyStatus.NONE,
+            "all predecessors succeeded" if job.spec.depends_on else "",
+        )
+    predecessors = {
+        name: JobPhase(namespace_jobs[name].status.phase) if name in namespace_jobs else None
+        for name in job.spec.depends_on or ()
+    }
+    return dependency_state(job.spec.depends_on, predecessors)
 
 
 def _cycle(job: BatchJob, namespace_jobs: Mapping[str, BatchJob]) -> list[str] | None:
@@ -75,15 +91,23 @@ def _cycle(job: BatchJob, namespace_jobs: Mapping[str, BatchJob]) -> list[str] |
     return [*cycle[start:-1], *cycle[:start], job.metadata.name]
 
 
-def _stop_reason(job: BatchJob, now: datetime) -> str:
-    """Why running tasks must be terminated and the rest cancelled, if they must."""
+def _stop_reason(job: BatchJob, accepted: bool, now: datetime) -> str:
+    """Why running tasks must be terminated and the rest cancelled, if they must.
+
+    A job that fails while tasks are live (its spec turned invalid after it started)
+    stops them too: nothing stays leasable or running under a Failed job.
+    """
     if job.spec.cancel:
         return JOB_CANCELLED
+    if not accepted:
+        return JOB_FAILED
     if job.status.phase == JobPhase.SUCCEEDED:
         return ""
     created = job.metadata.creation_timestamp
     if active_deadline_exceeded(job.spec.deadlines, created, now):
         return DEADLINE_EXCEEDED
+    if job.status.phase == JobPhase.FAILED:
+        return JOB_FAILED
     return ""
 
 

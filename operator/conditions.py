@@ -29,6 +29,16 @@ class ConditionType(StrEnum):
     LATE_TO_START = "LateToStart"
     RUNNING_LATE = "RunningLate"
     PROVIDERS_AVAILABLE = "ProvidersAvailable"
+    # Problems: present only once they happened, False again when resolved.
+    SPLIT_CHANGED = "SplitChanged"
+    FOREIGN_TASKS = "ForeignTasks"
+    CREATE_FAILED = "CreateFailed"
+
+
+# Present only on jobs that met the problem (see ConditionType).
+PROBLEM_CONDITIONS = frozenset(
+    {ConditionType.SPLIT_CHANGED, ConditionType.FOREIGN_TASKS, ConditionType.CREATE_FAILED}
+)
 
 
 def find_condition(conditions: Sequence[Condition], type: str) -> Condition | None:

@@ -61,8 +61,3 @@ def next_deadline(
     )
     ahead = [t for t in instants if t is not None and t > now]
     return min(ahead, default=None)
-
-
-def task_timeout_at(timeout_seconds: int | None, start_time: datetime | None) -> datetime | None:
-    """When the current attempt of a task overruns `spec.timeoutSeconds`."""
-    return _after(start_time, timeout_seconds)

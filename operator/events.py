@@ -11,7 +11,7 @@ import aiohttp
 from taskmill.api import BatchJob
 from taskmill.api.meta import API_VERSION
 from taskmill.api.protocol import timestamp
-from taskmill.kube import ApiError, Kube
+from taskmill.kube import ApiError, KubeApi
 from taskmill.kube.paths import EVENTS
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,13 @@ class Regarding:
     uid: str = ""
 
 
-def regarding(job: BatchJob, task: str | None = None) -> Regarding:
-    """The job itself, or one of its Tasks by name."""
+def regarding(job: BatchJob, task: str | None = None, task_uid: str = "") -> Regarding:
+    """The job itself, or one of its Tasks by name. `kubectl describe` finds an object's
+    Events by uid: a Task's Events carry it."""
     meta = job.metadata
     if task is None:
         return Regarding("BatchJob", meta.namespace, meta.name, meta.uid)
-    return Regarding("Task", meta.namespace, task)
+    return Regarding("Task", meta.namespace, task, task_uid)
 
 
 def event_body(
@@ -77,7 +78,7 @@ def event_body(
 class Recorder:
     """Posts Events; a failure to post is logged and never stops the reconciler."""
 
-    def __init__(self, kube: Kube, instance: str) -> None:
+    def __init__(self, kube: KubeApi, instance: str) -> None:
         self._kube = kube
         self._instance = instance
 

@@ -29,7 +29,7 @@ from taskmill.operator.deadlines import active_deadline_exceeded, late_to_start,
 from taskmill.operator.dependencies import DependencyState, DependencyStatus
 from taskmill.operator.normalize import NormalizationInputs, normalize
 
-from taskmill.api.batchjob import BatchJob, BatchJobStatus, TaskCounts
+from taskmill.api.batchjob import BatchJob, BatchJobStatus, SplitRecord, TaskCounts
 from taskmill.api.common import (
     TERMINAL_JOB_PHASES,
     ConditionStatus,
@@ -55,6 +55,10 @@ REASON_EXPECTED_DURATION = "ExpectedDurationExceeded"
 REASON_PROVIDERS = "ProvidersAvailable"
 REASON_NO_PROVIDER = "NoProviderForCapability"
 REASON_PROVIDERS_UNKNOWN = "NotObserved"
+REASON_SPLIT_CHANGED = "SplitChanged"
+REASON_FOREIGN_TASKS = "LeftByEarlierJob"
+REASON_FAILED_CREATE = "FailedCreate"
+REASON_RESOLVED = "Resolved"
 
 _SUSPENDED_MESSAGE = "spec.suspend is set: nothing new is leased"
 _FINAL_CONDITION = {
@@ -81,6 +85,10 @@ class JobFacts:
     missing_capabilities: tuple[str, ...] = ()  # served by no live provider; for the message
     first_start_time: datetime | None = None  # earliest task start seen
     running_terminating: int = 0  # tasks still stopping after cancel or the active deadline
+    split: SplitRecord | None = None  # the split the job runs (recorded once, then kept)
+    split_changed: str = ""  # why the spec's split no longer counts, when it changed
+    foreign_tasks: str = ""  # Tasks of an earlier job of this name hold Task names
+    create_failure: str = ""  # the API server's message when it refused to create a Task
 
 
 @dataclass(frozen=True)
@@ -171,6 +179,16 @@ def compute_status(
         ),
         _providers_row(job, facts, finished),
     ]
+    problems = [
+        (ConditionType.SPLIT_CHANGED, REASON_SPLIT_CHANGED, facts.split_changed),
+        (ConditionType.FOREIGN_TASKS, REASON_FOREIGN_TASKS, facts.foreign_tasks),
+        (ConditionType.CREATE_FAILED, REASON_FAILED_CREATE, facts.create_failure),
+    ]
+    for kind, why, what in problems:
+        # A problem condition appears when it first happens: jobs that never meet it
+        # carry no row for it.
+        if what or find_condition(old.conditions, kind) is not None:
+            rows.append(_flag_row(kind, bool(what), (why, what), REASON_RESOLVED))
     conditions = list(old.conditions)
     for kind, status, why, what in rows:
         conditions = set_condition(
@@ -187,6 +205,9 @@ def compute_status(
         counts=counts,
         conditions=conditions,
         failed_tasks=sorted(failed_tasks, key=_natural)[:MAX_FAILED_TASKS_LISTED],
+        split=old.split or facts.split,
+        dependencies_met_time=old.dependencies_met_time
+        or (now.replace(microsecond=0) if facts.dependencies.met else None),
     )
 
 

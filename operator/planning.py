@@ -8,11 +8,10 @@ write, never a wrong one.
 """
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from taskmill.operator.deadlines import task_timeout_at
 from taskmill.operator.observer import stale_at
 from taskmill.operator.splitting import missing_indexes
 from taskmill.operator.store import JobTasks, TaskRow
@@ -29,6 +28,10 @@ from taskmill.api.protocol import (
 TIMEOUT = "Timeout"
 JOB_CANCELLED = "JobCancelled"
 DEADLINE_EXCEEDED = "DeadlineExceeded"
+JOB_FAILED = "JobFailed"  # rejected after it started, or failed with tasks still live
+# Why the operator ends a holder's lease itself (taskmill.operator.leaseends)
+LEASE_EXPIRED = "LeaseExpired"  # no renewal seen for the duration plus a grace
+CANCEL_IGNORED = "CancelNotAcknowledged"  # renewing, but spec.cancel not acknowledged
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,16 @@ class Situation:
     job: BatchJob
     total: int  # tasks the job splits into
     eligible: bool  # accepted, predecessors succeeded, not finished: may create tasks
-    stop_reason: str  # JOB_CANCELLED or DEADLINE_EXCEEDED when the job must stop, else ""
+    stop_reason: str  # JOB_CANCELLED, JOB_FAILED or DEADLINE_EXCEEDED when the job must stop
     max_live: int  # bound on the job's non-terminal Tasks
     now: datetime  # wall clock: retryAfter, task timeouts
     now_mono: float  # observer clock: lease expiry
     lease_seen: Callable[[str], float | None]  # observer time a task's lease last changed
     grace_seconds: float
+    # observer time a held task's state (running, cancel requested) was first seen
+    state_seen: Callable[[str], float | None] = lambda name: None
+    cancel_grace_seconds: float = math.inf  # for the holder to acknowledge spec.cancel
+    occupied: Set[int] = frozenset()  # indexes whose name a Task of another owner holds
 
 
 @dataclass
@@ -51,7 +58,8 @@ class Plan:
     create: list[int] = field(default_factory=list)
     set_phase: list[tuple[TaskRow, TaskPhase, str]] = field(default_factory=list)
     cancel: list[tuple[TaskRow, str]] = field(default_factory=list)  # set spec.cancel
-    expire: list[TaskRow] = field(default_factory=list)  # lease expired: fail the attempt
+    # (row, LEASE_EXPIRED or CANCEL_IGNORED): the operator ends the lease itself
+    expire: list[tuple[TaskRow, str]] = field(default_factory=list)
     count_attempt: list[TaskRow] = field(default_factory=list)  # timed out and acknowledged
     wake_in: float = math.inf  # seconds until something is due
 
@@ -81,31 +89,41 @@ def plan(s: Situation, tasks: JobTasks) -> Plan:
 
 
 def _plan_held_lease(s: Situation, row: TaskRow, p: Plan) -> None:
-    """A provider holds the task: expire a silent lease, stop work that must stop."""
+    """A provider holds the task: expire a silent lease, stop work that must stop.
+
+    Every duration runs on the observer clock (when this operator saw the lease or the
+    state change), never on a timestamp a provider wrote with its own clock.
+    """
     seen = s.lease_seen(row.name)
     if seen is not None:
         expires = stale_at(seen, row.lease_seconds, s.grace_seconds)
         if s.now_mono >= expires:
-            p.expire.append(row)
+            p.expire.append((row, LEASE_EXPIRED))
             return
         p.wake_at(expires - s.now_mono)
+    since = s.state_seen(row.name)
     if row.cancel:
+        if since is not None:
+            deadline = since + s.cancel_grace_seconds
+            if s.now_mono >= deadline:
+                p.expire.append((row, CANCEL_IGNORED))
+            else:
+                p.wake_at(deadline - s.now_mono)
         return
     if s.stop_reason:
         p.cancel.append((row, s.stop_reason))
         return
-    if row.phase == TaskPhase.RUNNING:
-        timeout_at = task_timeout_at(row.timeout_seconds, row.start_time)
-        if timeout_at is not None:
-            if s.now >= timeout_at:
-                p.cancel.append((row, TIMEOUT))
-            else:
-                p.wake_at((timeout_at - s.now).total_seconds())
+    if row.phase == TaskPhase.RUNNING and row.timeout_seconds is not None and since is not None:
+        timeout_at = since + row.timeout_seconds
+        if s.now_mono >= timeout_at:
+            p.cancel.append((row, TIMEOUT))
+        else:
+            p.wake_at(timeout_at - s.now_mono)
 
 
 def _plan_acknowledged(s: Situation, row: TaskRow, p: Plan) -> None:
     """The holder stopped on spec.cancel: cancel for good, or count the attempt."""
-    if s.stop_reason or row.cancel_reason in (JOB_CANCELLED, DEADLINE_EXCEEDED):
+    if s.stop_reason or row.cancel_reason in (JOB_CANCELLED, JOB_FAILED, DEADLINE_EXCEEDED):
         p.set_phase.append((row, TaskPhase.CANCELLED, s.stop_reason or row.cancel_reason))
     else:
         p.count_attempt.append(row)
@@ -136,7 +154,7 @@ def _plan_leasable(s: Situation, tasks: JobTasks, live: list[TaskRow], p: Plan) 
     if s.eligible:
         room = min(budget, s.max_live - len(live))
         if room > 0:
-            p.create = list(missing_indexes(tasks.indexes, tasks.cursor, s.total, room))
+            p.create = list(missing_indexes(tasks.indexes, tasks.cursor, s.total, room, s.occupied))
 
 
 def _releasable(s: Situation, held: Iterable[TaskRow], p: Plan) -> Iterable[TaskRow]:

@@ -12,32 +12,40 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 from taskmill.operator.assessment import Assessment, assess, finished
 from taskmill.operator.counting import Tally, tally
 from taskmill.operator.deadlines import next_deadline
 from taskmill.operator.events import NORMAL, Recorder, regarding
 from taskmill.operator.jobstatus import JobFacts, compute_status, status_changed
-from taskmill.operator.planning import Plan, Situation, plan
+from taskmill.operator.ownership import ForeignTasks, foreign_tasks
+from taskmill.operator.planning import Situation, plan
 from taskmill.operator.presence import ProviderPresence
-from taskmill.operator.splitting import first_missing, task_capability, task_count
-from taskmill.operator.store import JobKey, Store
-from taskmill.operator.taskwrites import TaskWriter
-from taskmill.operator.ttl import ttl_expires_at
+from taskmill.operator.splitting import (
+    REASON_SPLIT_CHANGED,
+    SplitJudgement,
+    first_missing,
+    judge_split,
+    split_fingerprint,
+    task_capability,
+    task_count,
+)
+from taskmill.operator.store import JobKey, JobTasks, Store
+from taskmill.operator.taskwrites import TRANSIENT, TaskWriter
+from taskmill.operator.ttl import dependents_holding, ttl_expires_at
 from taskmill.operator.validation import Problem, validate
 
 from taskmill.api import BatchJob
-from taskmill.kube import ApiError, Kube
+from taskmill.kube import KubeApi
 from taskmill.kube.paths import BATCHJOBS
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = (ApiError, aiohttp.ClientError, TimeoutError)
 RETRY_AFTER_ERROR = 5.0
+FAILED_CREATE = "FailedCreate"
 # Conditions whose change to this status is worth an Event on the BatchJob.
 EVENT_CONDITIONS = {"Accepted": "False", "ProvidersAvailable": "False", "Failed": "True"}
 
@@ -49,6 +57,10 @@ class Settings:
     # so skew between nodes cannot matter; holders renew every third of the duration, so
     # a second of grace is already two renewal intervals' slack short of a false expiry.
     grace_seconds: float = 1.0
+    # How long a holder that keeps renewing has to acknowledge spec.cancel before the
+    # operator ends its lease itself: the provider's kill grace (SIGTERM to SIGKILL, 5 s
+    # by default) plus a margin for its renewal interval and the round trips.
+    cancel_grace_seconds: float = 30.0
     status_interval_seconds: float = 1.0  # at most one status write per job per interval
     # After a wake-up, let a burst of watch events land before planning: one pass per
     # job per burst instead of one per event (a pass costs as much as the job's live rows).
@@ -60,15 +72,43 @@ class Settings:
 class SpecFacts:
     """What a job's spec yields, unchanged until its generation changes."""
 
-    total: int  # tasks the job splits into
+    total: int  # tasks the spec splits into
+    fingerprint: str  # of the split fields (splitting.split_fingerprint)
     problems: list[Problem]
     capabilities: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What one pass judged about a job, besides its task counts."""
+
+    assessment: Assessment
+    split: SplitJudgement
+    foreign: ForeignTasks
+    create_failure: str = ""  # the API server's message when it refused to create a Task
+
+    def facts(self, t: Tally) -> JobFacts:
+        a = self.assessment
+        return JobFacts(
+            accepted=a.accepted,
+            rejection_reason=a.rejection_reason or "Rejected",
+            rejection_message=a.rejection_message,
+            dependencies=a.dependencies,
+            providers_available=a.providers_available,
+            missing_capabilities=a.missing_capabilities,
+            first_start_time=t.first_start_time,
+            running_terminating=t.counts.leased if a.stop_reason else t.terminating,
+            split=self.split.record,
+            split_changed=self.split.changed,
+            foreign_tasks=self.foreign.message,
+            create_failure=self.create_failure,
+        )
 
 
 class Reconciler:
     def __init__(
         self,
-        kube: Kube,
+        kube: KubeApi,
         store: Store,
         presence: ProviderPresence | None,
         recorder: Recorder,
@@ -90,6 +130,8 @@ class Reconciler:
         self._live: frozenset[str] | None = None
         # per job: the (uid, generation) read, and what its spec yields
         self._spec_facts: dict[JobKey, tuple[tuple[str, int], SpecFacts]] = {}
+        # per job: why the API server last refused to create one of its Tasks
+        self._create_failures: dict[JobKey, str] = {}
         self.presence_listed = presence is None
 
     async def run(self) -> None:
@@ -142,33 +184,72 @@ class Reconciler:
             self._store.forget_job(key)
             self._last_status_write.pop(key, None)
             self._spec_facts.pop(key, None)
+            self._create_failures.pop(key, None)
             return math.inf
         if job.metadata.deletion_timestamp is not None:
             return math.inf
         now, mono = self._wall(), self._mono()
-        facts = self._read_spec(job)
-        total = facts.total
-        a = assess(
-            job,
-            facts.problems,
-            self._store.namespace_jobs(key[0]),
-            self._live,
-            facts.capabilities,
-            now,
-        )
-        tasks = self._store.job_tasks(key)
+        tasks = self._store.job_tasks(key, job.metadata.uid)
+        total, found = self._judge(job, tasks, now)
+        a, foreign, recorded = found.assessment, found.foreign, job.status.split
         stopped = bool(a.stop_reason)
-        p = Plan()
-        if a.accepted:
-            p = plan(self._situation(job, total, a, now, mono), tasks)
-            if p.create and not job.status.observed_generation:
-                # Creating a new job's first Tasks takes seconds: show its total first.
-                await self._update_status(key, job, a, tally(tasks, total, stopped=stopped), now)
-            await self._writes.execute(job, p, now)
+        # Planned whatever the assessment: a job that turned invalid after it started
+        # still has its running work stopped and its Pending Tasks withdrawn.
+        p = plan(self._situation(job, total, a, foreign, now, mono), tasks)
+        if p.create and recorded is None:
+            # Record the split before the first Task exists (and show the job's total:
+            # creating a large job's first Tasks takes seconds).
+            t = tally(tasks, total, stopped=stopped)
+            _, written = await self._update_status(key, job, found, t, now, force=True)
+            if written:
+                job = self._store.jobs[key]
+            else:
+                p.create = []  # not before the split is on record; the rest still runs
+        outcome = await self._writes.execute(job, p, now)
+        if foreign.names:
+            await self._writes.delete_foreign(job, foreign.names)
+        if p.create or stopped:  # a stopped job creates nothing more: nothing to report
+            found = replace(
+                found, create_failure=await self._note_create(job, outcome.create_error)
+            )
         tasks.cursor = first_missing(tasks.indexes, tasks.cursor, total)
         t = tally(tasks, total, stopped=stopped)
-        wake_in = min(p.wake_in, await self._update_status(key, job, a, t, now))
+        status_wake, _ = await self._update_status(key, job, found, t, now)
+        wake_in = min(p.wake_in, status_wake, RETRY_AFTER_ERROR if outcome.failed else math.inf)
         return min(wake_in, await self._collect_finished(job, now))
+
+    def _judge(self, job: BatchJob, tasks: JobTasks, now: datetime) -> tuple[int, Findings]:
+        """The job's total and everything judged about it before planning."""
+        key = (job.metadata.namespace, job.metadata.name)
+        facts = self._read_spec(job)
+        foreign = foreign_tasks(
+            key[1],
+            self._store.foreign_tasks(key, job.metadata.uid),
+            self._settings.max_live_tasks,
+        )
+        recorded = job.status.split
+        tasks.cursor = first_missing(
+            tasks.indexes, tasks.cursor, recorded.total if recorded else facts.total
+        )
+        split = judge_split(recorded, facts.fingerprint, facts.total, tasks.cursor)
+        problems = facts.problems
+        if split.fails_job:
+            problems = [*problems, (REASON_SPLIT_CHANGED, split.changed)]
+        a = assess(
+            job, problems, self._store.namespace_jobs(key[0]), self._live, facts.capabilities, now
+        )
+        return split.record.total, Findings(a, split, foreign, self._create_failures.get(key, ""))
+
+    async def _note_create(self, job: BatchJob, error: str) -> str:
+        """Remember why creating failed (the condition shows it until creates succeed again)
+        and post a FailedCreate Event when the reason is new."""
+        key = (job.metadata.namespace, job.metadata.name)
+        if not error:
+            self._create_failures.pop(key, None)
+        elif self._create_failures.get(key) != error:
+            self._create_failures[key] = error
+            await self._recorder.post(regarding(job), FAILED_CREATE, error)
+        return error
 
     def _read_spec(self, job: BatchJob) -> SpecFacts:
         """Validation and the capabilities read every item or task of a large job: do them
@@ -178,12 +259,20 @@ class Reconciler:
         cached = self._spec_facts.get(key)
         if cached is None or cached[0] != version:
             total = task_count(job.spec)
-            facts = SpecFacts(total, validate(job), _capabilities(job, total))
+            facts = SpecFacts(
+                total, split_fingerprint(job.spec), validate(job), _capabilities(job, total)
+            )
             cached = self._spec_facts[key] = (version, facts)
         return cached[1]
 
     def _situation(
-        self, job: BatchJob, total: int, a: Assessment, now: datetime, mono: float
+        self,
+        job: BatchJob,
+        total: int,
+        a: Assessment,
+        foreign: ForeignTasks,
+        now: datetime,
+        mono: float,
     ) -> Situation:
         namespace = job.metadata.namespace
         return Situation(
@@ -196,39 +285,52 @@ class Reconciler:
             now_mono=mono,
             lease_seen=lambda name: self._store.leases.seen_at((namespace, name)),
             grace_seconds=self._settings.grace_seconds,
+            state_seen=lambda name: self._store.states.seen_at((namespace, name)),
+            cancel_grace_seconds=self._settings.cancel_grace_seconds,
+            occupied=foreign.occupied,
         )
 
     async def _update_status(
-        self, key: JobKey, job: BatchJob, a: Assessment, t: Tally, now: datetime
-    ) -> float:
-        """Write status when it changed, at most once per interval; returns the next wake."""
-        facts = JobFacts(
-            accepted=a.accepted,
-            rejection_reason=a.rejection_reason or "Rejected",
-            rejection_message=a.rejection_message,
-            dependencies=a.dependencies,
-            providers_available=a.providers_available,
-            missing_capabilities=a.missing_capabilities,
-            first_start_time=t.first_start_time,
-            running_terminating=t.counts.leased if a.stop_reason else t.terminating,
-        )
-        new = compute_status(job, t.counts, facts, t.failed_tasks, now)
+        self,
+        key: JobKey,
+        job: BatchJob,
+        found: Findings,
+        t: Tally,
+        now: datetime,
+        *,
+        force: bool = False,
+    ) -> tuple[float, bool]:
+        """Write status when it changed, at most once per interval unless forced; returns
+        the next wake and whether the status stored now is the one computed."""
+        new = compute_status(job, t.counts, found.facts(t), t.failed_tasks, now)
         wake_in = _seconds_until(
             next_deadline(job.spec.deadlines, job.metadata.creation_timestamp, new.start_time, now),
             now,
         )
         if not status_changed(job.status, new):
-            return wake_in
+            return wake_in, True
         last = self._last_status_write.get(key, -math.inf)
         wait = last + self._settings.status_interval_seconds - self._mono()
-        if wait > 0:
-            return min(wake_in, wait)
+        if wait > 0 and not force:
+            return min(wake_in, wait), False
         self._last_status_write[key] = self._mono()
-        body = {"status": new.wire()}
-        written = await self._kube.merge_patch(BATCHJOBS.path(key[0], key[1], "status"), body)
+        # Fenced on the version the status was computed from, as Task writes are fenced on
+        # the lease: a replica that lost leadership, or read a stale job, gets a 409
+        # instead of overwriting a newer status.
+        body = {
+            "metadata": {"resourceVersion": job.metadata.resource_version},
+            "status": new.wire(),
+        }
+        try:
+            written = await self._kube.merge_patch(BATCHJOBS.path(key[0], key[1], "status"), body)
+        except TRANSIENT as e:
+            # The rest of the pass (TTL) still runs; the status is computed again once the
+            # watch brings the job's newer version (a 409), or after a while.
+            log.warning("status write failed", extra={"job": key, "error": str(e)})
+            return min(wake_in, RETRY_AFTER_ERROR), False
         self._store.put_job(written)
         await self._announce(job, new.model_dump(mode="json"), job.status.model_dump(mode="json"))
-        return wake_in
+        return wake_in, True
 
     async def _announce(self, job: BatchJob, new: dict[str, Any], old: dict[str, Any]) -> None:
         """An Event for each condition that just turned bad (or Failed)."""
@@ -251,6 +353,11 @@ class Reconciler:
         if expires > now:
             return (expires - now).total_seconds()
         meta = job.metadata
+        holding = dependents_holding(self._store.dependents(meta.namespace, meta.name))
+        if holding:
+            # A dependent's change does not wake its predecessor: look again later.
+            log.info("TTL waits for dependents", extra={"job": meta.name, "dependents": holding})
+            return RETRY_AFTER_ERROR
         log.info("deleting finished BatchJob", extra={"job": meta.name, "ns": meta.namespace})
         await self._writes.delete_job(job)
         return math.inf

@@ -5,10 +5,13 @@ its index, so a job with 100,000 items never has its task bodies in memory at on
 Names are `<batchjob>-<index>`: a restarted operator recreates exactly the missing ones.
 """
 
+import hashlib
+import json
 from collections.abc import Iterator, Set
+from dataclasses import dataclass
 from typing import Any
 
-from taskmill.api import BatchJob, BatchJobSpec
+from taskmill.api import BatchJob, BatchJobSpec, SplitRecord
 from taskmill.api.meta import API_VERSION, LABEL_BATCHJOB, LABEL_CAPABILITY
 
 
@@ -26,6 +29,64 @@ def _fan_out_size(spec: BatchJobSpec) -> int:
         r = spec.range
         return max(0, -(-(r.end - r.start) // r.step))
     return 0
+
+
+# The spec fields the split reads: what a Task's name, params and capability come from.
+SPLIT_FIELDS = frozenset({"tasks", "items", "range", "batch_size", "params", "capability"})
+
+
+def split_fingerprint(spec: BatchJobSpec) -> str:
+    """A digest of everything the split reads, stable across serializations."""
+    fields = spec.model_dump(mode="json", by_alias=True, include=set(SPLIT_FIELDS))
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+REASON_SPLIT_CHANGED = "SplitChanged"
+
+
+@dataclass(frozen=True)
+class SplitJudgement:
+    """Which split the job runs, and what to tell the user when the spec left it."""
+
+    record: SplitRecord  # the split the job runs: recorded in status, or the spec's own
+    changed: str  # a message when the spec's split differs from the record, else ""
+    fails_job: bool  # the change leaves Tasks that can no longer be made
+
+
+def judge_split(
+    recorded: SplitRecord | None, fingerprint: str, total: int, created_below: int
+) -> SplitJudgement:
+    """The split is fixed when the job is first observed (DESIGN §2).
+
+    Admission refuses edits to every split field it can see; it cannot see inside
+    untyped `items`, so an edit there reaches the operator. Tasks already made keep
+    their params, and the original total keeps counting: a shrunk list must never turn
+    unfinished work into success. Tasks not made yet cannot be built from a spec that
+    no longer holds their items, so such a job fails instead of running a mixture.
+    `created_below` is the lowest index without a Task.
+    """
+    if recorded is None:
+        return SplitJudgement(SplitRecord(fingerprint=fingerprint, total=total), "", False)
+    if recorded.fingerprint == fingerprint:
+        return SplitJudgement(recorded, "", False)
+    kept = (
+        f"the split fields (tasks, items, range, batchSize, params, capability) changed "
+        f"after the job was created; this job keeps the split it started with "
+        f"({recorded.total} tasks, {recorded.fingerprint[:19]}…)"
+    )
+    missing = recorded.total - min(created_below, recorded.total)
+    if missing:
+        return SplitJudgement(
+            recorded,
+            f"{kept}, but {missing} of its tasks were not created yet and cannot be made "
+            f"from the changed spec, so the job fails; create a BatchJob under a new name "
+            f"to run the new split",
+            True,
+        )
+    return SplitJudgement(
+        recorded, f"{kept}; create a BatchJob under a new name to run the new split", False
+    )
 
 
 def task_name(job_name: str, index: int) -> str:
@@ -100,17 +161,20 @@ def build_task(job: BatchJob, index: int) -> dict[str, Any]:
     }
 
 
-def missing_indexes(existing: Set[int], start: int, total: int, limit: int) -> Iterator[int]:
+def missing_indexes(
+    existing: Set[int], start: int, total: int, limit: int, occupied: Set[int] = frozenset()
+) -> Iterator[int]:
     """Up to `limit` indexes from `start` on that have no Task yet, lowest first.
 
     Creating the lowest missing indexes first keeps the split gap-free: after a crash
-    mid-split the gaps are exactly what a restarted operator creates next.
+    mid-split the gaps are exactly what a restarted operator creates next. `occupied`
+    indexes have a Task of another owner under their name: they wait until it is gone.
     """
     found = 0
     for index in range(start, total):
         if found >= limit:
             return
-        if index not in existing:
+        if index not in existing and index not in occupied:
             found += 1
             yield index
 

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 JobKey = tuple[str, str]  # (namespace, name)
 TaskKey = tuple[str, str]
+# (namespace, job name, controller uid): the Tasks of one incarnation of a job. A job
+# deleted and re-created under its name has a new uid; Tasks the earlier one left behind
+# (orphaned, or waiting for the garbage collector) sit under the old uid, or under "".
+OwnedKey = tuple[str, str, str]
 # What delete_task reads of a Task besides its namespace and name.
 TASK_TOMBSTONE_FIELDS = ("batchJob", "index")
 
@@ -40,6 +44,7 @@ class TaskRow:
     """The part of a Task the reconciler decides on."""
 
     name: str
+    uid: str
     index: int
     capability: str
     phase: TaskPhase
@@ -72,10 +77,16 @@ class TaskRow:
         """What the observer clock watches for change: a renewal moves renew_time."""
         return (self.holder, self.epoch, self.renew_time)
 
+    @property
+    def state_record(self) -> tuple[str, int, TaskPhase, bool]:
+        """What a holder's attempt is doing; renewals leave it alone. Its observer time is
+        when the attempt started running, or when the cancel was first seen."""
+        return (self.holder, self.epoch, self.phase, self.cancel)
+
     def as_task(self, batch_job: str) -> Task:
         """A Task model with the fields the operator's CAS writes test."""
         return Task(
-            metadata=ObjectMeta(name=self.name),
+            metadata=ObjectMeta(name=self.name, uid=self.uid),
             spec=TaskSpec(
                 batch_job=batch_job,
                 index=self.index,
@@ -96,6 +107,7 @@ def task_row(task: Task) -> TaskRow:
     s, lease = task.status, task.status.lease
     return TaskRow(
         name=task.metadata.name,
+        uid=task.metadata.uid,
         index=task.spec.index,
         capability=task.spec.capability,
         phase=TaskPhase(s.phase),
@@ -185,8 +197,13 @@ class Store:
         self._by_namespace: dict[str, dict[str, BatchJob]] = {}
         # (namespace, name) -> the names of the jobs whose dependsOn names it
         self._dependents: dict[JobKey, set[str]] = {}
-        self.tasks: dict[JobKey, JobTasks] = {}
+        self.tasks: dict[OwnedKey, JobTasks] = {}
+        self._owners: dict[JobKey, set[str]] = {}  # controller uids seen per job key
         self.leases: ObserverClock[TaskKey] = ObserverClock()
+        # When the operator first saw each held Task's state (running, cancel requested):
+        # timeouts and the cancel acknowledgement deadline run on this clock, never on a
+        # provider's timestamps.
+        self.states: ObserverClock[TaskKey] = ObserverClock()
         self.dirty: set[JobKey] = set()
         self.wake = asyncio.Event()
 
@@ -265,7 +282,7 @@ class Store:
             return
         meta = task.metadata
         job_key = (meta.namespace, task.spec.batch_job)
-        tasks = self.tasks.setdefault(job_key, JobTasks())
+        tasks = self._owned(job_key, meta.controller_uid)
         if task.spec.index in tasks.finished:
             return  # finished is final: later versions change nothing we track
         old = tasks.live.get(meta.name)
@@ -275,27 +292,68 @@ class Store:
             return
         row = task_row(task)
         tasks.put(row)
+        key, now = (meta.namespace, meta.name), self._monotonic()
         if row.active:
-            self.leases.observe((meta.namespace, meta.name), row.lease_record, self._monotonic())
+            self.leases.observe(key, row.lease_record, now)
+            self.states.observe(key, row.state_record, now)
         else:
-            self.leases.forget((meta.namespace, meta.name))
+            self.leases.forget(key)
+            self.states.forget(key)
         self.mark(job_key)
+
+    def _owned(self, job_key: JobKey, owner: str) -> JobTasks:
+        owners = self._owners.setdefault(job_key, set())
+        owners.add(owner)
+        return self.tasks.setdefault((*job_key, owner), JobTasks())
 
     def delete_task(self, body: dict[str, Any]) -> None:
+        """A deleted Task, under the owner it names; a relist's tombstone names none, and
+        the Task is gone under every owner that has its index."""
         meta, spec = body.get("metadata", {}), body.get("spec", {})
         job_key = (meta.get("namespace", ""), spec.get("batchJob", ""))
-        tasks = self.tasks.get(job_key)
-        if tasks is None:
-            return
-        name = meta.get("name", "")
-        tasks.remove(name, int(spec.get("index", -1)))
+        name, index = meta.get("name", ""), int(spec.get("index", -1))
+        named = ObjectMeta.model_validate(meta).controller_uid
+        under_named = self.tasks.get((*job_key, named))
+        if under_named is not None and index in under_named.indexes:
+            owners = {named}
+        else:
+            owners = set(self._owners.get(job_key, ()))
+        for owner in owners:
+            tasks = self.tasks.get((*job_key, owner))
+            if tasks is None or index not in tasks.indexes:
+                continue
+            tasks.remove(name, index)
+            job = self.jobs.get(job_key)
+            if tasks.empty and (job is None or job.metadata.uid != owner):
+                self._drop((*job_key, owner))
         self.leases.forget((job_key[0], name))
-        if tasks.empty and job_key not in self.jobs:
-            del self.tasks[job_key]
+        self.states.forget((job_key[0], name))
         self.mark(job_key)
 
-    def job_tasks(self, key: JobKey) -> JobTasks:
-        return self.tasks.setdefault(key, JobTasks())
+    def _drop(self, key: OwnedKey) -> None:
+        del self.tasks[key]
+        owners = self._owners[(key[0], key[1])]
+        owners.discard(key[2])
+        if not owners:
+            del self._owners[(key[0], key[1])]
+
+    def job_tasks(self, key: JobKey, uid: str) -> JobTasks:
+        """The Tasks of the job with this uid: only these count for it."""
+        return self._owned(key, uid)
+
+    def foreign_tasks(self, key: JobKey, uid: str) -> list[tuple[str, JobTasks]]:
+        """(owner uid, Tasks) of every other owner of Tasks named for this job: left by an
+        earlier job of the same name, never to be adopted or counted."""
+        return [
+            (owner, self.tasks[(*key, owner)])
+            for owner in self._owners.get(key, ())
+            if owner != uid
+        ]
+
+    def dependents(self, namespace: str, name: str) -> list[BatchJob]:
+        """The jobs of the namespace whose dependsOn names this one."""
+        names = self._dependents.get((namespace, name), ())
+        return [self.jobs[(namespace, n)] for n in names if (namespace, n) in self.jobs]
 
     def namespace_jobs(self, namespace: str) -> Mapping[str, BatchJob]:
         """The namespace's jobs by name (a live view: read it, never keep it)."""
@@ -303,7 +361,8 @@ class Store:
 
     def forget_job(self, key: JobKey) -> None:
         """Drop what is left of a deleted job's tasks once nothing refers to them."""
-        tasks = self.tasks.pop(key, None)
-        if tasks is not None:
+        for owner in self._owners.pop(key, set()):
+            tasks = self.tasks.pop((*key, owner))
             for name in tasks.live:
                 self.leases.forget((key[0], name))
+                self.states.forget((key[0], name))

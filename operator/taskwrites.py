@@ -1,63 +1,139 @@
 """Executing a plan: the operator's writes to Tasks, each one idempotent or a CAS.
 
-A 409 on create means the Task exists (a previous run got there first); a 409/422 on a
-status patch means the task moved on since the index row was read. Both are normal:
-the watch event that follows brings the row up to date and the next plan decides again.
+A 409 on create means a Task of that name exists (a previous run got there first, or an
+earlier job of the same name left it); a 409/422 on a status patch means the task moved
+on since the index row was read. Both are normal: the watch event that follows brings
+the row up to date and the next plan decides again.
+
+Any other failure of one write is logged and counted, never raised: a create refused by
+a ResourceQuota or an admission webhook must not keep lease expiry, cancel, the job's
+status or its TTL from running in the same pass.
 """
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import aiohttp
 from taskmill.operator.events import Recorder, regarding
-from taskmill.operator.planning import TIMEOUT, Plan
-from taskmill.operator.splitting import build_task
+from taskmill.operator.leaseends import TIMED_OUT, Note, cancel_notes, end_lease
+from taskmill.operator.ownership import deleted_note, deletion_preconditions
+from taskmill.operator.planning import Plan
+from taskmill.operator.splitting import build_task, task_name
 from taskmill.operator.store import Store, TaskRow
 
-from taskmill.api import BatchJob, Task, TaskPhase, protocol
-from taskmill.kube import ApiError, Kube
+from taskmill.api import BatchJob, TaskPhase, protocol
+from taskmill.kube import ApiError, KubeApi
 from taskmill.kube.paths import BATCHJOBS, TASKS
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-EXPIRED = "Expired"
-LEASE_EXPIRED = "LeaseExpired"
-TIMED_OUT = "TimedOut"
+# What a request can fail with besides a bug: the API server's refusal or the network.
+TRANSIENT = (ApiError, aiohttp.ClientError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    failed: int = 0  # writes that failed; a later pass retries them
+    create_error: str = ""  # why the API server refused to create a Task, if it did
 
 
 class TaskWriter:
-    def __init__(self, kube: Kube, store: Store, recorder: Recorder, concurrency: int) -> None:
+    def __init__(self, kube: KubeApi, store: Store, recorder: Recorder, concurrency: int) -> None:
         self._kube = kube
         self._store = store
         self._recorder = recorder
         self._limit = asyncio.Semaphore(concurrency)
 
-    async def execute(self, job: BatchJob, p: Plan, now: datetime) -> None:
-        await self._all(self._create(job, i) for i in p.create)
-        await self._all(self._set_phase(job, row, ph, why, now) for row, ph, why in p.set_phase)
-        await self._all(self._cancel(job, row, why) for row, why in p.cancel)
-        await self._all(self._expire(job, row, now) for row in p.expire)
-        await self._all(self._count_attempt(job, row, now) for row in p.count_attempt)
+    async def execute(self, job: BatchJob, p: Plan, now: datetime) -> Outcome:
+        create_error = await self._create_all(job, p.create)
+        failed = await self._all(
+            *(self._set_phase(job, row, ph, why, now) for row, ph, why in p.set_phase),
+            *(self._cancel(job, row, why) for row, why in p.cancel),
+            *(self._end_lease(job, row, kind, now) for row, kind in p.expire),
+            *(self._count_attempt(job, row, now) for row in p.count_attempt),
+        )
+        return Outcome(failed=len(failed) + bool(create_error), create_error=create_error)
 
-    async def _all(self, writes: Iterable[Awaitable[None]]) -> None:
-        async def limited(write: Awaitable[None]) -> None:
-            async with self._limit:
-                await write
+    async def _create_all(self, job: BatchJob, indexes: list[int]) -> str:
+        """Create in batches of 1, 2, 4, ... (the Job controller's slow start) and stop
+        at the first refusal: a quota that admits nothing costs one request per pass, not
+        one per missing Task. Returns the API server's message for the refusal, or ""."""
+        done, size = 0, 1
+        while done < len(indexes):
+            batch = indexes[done : done + size]
+            errors = await self._all(*(self._create(job, i) for i in batch))
+            if errors:
+                return errors[0]
+            done, size = done + len(batch), size * 2
+        return ""
 
-        await asyncio.gather(*(limited(w) for w in writes))
+    async def _all(self, *writes: Awaitable[None]) -> list[str]:
+        """Run the writes, at most `concurrency` at once; the messages of those that failed."""
+        results = await asyncio.gather(*(self._guarded(w) for w in writes))
+        return [error for error in results if error]
+
+    async def _guarded(self, write: Awaitable[None]) -> str:
+        try:
+            await self._limited(write)
+        except TRANSIENT as e:
+            message = e.message if isinstance(e, ApiError) else str(e) or type(e).__name__
+            log.warning("write failed; retrying in a later pass", extra={"error": message})
+            return message
+        return ""
+
+    async def _limited(self, write: Awaitable[T]) -> T:
+        async with self._limit:
+            return await write
 
     async def _create(self, job: BatchJob, index: int) -> None:
+        namespace = job.metadata.namespace
         try:
-            created = await self._kube.create(
-                TASKS.path(job.metadata.namespace), build_task(job, index)
-            )
+            created = await self._kube.create(TASKS.path(namespace), build_task(job, index))
         except ApiError as e:
             if e.status != 409:
                 raise
-            return
+            # The name is taken: by this job (a previous run got there first) or by a Task
+            # an earlier job of this name left behind. Whose it is decides whether it
+            # counts, so learn it now rather than wait for an event that may never come.
+            try:
+                created = await self._kube.get(
+                    TASKS.path(namespace, task_name(job.metadata.name, index))
+                )
+            except ApiError as gone:
+                if gone.status != 404:
+                    raise
+                return  # deleted meanwhile: a later pass creates it
         self._store.put_task(created, only_if_new=True)
+
+    async def delete_foreign(self, job: BatchJob, names: list[str]) -> None:
+        """Delete Tasks named for `job` that another owner holds; each is read first and
+        deleted only on that version (ownership.deletion_preconditions)."""
+        deleted = sum(
+            await asyncio.gather(*(self._limited(self._delete_foreign(job, n)) for n in names))
+        )
+        if deleted:
+            reason, note = deleted_note(job, deleted)
+            await self._recorder.post(regarding(job), reason, note)
+
+    async def _delete_foreign(self, job: BatchJob, name: str) -> bool:
+        path = TASKS.path(job.metadata.namespace, name)
+        try:
+            body = await self._kube.get(path)
+            preconditions = deletion_preconditions(job, body)
+            if preconditions is None:
+                self._store.put_task(body, only_if_new=True)
+                return False
+            await self._kube.delete(path, {"preconditions": preconditions})
+        except TRANSIENT as e:
+            if not (isinstance(e, ApiError) and e.status in (404, 409)):
+                log.warning("could not delete a foreign Task", extra={"task": name, "error": e})
+            return False
+        return True
 
     async def _patch_status(self, job: BatchJob, row: TaskRow, ops: list[dict[str, Any]]) -> bool:
         path = TASKS.path(job.metadata.namespace, row.name, "status")
@@ -70,7 +146,7 @@ class TaskWriter:
             return False
         return True
 
-    async def _patch_spec(self, job: BatchJob, row: TaskRow, spec: dict[str, Any]) -> None:
+    async def _patch_spec(self, job: BatchJob, row: TaskRow, spec: dict[str, Any]) -> bool:
         """Fenced on the lease this row saw, so a cancel meant for one attempt never reaches
         the next. The patch applies to the whole object, so it can test status fields."""
         path = TASKS.path(job.metadata.namespace, row.name)
@@ -84,6 +160,8 @@ class TaskWriter:
             if not (e.conflict or e.status == 404):
                 raise
             log.debug("task moved on; spec kept", extra={"task": row.name, "error": e.message})
+            return False
+        return True
 
     async def _set_phase(
         self, job: BatchJob, row: TaskRow, phase: TaskPhase, reason: str, now: datetime
@@ -93,47 +171,33 @@ class TaskWriter:
 
     async def _cancel(self, job: BatchJob, row: TaskRow, reason: str) -> None:
         """Ask the holder to terminate the work; it acknowledges by releasing into Held."""
-        await self._patch_spec(job, row, {"cancel": True, "cancelReason": reason})
-        if reason == TIMEOUT:
-            await self._recorder.post(
-                regarding(job, row.name),
-                "TaskTimedOut",
-                f"{row.name} ran longer than timeoutSeconds ({row.timeout_seconds}s); "
-                f"asked {row.holder} to terminate it",
-            )
+        if await self._patch_spec(job, row, {"cancel": True, "cancelReason": reason}):
+            await self._post(job, row, cancel_notes(row, reason), [])
 
     async def _clear_cancel(self, job: BatchJob, row: TaskRow) -> None:
         """Before a timed-out task may be leased again, so its next holder runs it."""
         if row.cancel:
             await self._patch_spec(job, row, {"cancel": False})
 
-    async def _expire(self, job: BatchJob, row: TaskRow, now: datetime) -> None:
-        """The holder went silent: end its lease and count the attempt (fenced by epoch)."""
+    async def _end_lease(self, job: BatchJob, row: TaskRow, kind: str, now: datetime) -> None:
+        """Read the Task back and end the lease the plan saw, as leaseends decides."""
         body = await self._kube.get(TASKS.path(job.metadata.namespace, row.name))
-        task = Task.model_validate(body)
-        if task.status.lease.renew_time != row.renew_time:
-            self._store.put_task(body)  # renewed after all: the observer clock restarts
+        end = end_lease(row, body, kind, now)
+        if end is None:
+            self._store.put_task(body)
             return
-        if row.cancel_reason == TIMEOUT:
-            # Only once the expiry is confirmed: a holder still renewing must keep seeing
-            # the cancel. Before the status write, which may make the task leasable again.
+        if end.clear_cancel:
             await self._clear_cancel(job, row)
-        fence = protocol.Fence(row.holder, row.epoch)
-        # The fence alone would let a renewal racing this write be overridden; testing the
-        # renewTime we judged makes the expiry a compare-and-swap on the lease as seen.
-        renewed = body["status"]["lease"].get("renewTime")
-        ops = protocol.fail_attempt(task, fence, now, outcome=EXPIRED, reason=LEASE_EXPIRED)
-        if renewed is not None:
-            ops.insert(0, {"op": "test", "path": "/status/lease/renewTime", "value": renewed})
-        if not await self._patch_status(job, row, ops):
-            return
-        note = (
-            f"lease of {row.holder} (epoch {row.epoch}) expired: no renewal seen for "
-            f"{row.lease_seconds}s plus grace; attempt {task.status.attempts + 1} "
-            f"of {task.spec.max_attempts} counted"
-        )
-        await self._recorder.post(regarding(job, row.name), LEASE_EXPIRED, note)
-        await self._recorder.post(regarding(job), LEASE_EXPIRED, f"{row.name}: {note}")
+        if await self._patch_status(job, row, end.ops):
+            await self._post(job, row, end.task_notes, end.job_notes)
+
+    async def _post(
+        self, job: BatchJob, row: TaskRow, on_task: list[Note], on_job: list[Note]
+    ) -> None:
+        for reason, note in on_task:
+            await self._recorder.post(regarding(job, row.name, row.uid), reason, note)
+        for reason, note in on_job:
+            await self._recorder.post(regarding(job), reason, note)
 
     async def _count_attempt(self, job: BatchJob, row: TaskRow, now: datetime) -> None:
         """A timed-out task's holder acknowledged the cancel: retry it, or fail it."""

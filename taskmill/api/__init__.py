@@ -12,6 +12,7 @@ from taskmill.api.batchjob import (
     LeasePolicy,
     RangeSpec,
     RetryPolicy,
+    SplitRecord,
     TaskCounts,
     TaskTemplate,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "Progress",
     "RangeSpec",
     "RetryPolicy",
+    "SplitRecord",
     "Task",
     "TaskCounts",
     "TaskLease",

@@ -20,11 +20,25 @@ MAX_ITEMS = 100_000
 MAX_RANGE_TASKS = 10_000_000
 
 _PRESERVE: JsonDict = {"x-kubernetes-preserve-unknown-fields": True}
-_IMMUTABLE: list[JsonDict] = [{"rule": "self == oldSelf", "message": "is immutable"}]
+_TERMINAL = "['Succeeded', 'Failed', 'Cancelled']"
+# What to do instead of editing what a job was created with (GitOps users meet this
+# message when a changed manifest fails to sync).
+NEW_NAME_HINT = "create a BatchJob under a new name to run a different one"
 
 
-def _immutable(**extra: Any) -> JsonDict:
-    return {"x-kubernetes-validations": _IMMUTABLE, **extra}
+def _immutable(field: str, **extra: Any) -> JsonDict:
+    rule = {"rule": "self == oldSelf", "message": f"spec.{field} cannot change once the job exists"}
+    return {"x-kubernetes-validations": [rule], **extra}
+
+
+def _fixed_split(field: str, **extra: Any) -> JsonDict:
+    """A field the split into Tasks reads: Tasks already made from it cannot follow a change."""
+    rule = {
+        "rule": "self == oldSelf",
+        "message": f"spec.{field} is part of the split into Tasks, fixed once the job exists: "
+        + NEW_NAME_HINT,
+    }
+    return {"x-kubernetes-validations": [rule], **extra}
 
 
 class TaskTemplate(ApiModel):
@@ -157,12 +171,18 @@ class BatchJobSpec(ApiModel):
                 {
                     "rule": "has(self.tasks) == has(oldSelf.tasks)"
                     " && has(self.range) == has(oldSelf.range)",
-                    "message": "spec.tasks, spec.items or spec.range cannot be switched",
+                    "message": "spec.tasks, spec.items or spec.range cannot be switched: "
+                    + NEW_NAME_HINT,
                 },
                 {
-                    "rule": "has(self.params) == has(oldSelf.params)"
-                    " && has(self.timeoutSeconds) == has(oldSelf.timeoutSeconds)",
-                    "message": "spec.params and spec.timeoutSeconds cannot be added or removed",
+                    "rule": "has(self.params) == has(oldSelf.params)",
+                    "message": "spec.params cannot be added or removed: " + NEW_NAME_HINT,
+                    "fieldPath": ".params",
+                },
+                {
+                    "rule": "has(self.timeoutSeconds) == has(oldSelf.timeoutSeconds)",
+                    "message": "spec.timeoutSeconds cannot be added or removed",
+                    "fieldPath": ".timeoutSeconds",
                 },
             ],
         }
@@ -174,22 +194,22 @@ class BatchJobSpec(ApiModel):
         min_length=1,
         max_length=63,
         pattern=CAPABILITY_PATTERN,
-        json_schema_extra=_immutable(),
+        json_schema_extra=_fixed_split("capability"),
     )
     priority: int = Field(
         default=0,
         ge=-1_000_000,
         le=1_000_000,
         description="Higher runs first within the capability class.",
-        json_schema_extra=_immutable(),
+        json_schema_extra=_immutable("priority"),
     )
     tasks: list[TaskTemplate] | None = Field(
         default=None,
         min_length=1,
         max_length=MAX_EXPLICIT_TASKS,
         description="Explicit tasks. Exactly one of tasks, items or range is set.",
-        json_schema_extra=_immutable(
-            **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
+        json_schema_extra=_fixed_split(
+            "tasks", **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
         ),
     )
     items: list[Any] | None = Field(
@@ -197,25 +217,27 @@ class BatchJobSpec(ApiModel):
         min_length=1,
         max_length=MAX_ITEMS,
         description="Fan-out over arbitrary JSON values: each task's params get `item` "
-        "(or `items` when batchSize > 1).",
+        "(or `items` when batchSize > 1). Fixed once the job exists: admission cannot see "
+        "inside untyped items, so the operator keeps the split it started with and reports "
+        "an edit in the SplitChanged condition.",
     )
     range: RangeSpec | None = Field(
         default=None,
         description="Fan-out over integers: each task's params get `index` "
         "(or `indexes` when batchSize > 1).",
-        json_schema_extra=_immutable(),
+        json_schema_extra=_fixed_split("range"),
     )
     batch_size: int = Field(
         default=1,
         ge=1,
         le=10_000,
         description="Items or indexes per Task; chunking keeps object counts sane.",
-        json_schema_extra=_immutable(),
+        json_schema_extra=_fixed_split("batchSize"),
     )
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="Shared parameters merged into every task's params.",
-        json_schema_extra=_immutable(**_PRESERVE),
+        json_schema_extra=_fixed_split("params", **_PRESERVE),
     )
     parallelism: int | None = Field(
         default=None,
@@ -225,7 +247,8 @@ class BatchJobSpec(ApiModel):
     depends_on: list[str] | None = Field(
         default=None,
         max_length=32,
-        description="BatchJobs in the same namespace that must succeed first.",
+        description="BatchJobs in the same namespace that must succeed first. Fixed once "
+        "they have (status.dependenciesMetTime is set).",
         json_schema_extra={
             "x-kubernetes-list-type": "set",
             "items": {"maxLength": 253, "pattern": DNS_SUBDOMAIN_PATTERN},
@@ -234,19 +257,19 @@ class BatchJobSpec(ApiModel):
     lease: LeasePolicy = Field(
         default_factory=LeasePolicy,
         description="Lease policy for this job's tasks.",
-        json_schema_extra=_immutable(default={}),
+        json_schema_extra=_immutable("lease", default={}),
     )
     retry: RetryPolicy = Field(
         default_factory=RetryPolicy,
         description="Retry policy: attempts count failures AND expired leases.",
-        json_schema_extra=_immutable(default={}),
+        json_schema_extra=_immutable("retry", default={}),
     )
     timeout_seconds: int | None = Field(
         default=None,
         ge=1,
         description="Per-task run limit. An overrunning task is terminated, then retried "
         "or failed.",
-        json_schema_extra=_immutable(),
+        json_schema_extra=_immutable("timeoutSeconds"),
     )
     deadlines: Deadlines = Field(
         default_factory=Deadlines,
@@ -264,7 +287,8 @@ class BatchJobSpec(ApiModel):
     ttl_seconds_after_finished: int | None = Field(
         default=None,
         ge=0,
-        description="Delete the job and its Tasks this long after it finished.",
+        description="Delete the job and its Tasks this long after it finished (later while a "
+        "job that depends on it has not yet taken in its outcome).",
     )
 
 
@@ -282,15 +306,38 @@ class TaskCounts(ApiModel):
     )
 
 
+class SplitRecord(ApiModel):
+    """The split into Tasks the operator started with, kept whatever the spec says later."""
+
+    fingerprint: str = Field(
+        max_length=80,
+        description="sha256 of the fields the split reads (tasks, items, range, batchSize, "
+        "params, capability) when the job was first observed.",
+    )
+    total: int = Field(ge=0, description="Tasks that split makes.")
+
+
 class BatchJobStatus(ApiModel):
     """Observed state of a BatchJob, written only by the operator."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"!(oldSelf.phase in {_TERMINAL}) || self.phase == oldSelf.phase",
+                    "message": "status.phase is terminal and cannot change",
+                },
+            ]
+        }
+    )
 
     observed_generation: int | None = Field(
         default=None, description="The .metadata.generation this status was computed for."
     )
     phase: JobPhase = Field(default=JobPhase.PENDING, description="Raw lifecycle phase.")
     normalized_status: NormalizedStatus = Field(
-        default=NormalizedStatus.UNKNOWN,
+        # Waiting, not Unknown: a job the operator has not observed yet waits to run.
+        default=NormalizedStatus.WAITING,
         description="The one normalized status shown by kubectl get, events, metrics and tools.",
     )
     start_time: datetime | None = Field(default=None, description="When the first task started.")
@@ -315,6 +362,17 @@ class BatchJobStatus(ApiModel):
         max_length=20,
         description="Names of up to 20 failed Tasks; details live on the Tasks.",
         json_schema_extra={"items": {"maxLength": 253}},
+    )
+    split: SplitRecord | None = Field(
+        default=None,
+        description="The split the operator started with; recorded before the first Task is "
+        "created and never changed.",
+    )
+    dependencies_met_time: datetime | None = Field(
+        default=None,
+        description="When every predecessor in spec.dependsOn had succeeded (when the job was "
+        "first observed, if it has none). From then on the job stays eligible, even if a "
+        "predecessor is deleted, and spec.dependsOn cannot change.",
     )
 
 
@@ -346,6 +404,16 @@ BATCHJOB_CRD = CrdInfo(
         PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
     ),
     root_validations=(
+        {
+            # Once the predecessors were met, the operator no longer reads dependsOn (the
+            # latch); an edit would be silently ignored, so it is refused instead.
+            "rule": "!has(oldSelf.status) || !has(oldSelf.status.dependenciesMetTime)"
+            " || (has(self.spec.dependsOn) == has(oldSelf.spec.dependsOn)"
+            " && (!has(self.spec.dependsOn) || self.spec.dependsOn == oldSelf.spec.dependsOn))",
+            "message": "spec.dependsOn cannot change once the predecessors have succeeded "
+            "(status.dependenciesMetTime is set)",
+            "fieldPath": ".spec.dependsOn",
+        },
         {
             "rule": "!has(self.spec.dependsOn) || !(self.metadata.name in self.spec.dependsOn)",
             "message": "spec.dependsOn must not name the job itself",

@@ -104,6 +104,16 @@ class Condition(ApiModel):
     )
 
 
+class OwnerReference(ApiModel):
+    """A metav1.OwnerReference (not part of the CRD schema)."""
+
+    api_version: str = ""
+    kind: str = ""
+    name: str = ""
+    uid: str = ""
+    controller: bool = False
+
+
 class ObjectMeta(ApiModel):
     """The parts of metav1.ObjectMeta the operator reads (not part of the CRD schema)."""
 
@@ -116,3 +126,9 @@ class ObjectMeta(ApiModel):
     deletion_timestamp: datetime | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    owner_references: list[OwnerReference] = Field(default_factory=list)
+
+    @property
+    def controller_uid(self) -> str:
+        """The uid of the object's controller (its managing owner); "" when it has none."""
+        return next((o.uid for o in self.owner_references if o.controller), "")

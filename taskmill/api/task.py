@@ -72,7 +72,7 @@ class TaskSpec(ApiModel):
     cancel_reason: str = Field(
         default="",
         max_length=64,
-        description="Why cancel was set: Timeout, JobCancelled or DeadlineExceeded.",
+        description="Why cancel was set: Timeout, JobCancelled, JobFailed or DeadlineExceeded.",
     )
 
 

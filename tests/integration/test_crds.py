@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from taskmill.api import protocol
-from taskmill.api.batchjob import BATCHJOB_CRD, BatchJobSpec, RetryPolicy
+from taskmill.api.batchjob import BATCHJOB_CRD, NEW_NAME_HINT, BatchJobSpec, RetryPolicy
 from taskmill.api.common import ApiModel, TaskPhase
 from taskmill.api.crdgen import KINDS, custom_resource_definition
 from taskmill.api.meta import GROUP, CrdInfo
@@ -247,6 +247,9 @@ INVALID_CREATES: list[tuple[str, Manifest, list[str]]] = [
     ),
 ]
 
+HINT = NEW_NAME_HINT
+SPLIT_FIXED = "spec.{} is part of the split into Tasks, fixed once the job exists: " + HINT
+
 # (case, manifest as created, manifest as applied next, what kubectl must print)
 INVALID_UPDATES: list[tuple[str, Manifest, Manifest, list[str]]] = [
     (
@@ -259,31 +262,55 @@ INVALID_UPDATES: list[tuple[str, Manifest, Manifest, list[str]]] = [
         "capability-changed",
         batchjob("x"),
         batchjob("x", capability="other.capability"),
-        ["spec.capability: Invalid value", "is immutable"],
+        ["spec.capability: Invalid value", SPLIT_FIXED.format("capability")],
     ),
     (
         "range-changed",
         batchjob("x"),
         batchjob("x", range={"end": 5}),
-        ["spec.range: Invalid value", "is immutable"],
+        ["spec.range: Invalid value", SPLIT_FIXED.format("range")],
+    ),
+    (
+        "batch-size-changed",
+        batchjob("x"),
+        batchjob("x", batchSize=2),
+        ["spec.batchSize: Invalid value", SPLIT_FIXED.format("batchSize")],
+    ),
+    (
+        "task-params-changed",
+        batchjob("x", range=None, tasks=[{"name": "a", "params": {"k": 1}}]),
+        batchjob("x", range=None, tasks=[{"name": "a", "params": {"k": 2}}]),
+        ["spec.tasks: Invalid value", SPLIT_FIXED.format("tasks")],
     ),
     (
         "range-switched-to-items",
         batchjob("x"),
         batchjob("x", range=None, items=[1, 2]),
-        ["spec: Invalid value", "spec.tasks, spec.items or spec.range cannot be switched"],
+        ["spec: Invalid value", "spec.tasks, spec.items or spec.range cannot be switched: " + HINT],
     ),
     (
         "params-changed",
         batchjob("x", params={"a": {"b": 1}}),
         batchjob("x", params={"a": {"b": 2}}),
-        ["spec.params: Invalid value", "is immutable"],
+        ["spec.params: Invalid value", SPLIT_FIXED.format("params")],
+    ),
+    (
+        "params-added",
+        batchjob("x"),
+        batchjob("x", params={"a": 1}),
+        ["spec.params: Invalid value", "spec.params cannot be added or removed: " + HINT],
     ),
     (
         "timeout-added",
         batchjob("x"),
         batchjob("x", timeoutSeconds=30),
-        ["spec: Invalid value", "spec.params and spec.timeoutSeconds cannot be added or removed"],
+        ["spec.timeoutSeconds: Invalid value", "spec.timeoutSeconds cannot be added or removed"],
+    ),
+    (
+        "priority-changed",
+        batchjob("x"),
+        batchjob("x", priority=3),
+        ["spec.priority: Invalid value", "spec.priority cannot change once the job exists"],
     ),
 ]
 
@@ -354,6 +381,84 @@ def test_allowed_spec_updates(cluster: Cluster, crds: list[str], namespace: str)
     )
     result = _apply(cluster, namespace, changed)
     assert result.returncode == 0, result.stderr
+
+
+def _patch_job_status(cluster: Cluster, namespace: str, name: str, status: Manifest) -> Completed:
+    return cluster.kubectl(
+        "patch",
+        "batchjob",
+        name,
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status}),
+        check=False,
+    )
+
+
+def test_depends_on_is_fixed_once_the_predecessors_were_met(
+    cluster: Cluster, crds: list[str], namespace: str
+) -> None:
+    """While the job waits it may be rewired; once the operator latched its predecessors
+    (status.dependenciesMetTime), an edit would be ignored, so it is refused."""
+    assert _apply(cluster, namespace, batchjob("x", dependsOn=["a"])).returncode == 0
+    rewired = _apply(cluster, namespace, batchjob("x", dependsOn=["b"]))
+    assert rewired.returncode == 0, rewired.stderr
+    met = _patch_job_status(
+        cluster, namespace, "x", {"dependenciesMetTime": "2026-01-01T00:00:00Z"}
+    )
+    assert met.returncode == 0, met.stderr
+    for edit in (["a"], None):
+        result = _apply(cluster, namespace, batchjob("x", dependsOn=edit))
+        _assert_rejected(
+            result, ["spec.dependsOn: Invalid value", "spec.dependsOn cannot change once"]
+        )
+    assert _apply(cluster, namespace, batchjob("x", dependsOn=["b"], suspend=True)).returncode == 0
+
+
+@pytest.mark.parametrize("final", ["Succeeded", "Failed", "Cancelled"])
+def test_a_finished_batchjob_phase_is_final(
+    cluster: Cluster, crds: list[str], namespace: str, final: str
+) -> None:
+    assert _apply(cluster, namespace, batchjob("x")).returncode == 0
+    assert _patch_job_status(cluster, namespace, "x", {"phase": "Running"}).returncode == 0
+    assert _patch_job_status(cluster, namespace, "x", {"phase": final}).returncode == 0
+    result = _patch_job_status(cluster, namespace, "x", {"phase": "Running"})
+    _assert_rejected(result, ["status.phase is terminal and cannot change"])
+
+
+def test_a_status_write_fenced_on_an_older_version_is_refused(
+    cluster: Cluster, crds: list[str], namespace: str
+) -> None:
+    """What the operator relies on to fence BatchJob status writes: a merge patch of the
+    status subresource carrying a stale metadata.resourceVersion is a 409."""
+    assert _apply(cluster, namespace, batchjob("x")).returncode == 0
+    raw = cluster.kubectl("get", "batchjob", "x", "-n", namespace, "-o", "json").stdout
+    seen = json.loads(raw)["metadata"]["resourceVersion"]
+    assert _patch_job_status(cluster, namespace, "x", {"phase": "Running"}).returncode == 0
+    stale = cluster.kubectl(
+        "patch",
+        "batchjob",
+        "x",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"metadata": {"resourceVersion": seen}, "status": {"phase": "Failed"}}),
+        check=False,
+    )
+    _assert_rejected(stale, ["the object has been modified"])
+
+
+def test_a_new_batchjob_reads_waiting_before_the_operator_saw_it(
+    cluster: Cluster, crds: list[str], namespace: str
+) -> None:
+    assert _apply(cluster, namespace, batchjob("x")).returncode == 0
+    shown = cluster.kubectl("get", "batchjob", "x", "-n", namespace, "--no-headers").stdout
+    assert shown.split()[1] == "Waiting", shown
 
 
 # --- the lease rules on Task status ---------------------------------------------------

@@ -23,8 +23,13 @@ def test_status_progresses_to_success_and_kubectl_wait_sees_it(
     driver.create_job("five", {"capability": "echo", "items": [1, 2, 3, 4, 5]})
 
     def waiting() -> bool:
+        """Observed by the operator (a new job reads Waiting before that too)."""
         bj = driver.job("five")
-        return bj is not None and bj.status.normalized_status == "Waiting"
+        return (
+            bj is not None
+            and bj.status.observed_generation == bj.metadata.generation
+            and bj.status.normalized_status == "Waiting"
+        )
 
     wait_for(waiting, timeout=TIMEOUT, what="Waiting")
     bj = driver.job("five")

@@ -3,8 +3,9 @@
 import subprocess
 
 from taskmill.api import BatchJob, Task
-from tests.harness import wait_for
+from tests.harness import Cluster, wait_for
 from tests.integration.leasing import LeaseDriver
+from tests.integration.operator.conftest import OperatorFactory
 
 TIMEOUT = 60
 
@@ -213,3 +214,34 @@ def test_lowering_parallelism_holds_excess_pending_tasks(
         timeout=TIMEOUT,
         what="next released",
     )
+
+
+def test_a_holder_that_never_acknowledges_a_timeout_loses_its_lease(
+    cluster: Cluster, driver: LeaseDriver, start_operator: OperatorFactory
+) -> None:
+    """The holder keeps renewing but ignores spec.cancel: after the cancel grace the operator
+    ends the lease itself and counts the attempt. Both Events name the Task by uid, so
+    `kubectl describe task` shows them."""
+    start_operator("--cancel-grace-seconds", "3")
+    driver.create_job(
+        "stubborn",
+        {
+            "capability": "echo",
+            "items": ["t"],
+            "timeoutSeconds": 2,
+            "retry": {"maxAttempts": 2, "backoffSeconds": 0},
+        },
+    )
+    held = wait_for(lambda: driver.claim_pending("stubborn"), timeout=TIMEOUT, what="claim")[0]
+
+    def lease_ended() -> Task | None:
+        driver.renew(held)  # alive and renewing, never acknowledging
+        task = driver.task(held.name)
+        return task if task.status.lease.holder == "" else None
+
+    task = wait_for(lease_ended, timeout=TIMEOUT, what="the operator to end the lease")
+    assert task.status.attempts == 1
+    assert task.status.history[-1].reason == "CancelNotAcknowledged"
+    described = cluster.kubectl("describe", "task", held.name, "-n", driver.namespace).stdout
+    assert "TaskTimedOut" in described, described
+    assert "CancelNotAcknowledged" in described, described

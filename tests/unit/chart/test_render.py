@@ -132,7 +132,7 @@ def test_operator_gets_what_it_needs_and_no_more() -> None:
     rules = granted_rules(objects, "tm-taskmill-operator")
 
     needed = {
-        ("taskmill.io", "batchjobs"): ["get", "list", "watch", "patch"],
+        ("taskmill.io", "batchjobs"): ["get", "list", "watch", "patch", "delete"],
         ("taskmill.io", "batchjobs/status"): ["patch"],
         ("taskmill.io", "tasks"): ["get", "list", "watch", "create", "patch", "delete"],
         ("taskmill.io", "tasks/status"): ["patch"],

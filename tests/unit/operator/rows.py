@@ -11,6 +11,7 @@ from taskmill.api import TaskPhase
 def row(index: int, phase: TaskPhase = TaskPhase.PENDING, **fields: Any) -> TaskRow:
     values: dict[str, Any] = {
         "name": f"job-{index}",
+        "uid": f"uid-{index}",
         "index": index,
         "capability": "cap",
         "phase": phase,

@@ -4,7 +4,7 @@ from typing import Any
 
 from taskmill.operator.assessment import assess
 from taskmill.operator.dependencies import DependencyStatus
-from taskmill.operator.planning import DEADLINE_EXCEEDED, JOB_CANCELLED
+from taskmill.operator.planning import DEADLINE_EXCEEDED, JOB_CANCELLED, JOB_FAILED
 
 from taskmill.api import BatchJob, BatchJobStatus, JobPhase
 from tests.unit.operator.builders import at, make_job
@@ -77,3 +77,24 @@ def test_stop_reasons() -> None:
         deadlines={"activeDeadlineSeconds": 5}, status=BatchJobStatus(phase=JobPhase.SUCCEEDED)
     )
     assert run(succeeded).stop_reason == ""
+
+
+def test_a_failed_or_rejected_job_stops_its_tasks() -> None:
+    """Nothing stays leasable or running under a Failed job (issue 9 item 5)."""
+    assert run(make_job(), problems=[("TooManyTasks", "spec.items: too many")]).stop_reason == (
+        JOB_FAILED
+    )
+    failed = make_job(status=BatchJobStatus(phase=JobPhase.FAILED))
+    assert run(failed).stop_reason == JOB_FAILED
+    assert not run(failed).eligible
+
+
+def test_met_dependencies_are_latched() -> None:
+    """A predecessor deleted after it succeeded (its TTL) leaves the job eligible."""
+    waiting = make_job(name="b", dependsOn=["a"])
+    assert not run(waiting, jobs()).eligible
+    latched = make_job(
+        name="b", dependsOn=["a"], status=BatchJobStatus(dependencies_met_time=at(1))
+    )
+    got = run(latched, jobs())
+    assert (got.eligible, got.dependencies.status) == (True, DependencyStatus.MET)

@@ -8,7 +8,6 @@ from taskmill.operator.deadlines import (
     late_to_start,
     next_deadline,
     running_late,
-    task_timeout_at,
 )
 
 from taskmill.api import Deadlines
@@ -92,15 +91,3 @@ def test_next_deadline_is_the_next_instant_an_answer_changes(
             active_deadline_exceeded(deadlines, created, wake),
         )
         assert before != after
-
-
-@pytest.mark.parametrize(
-    ("timeout", "start", "at_"),
-    [
-        (None, at(0), None),
-        (30, None, None),  # not started
-        (30, at(5), at(35)),
-    ],
-)
-def test_task_timeout(timeout: int | None, start: datetime | None, at_: datetime | None) -> None:
-    assert task_timeout_at(timeout, start) == at_

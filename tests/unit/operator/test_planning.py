@@ -2,12 +2,13 @@
 
 import math
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 from taskmill.operator.planning import (
+    CANCEL_IGNORED,
     DEADLINE_EXCEEDED,
     JOB_CANCELLED,
+    LEASE_EXPIRED,
     TIMEOUT,
     Plan,
     Situation,
@@ -28,7 +29,12 @@ from tests.unit.operator.rows import job_tasks, row
 P, L, R, H = TaskPhase.PENDING, TaskPhase.LEASED, TaskPhase.RUNNING, TaskPhase.HELD
 
 
-def situation(total: int = 3, seen: dict[str, float] | None = None, **kw: Any) -> Situation:
+def situation(
+    total: int = 3,
+    seen: dict[str, float] | None = None,
+    since: dict[str, float] | None = None,
+    **kw: Any,
+) -> Situation:
     spec = kw.pop("spec", {})
     values: dict[str, Any] = {
         "job": make_job(items=list(range(total)), **spec),
@@ -40,6 +46,8 @@ def situation(total: int = 3, seen: dict[str, float] | None = None, **kw: Any) -
         "now_mono": 1000.0,
         "lease_seen": (seen or {}).get,
         "grace_seconds": 1.0,
+        "state_seen": (since or {}).get,
+        "cancel_grace_seconds": 30.0,
     }
     values.update(kw)
     return Situation(**values)
@@ -113,16 +121,30 @@ def test_lease_expires_on_the_observer_clock_not_the_holders_timestamps() -> Non
     assert fresh.expire == []
     assert fresh.wake_in == 1.0  # 995 + 5 + 1 grace - 1000
     stale = plan(situation(total=1, seen={"job-0": 994.0}), job_tasks(held))
-    assert stale.expire == [held]
+    assert stale.expire == [(held, LEASE_EXPIRED)]
 
 
 def test_timeout_asks_the_holder_to_cancel_once() -> None:
-    running = row(0, R, timeout_seconds=30, start_time=at(60))
-    p = plan(situation(total=1), job_tasks(running))
+    """Measured from when the operator saw the attempt running (observer clock 1000 now);
+    the holder's startTime, written by its own clock, plays no part."""
+    running = row(0, R, timeout_seconds=30, start_time=at(-9999))
+    p = plan(situation(total=1, since={"job-0": 970.0}), job_tasks(running))
     assert p.cancel == [(running, TIMEOUT)]
-    assert plan(situation(total=1), job_tasks(replace(running, cancel=True))).cancel == []
-    not_yet = plan(situation(total=1), job_tasks(replace(running, start_time=at(90))))
+    cancelling = job_tasks(replace(running, cancel=True))
+    assert plan(situation(total=1, since={"job-0": 990.0}), cancelling).cancel == []
+    not_yet = plan(situation(total=1, since={"job-0": 990.0}), job_tasks(running))
     assert (not_yet.cancel, not_yet.wake_in) == ([], 20)
+
+
+def test_a_cancel_not_acknowledged_within_the_cancel_grace_ends_the_lease() -> None:
+    """The holder keeps renewing (its lease is fresh) but never stops the work."""
+    for reason in (TIMEOUT, JOB_CANCELLED):
+        held = row(0, R, cancel=True, cancel_reason=reason)
+        seen = {"job-0": 999.0}  # renewed a moment ago
+        waiting = plan(situation(total=1, seen=seen, since={"job-0": 980.0}), job_tasks(held))
+        assert (waiting.expire, waiting.wake_in) == ([], 5.0)  # the lease is due first
+        ignored = plan(situation(total=1, seen=seen, since={"job-0": 970.0}), job_tasks(held))
+        assert ignored.expire == [(held, CANCEL_IGNORED)]
 
 
 def test_acknowledged_timeout_counts_the_attempt() -> None:
@@ -157,8 +179,8 @@ def test_nothing_due_means_no_wake() -> None:
 
 
 def test_clock_injection_moves_timeout_decisions() -> None:
-    running = row(0, R, timeout_seconds=10, start_time=at(0))
-    early = situation(total=1, now=at(5))
-    late = situation(total=1, now=at(0) + timedelta(seconds=10))
+    running = row(0, R, timeout_seconds=10)
+    early = situation(total=1, since={"job-0": 995.0})
+    late = situation(total=1, since={"job-0": 990.0})
     assert plan(early, job_tasks(running)).cancel == []
     assert plan(late, job_tasks(running)).cancel == [(running, TIMEOUT)]

@@ -6,11 +6,14 @@ import pytest
 from taskmill.operator.splitting import (
     build_task,
     first_missing,
+    judge_split,
     missing_indexes,
+    split_fingerprint,
     task_count,
     task_params,
 )
 
+from taskmill.api import SplitRecord
 from tests.unit.operator.builders import make_job
 
 
@@ -100,3 +103,41 @@ def test_missing_indexes_fill_gaps_lowest_first_up_to_the_limit() -> None:
     assert list(missing_indexes(existing, 0, 10, 0)) == []
     assert first_missing(existing, 0, 10) == 2
     assert first_missing({0, 1, 2}, 1, 3) == 3
+
+
+def test_the_fingerprint_covers_the_split_fields_only() -> None:
+    base = split_fingerprint(make_job(items=[1, 2, 3]).spec)
+    assert base == split_fingerprint(make_job(items=[1, 2, 3], parallelism=2).spec)
+    assert base.startswith("sha256:")
+    for changed in (
+        {"items": [1, 2]},
+        {"items": [1, 2, 3], "batchSize": 2},
+        {"items": [1, 2, 3], "params": {"k": 1}},
+        {"items": [1, 2, 3], "capability": "other"},
+        {"range": {"end": 3}},
+    ):
+        assert split_fingerprint(make_job(**changed).spec) != base, changed
+
+
+RECORD = SplitRecord(fingerprint="sha256:old", total=8)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "created_below", "total", "changed", "fails"),
+    [
+        (None, 0, 4, False, False),  # first observation: the spec's own split is recorded
+        (RECORD.model_copy(update={"fingerprint": "sha256:new"}), 0, 8, False, False),
+        (RECORD, 8, 8, True, False),  # shrunk after every Task existed: keeps counting 8
+        (RECORD, 5, 8, True, True),  # 3 Tasks can no longer be made: the job fails
+    ],
+    ids=["first", "unchanged", "changed-all-created", "changed-some-missing"],
+)
+def test_judge_split_keeps_the_original_split(
+    recorded: SplitRecord | None, created_below: int, total: int, changed: bool, fails: bool
+) -> None:
+    got = judge_split(recorded, "sha256:new", 4, created_below)
+    assert got.record.total == total
+    assert bool(got.changed) == changed
+    assert got.fails_job == fails
+    if changed:
+        assert "create a BatchJob under a new name" in got.changed

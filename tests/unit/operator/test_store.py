@@ -26,13 +26,13 @@ def test_rows_follow_the_newest_version_and_mark_their_job() -> None:
     store.put_task(body("job-0", "5", "Running", "p", startTime="2026-01-01T00:00:00Z"))
     assert store.take_dirty() == {("ns", "job")}
     store.put_task(body("job-0", "4"))  # a late answer to an older write
-    row = store.job_tasks(("ns", "job")).live["job-0"]
+    row = store.job_tasks(("ns", "job"), "").live["job-0"]
     assert (row.phase, row.holder, row.resource_version) == ("Running", "p", "5")
     assert store.leases.seen_at(("ns", "job-0")) == 10.0
     now[0] = 20.0
     store.put_task(body("job-0", "6", "Succeeded"))
     assert store.leases.seen_at(("ns", "job-0")) is None  # not held: nothing to expire
-    tasks = store.job_tasks(("ns", "job"))
+    tasks = store.job_tasks(("ns", "job"), "")
     assert (tasks.live, tasks.finished) == ({}, {0: "Succeeded"})
 
 
@@ -40,7 +40,7 @@ def test_delete_frees_the_index_and_moves_the_cursor_back() -> None:
     store = Store(lambda: 0.0)
     for i in range(3):
         store.put_task(body(f"job-{i}", str(i + 1)))
-    tasks = store.job_tasks(("ns", "job"))
+    tasks = store.job_tasks(("ns", "job"), "")
     tasks.cursor = 3
     store.delete_task(body("job-1", "9"))
     assert (tasks.indexes, tasks.cursor) == ({0, 2}, 1)
@@ -70,3 +70,39 @@ def test_a_job_change_wakes_its_dependents() -> None:
         }
     )
     assert store.take_dirty() == {("ns", "up"), ("ns", "down")}
+
+
+def owned(name: str, rv: str, owner: str, phase: str = "Pending") -> dict[str, Any]:
+    task = body(name, rv, phase)
+    task["metadata"]["uid"] = f"task-{name}-{rv}"
+    if owner:
+        task["metadata"]["ownerReferences"] = [
+            {
+                "apiVersion": "taskmill.io/v1alpha1",
+                "kind": "BatchJob",
+                "name": "job",
+                "uid": owner,
+                "controller": True,
+            }
+        ]
+    return task
+
+
+def test_tasks_count_only_for_the_job_whose_uid_owns_them() -> None:
+    """An orphan (no owner) and a Task of an earlier job of the same name are kept apart
+    from the job's own Tasks: never counted for it, listed as foreign."""
+    store = Store(lambda: 0.0)
+    store.put_task(owned("job-0", "1", "old", "Succeeded"))
+    store.put_task(owned("job-1", "2", ""))
+    store.put_task(owned("job-2", "3", "new"))
+    mine = store.job_tasks(("ns", "job"), "new")
+    assert (set(mine.live), mine.finished) == ({"job-2"}, {})
+    foreign = dict(store.foreign_tasks(("ns", "job"), "new"))
+    assert {owner: t.indexes for owner, t in foreign.items()} == {"old": {0}, "": {1}}
+
+    store.delete_task(owned("job-0", "4", "old"))  # deleted by name under its owner
+    store.delete_task(
+        {"metadata": {"namespace": "ns", "name": "job-1"}, "spec": {"batchJob": "job", "index": 1}}
+    )  # a relist's tombstone
+    assert store.foreign_tasks(("ns", "job"), "new") == []
+    assert store.job_tasks(("ns", "job"), "new").indexes == {2}

@@ -144,7 +144,7 @@ def test_a_relist_reports_objects_deleted_while_the_watch_was_gone() -> None:
     store = Store(lambda: 0.0)
     run_until_quiet(api, store.put_task, store.delete_task, TASK_TOMBSTONE_FIELDS)
 
-    tasks = store.job_tasks(("ns", "job"))
+    tasks = store.job_tasks(("ns", "job"), "")
     assert set(tasks.live) == {"job-0", "job-3"}
     assert (tasks.finished, tasks.indexes) == ({}, {0, 3})
     assert first_missing(tasks.indexes, 0, 4) == 1  # the lost task gets created again
