@@ -1,6 +1,6 @@
 """Running the operator: leader election first, then, in one event loop and for as long
-as this replica leads, kopf (BatchJob events), the Task and provider-Lease watches
-(taskmill.operator.watching: the hot path, kept out of kopf) and the reconciler."""
+as this replica leads, the BatchJob, Task and provider-Lease watches (one reflector
+each, taskmill.operator.watching) and the reconciler."""
 
 import asyncio
 import contextlib
@@ -10,15 +10,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import kopf
 from aiohttp import web
-from taskmill.operator.election import LeaderElector
+from taskmill.operator.election import RENEW_DEADLINE_FRACTION, LeaderElector
 from taskmill.operator.events import Recorder
-from taskmill.operator.handlers import build_registry, kopf_settings
-from taskmill.operator.presence import ProviderPresence, watch_presence
+from taskmill.operator.presence import ProviderPresence, presence_reflector
 from taskmill.operator.reconciler import Reconciler, Settings
 from taskmill.operator.store import TASK_TOMBSTONE_FIELDS, Store
-from taskmill.operator.watching import list_into, list_then_watch
+from taskmill.operator.watching import reflector
 
 from taskmill.kube import Kube, load_connection
 from taskmill.kube.paths import BATCHJOBS, TASKS
@@ -47,8 +45,11 @@ async def run(config: Config) -> int:
     assert main is not None
     _stop_on_signals(main)
     connection = load_connection()
+    # No request may outlast the leader's margin: a deposed leader's write must land
+    # before a standby may take over (renew deadline + this <= the Lease duration).
+    request_cap = config.leader_lease_seconds * (1 - RENEW_DEADLINE_FRACTION)
     async with (
-        Kube(connection, user_agent="taskmill-operator") as kube,
+        Kube(connection, user_agent="taskmill-operator", max_request_seconds=request_cap) as kube,
         _liveness(config.liveness_port),
     ):
         elector = LeaderElector(
@@ -70,33 +71,40 @@ async def _lead(kube: Kube, config: Config, elector: LeaderElector, main: asynci
     store = Store(time.monotonic)
     presence = ProviderPresence(config.settings.grace_seconds)
     reconciler = Reconciler(kube, store, presence, Recorder(kube, config.identity), config.settings)
-    tasks_listed = asyncio.Event()
+    jobs_listed, tasks_listed = asyncio.Event(), asyncio.Event()
 
     def presence_changed() -> None:
         reconciler.presence_listed = True
         store.wake.set()
 
+    def job_deleted(body: dict[str, Any]) -> None:
+        meta = body.get("metadata", {})
+        store.delete_job(meta.get("namespace", ""), meta.get("name", ""))
+
     namespace = config.namespace
+    watches = [
+        reflector(
+            kube,
+            BATCHJOBS.path(namespace),
+            on_object=store.put_job,
+            on_delete=job_deleted,
+            on_synced=jobs_listed.set,
+        ),
+        reflector(
+            kube,
+            TASKS.path(namespace),
+            on_object=store.put_task,
+            on_delete=store.delete_task,
+            on_synced=tasks_listed.set,
+            keep=TASK_TOMBSTONE_FIELDS,
+        ),
+        presence_reflector(kube, namespace, presence, time.monotonic, presence_changed),
+    ]
     tasks = {
         asyncio.create_task(elector.hold(), name="leadership"),
-        asyncio.create_task(_kopf(store, namespace, main), name="kopf"),
+        *(asyncio.create_task(w.run(), name=f"watch {w.path}") for w in watches),
         asyncio.create_task(
-            list_then_watch(
-                kube,
-                TASKS.path(namespace),
-                on_object=store.put_task,
-                on_delete=store.delete_task,
-                listed=tasks_listed,
-                keep=TASK_TOMBSTONE_FIELDS,
-            ),
-            name="tasks",
-        ),
-        asyncio.create_task(
-            watch_presence(kube, namespace, presence, time.monotonic, presence_changed),
-            name="presence",
-        ),
-        asyncio.create_task(
-            _reconcile(kube, store, reconciler, namespace, tasks_listed), name="reconciler"
+            _reconcile(store, reconciler, jobs_listed, tasks_listed), name="reconciler"
         ),
     }
     try:
@@ -123,40 +131,12 @@ def _request_stop(main: asyncio.Task[Any], sig: signal.Signals) -> None:
     main.cancel()
 
 
-async def _kopf(store: Store, namespace: str | None, main: asyncio.Task[Any]) -> None:
-    """kopf takes SIGTERM and SIGINT for itself as it starts; the run takes them back once
-    kopf is ready. Left to kopf, a signal stops kopf alone, after waiting 5 s for every
-    task created since it started (ours too), and the run takes that for a crash."""
-    ready = asyncio.Event()
-
-    async def take_back_signals() -> None:
-        await ready.wait()
-        _stop_on_signals(main)
-
-    taking_back = asyncio.create_task(take_back_signals())
-    try:
-        await kopf.operator(
-            registry=build_registry(store),
-            settings=kopf_settings(),
-            standalone=True,
-            clusterwide=namespace is None,
-            namespaces=[namespace] if namespace else (),
-            ready_flag=ready,
-        )
-    finally:
-        taking_back.cancel()
-
-
 async def _reconcile(
-    kube: Kube,
-    store: Store,
-    reconciler: Reconciler,
-    namespace: str | None,
-    tasks_listed: asyncio.Event,
+    store: Store, reconciler: Reconciler, jobs_listed: asyncio.Event, tasks_listed: asyncio.Event
 ) -> None:
     """Reconcile once every BatchJob and every Task is known: a first plan made from a
     partial index could exceed parallelism or the live-task bound."""
-    await list_into(kube, BATCHJOBS.path(namespace), store.put_job)
+    await jobs_listed.wait()
     await tasks_listed.wait()
     tasks = sum(len(t.live) + len(t.finished) for t in store.tasks.values())
     log.info("loaded state", extra={"batchjobs": len(store.jobs), "tasks": tasks})

@@ -4,7 +4,7 @@ Components take a `KubeApi`, not a `Kube`, so unit tests drive them with fakes t
 mypy checks against the real client's signatures (tests/fakes).
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from taskmill.kube.client import WatchEvent
@@ -35,5 +35,11 @@ class KubeApi(Protocol):
     async def merge_patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]: ...
 
     def watch(
-        self, path: str, *, resource_version: str, timeout_seconds: int = 300, **params: str
+        self,
+        path: str,
+        *,
+        resource_version: str,
+        timeout_seconds: int = 300,
+        on_open: Callable[[], None] | None = None,
+        **params: str,
     ) -> AsyncIterator[WatchEvent]: ...
