@@ -90,6 +90,7 @@ class LeaderElector:
         self._mono = monotonic
         self._clock: ObserverClock[str] = ObserverClock()
         self._renewed_at = -float("inf")
+        self._held_before = False
         self.leading = False
 
     @property
@@ -104,7 +105,7 @@ class LeaderElector:
             if await self._try(self._retry) is Outcome.HELD:
                 break
             await asyncio.sleep(self._retry)
-        self.leading = True
+        self.leading = self._held_before = True
         log.info("became leader", extra={"identity": self._me, "lease": self._name})
 
     async def hold(self) -> None:
@@ -163,7 +164,7 @@ class LeaderElector:
             return Outcome.LOST
         # A Lease naming us that this process never held is another process's with our
         # identity (or our previous life's): wait for it like any other holder's.
-        mine = self._me if self.leading else ""
+        mine = self._me if self._held_before else ""
         self._clock.observe("leader", (holder, spec.get("renewTime")), now)
         seen = self._clock.seen_at("leader")
         assert seen is not None

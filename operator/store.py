@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from taskmill.operator.observer import ObserverClock
+from taskmill.operator.observer import ObserverClock, Sight
 
 from taskmill.api import (
     BatchJob,
@@ -178,7 +178,7 @@ class JobTasks:
 
 
 class Store:
-    def __init__(self, monotonic: Callable[[], float]) -> None:
+    def __init__(self, monotonic: Callable[[], float], sight: Sight | None = None) -> None:
         self._monotonic = monotonic
         self.jobs: dict[JobKey, BatchJob] = {}
         # The same jobs by namespace: what a job's dependsOn can name, read on every pass.
@@ -186,12 +186,21 @@ class Store:
         # (namespace, name) -> the names of the jobs whose dependsOn names it
         self._dependents: dict[JobKey, set[str]] = {}
         self.tasks: dict[JobKey, JobTasks] = {}
-        self.leases: ObserverClock[TaskKey] = ObserverClock()
+        # Lease expiry pauses while the operator cannot see (taskmill.operator.observer).
+        self.leases: ObserverClock[TaskKey] = ObserverClock(sight)
         self.dirty: set[JobKey] = set()
         self.wake = asyncio.Event()
 
     def mark(self, key: JobKey) -> None:
         self.dirty.add(key)
+        self.wake.set()
+
+    def mark_held(self) -> None:
+        """Wake every job with a held lease: after a break in sight its expiry is due
+        afresh, and nothing else would wake the job for it."""
+        for key, tasks in self.tasks.items():
+            if any(row.active for row in tasks.live.values()):
+                self.dirty.add(key)
         self.wake.set()
 
     def take_dirty(self) -> set[JobKey]:

@@ -50,9 +50,13 @@ def reflector(
     on_object: Callback,
     on_delete: Callback,
     on_synced: Callable[[], None] = lambda: None,
+    on_sync: Callable[[bool], None] | None = None,
     keep: tuple[str, ...] = (),
     **params: str,
 ) -> Reflector:
-    """A reflector on `path` that reports deletions made while unwatched, with `keep`."""
+    """A reflector on `path` that reports deletions made while unwatched, with `keep`.
+
+    on_synced: a list went through; on_sync: the watch became current, or stopped being.
+    """
     feed = Feed(on_object, on_delete, on_synced)
-    return Reflector(client, path, feed, params=params, tombstones=keep)
+    return Reflector(client, path, feed, params=params, tombstones=keep, on_sync=on_sync)

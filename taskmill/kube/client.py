@@ -67,6 +67,8 @@ class Kube:
     Every request, watches included, takes a token from a client-side bucket (`qps`
     per second, bursts of `burst`), as client-go's clients do. `max_request_seconds`
     caps every request's timeout: a component sets it below the lease it must renew.
+    `on_heard` is called whenever the API server answers (below 500) or a watch
+    delivers: the operator's judge of whether it can see the API server at all.
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class Kube:
         qps: float = DEFAULT_QPS,
         burst: int = DEFAULT_BURST,
         max_request_seconds: float | None = None,
+        on_heard: Callable[[], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._conn = conn
@@ -85,10 +88,8 @@ class Kube:
         self._limit = limit
         self._bucket = TokenBucket(qps, burst, monotonic)
         self._max_request_seconds = max_request_seconds
-        self._mono = monotonic
+        self._on_heard = on_heard
         self._session: aiohttp.ClientSession | None = None
-        # When the API server last answered (any status below 500) or sent a watch event.
-        self.last_heard = -float("inf")
 
     async def __aenter__(self) -> "Kube":
         connector = aiohttp.TCPConnector(ssl=self._conn.ssl_context, limit=self._limit)
@@ -119,8 +120,8 @@ class Kube:
         return headers
 
     def _heard(self, status: int) -> None:
-        if status < 500:
-            self.last_heard = self._mono()
+        if status < 500 and self._on_heard is not None:
+            self._on_heard()
 
     @property
     def session(self) -> aiohttp.ClientSession:

@@ -95,6 +95,7 @@ class Reflector:
         silence_seconds: float = SILENCE_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_sync: Callable[[bool], None] | None = None,
     ) -> None:
         self._client = client
         self.path = path
@@ -106,6 +107,7 @@ class Reflector:
         self._silence = silence_seconds
         self._mono = monotonic
         self._sleep = sleep
+        self._on_sync = on_sync
         self.version = ""  # the last resourceVersion seen; "" until listed
         self.synced = False  # listed, and the watch is open
         self.last_event = -float("inf")  # monotonic time of the last event or bookmark
@@ -116,6 +118,8 @@ class Reflector:
         if synced != self.synced:
             self.synced = synced
             self.changes.set()
+            if self._on_sync is not None:
+                self._on_sync(synced)
 
     async def run(self) -> None:
         """Until cancelled."""

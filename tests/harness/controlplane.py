@@ -14,13 +14,16 @@ so children of a kind whose CRD was created after it started may take up to ~30 
 longer to be collected.
 """
 
+import contextlib
 import datetime
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -205,6 +208,17 @@ class ControlPlane:
             proc = self._procs.pop(name)
             procs.stop_group(proc.pid, procs.child_exited(proc))
         self.layout.pids.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def paused(self, name: str) -> Iterator[None]:
+        """SIGSTOP a component for the duration of the block, then SIGCONT it: an outage
+        in which its connections stay open but nothing answers (a hung API server)."""
+        pid = self._procs[name].pid
+        os.killpg(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.killpg(pid, signal.SIGCONT)
 
     def _start_once(self) -> Cluster:
         layout = self.layout
