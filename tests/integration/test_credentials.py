@@ -130,8 +130,8 @@ def test_operator_and_provider_run_a_job_with_the_charts_rbac(
     operator = token_kubeconfig(cluster, accounts.operator_token, tmp_path / "operator")
     provider = token_kubeconfig(cluster, accounts.provider_token, tmp_path / "provider")
     namespace = accounts.namespace
-    for logs in ("operator-logs", "provider-logs"):
-        (tmp_path / logs).mkdir()
+    for component in ("operator", "provider"):
+        (tmp_path / f"{component}-logs").mkdir()
 
     with (
         providers_for(operator, namespace, tmp_path / "operator-logs") as as_operator,
