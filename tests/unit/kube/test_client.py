@@ -2,11 +2,15 @@
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.base_protocol import BaseProtocol
 
+from taskmill.kube import Connection, Kube
 from taskmill.kube.client import EventTooLargeError, _error, json_lines
 from taskmill.kube.ratelimit import TokenBucket
 
@@ -82,3 +86,62 @@ def test_token_bucket(qps: float, burst: int, steps: list[float], waits: list[fl
 def test_retry_after_is_read_from_429s(header: str | None, seconds: float | None) -> None:
     error = _error(429, '{"reason": "TooManyRequests", "message": "slow down"}', header)
     assert (error.status, error.reason, error.retry_after) == (429, "TooManyRequests", seconds)
+
+
+async def serve(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.AppRunner:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner
+
+
+def connection(runner: web.AppRunner) -> Connection:
+    (address,) = runner.addresses
+    return Connection(f"http://127.0.0.1:{address[1]}", False, lambda: "Bearer t")
+
+
+def test_a_429_is_sent_again_after_its_retry_after_whatever_the_verb() -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((request.method, request.headers.get("Authorization")))
+        if len(seen) < 3:
+            return web.json_response(
+                {"reason": "TooManyRequests"}, status=429, headers={"Retry-After": "0"}
+            )
+        return web.json_response({"ok": True})
+
+    async def main() -> dict[str, Any]:
+        runner = await serve(handler)
+        try:
+            async with Kube(connection(runner)) as kube:
+                return await kube.create("/x", {"a": 1})
+        finally:
+            await runner.cleanup()
+
+    assert asyncio.run(main()) == {"ok": True}
+    assert seen == [("POST", "Bearer t")] * 3
+
+
+def test_no_request_outlasts_the_clients_cap() -> None:
+    async def main() -> bool:
+        answer = asyncio.Event()
+
+        async def handler(request: web.Request) -> web.Response:
+            await answer.wait()  # an API server that stopped mid-request
+            return web.json_response({})
+
+        runner = await serve(handler)
+        try:
+            async with Kube(connection(runner), max_request_seconds=0.2) as kube:
+                await kube.request("GET", "/x", request_timeout=30)
+        except TimeoutError:
+            return True
+        finally:
+            answer.set()
+            await runner.cleanup()
+        return False
+
+    assert asyncio.run(main())
