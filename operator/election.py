@@ -20,13 +20,14 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 from taskmill.operator.observer import ObserverClock, stale_at
 
 from taskmill.api.protocol import timestamp
 from taskmill.kube import ApiError
+from taskmill.kube.api import Requests
 from taskmill.kube.paths import LEASES
 
 log = logging.getLogger(__name__)
@@ -40,21 +41,6 @@ def default_identity(environ: dict[str, str] | None = None) -> str:
     two processes on one host must never both believe the Lease is theirs."""
     env = os.environ if environ is None else environ
     return f"{env.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:12]}"
-
-
-class Requests(Protocol):
-    """The one call of taskmill.kube.Kube the elector makes."""
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        request_timeout: float = 30,
-    ) -> dict[str, Any]: ...
 
 
 class Outcome(Enum):

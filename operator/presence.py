@@ -14,8 +14,9 @@ from taskmill.operator.observer import ObserverClock, stale_at
 from taskmill.operator.watching import reflector
 
 from taskmill.api.meta import CAPABILITY_LABEL_PREFIX, LABEL_PROVIDER
+from taskmill.kube.api import ListWatch
 from taskmill.kube.paths import LEASES
-from taskmill.kube.reflector import ListWatch, Reflector
+from taskmill.kube.reflector import Reflector
 
 DEFAULT_LEASE_SECONDS = 15
 ProviderKey = tuple[str, str]

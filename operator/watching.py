@@ -9,7 +9,8 @@ deletions made while unwatched the same way.
 from collections.abc import Callable
 from typing import Any
 
-from taskmill.kube.reflector import ListWatch, Reflector
+from taskmill.kube.api import ListWatch
+from taskmill.kube.reflector import Reflector
 
 Callback = Callable[[dict[str, Any]], None]
 

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from taskmill.kube.reflector import ListWatch, Reflector
+from taskmill.kube.api import ListWatch
+from taskmill.kube.reflector import Reflector
 
 log = logging.getLogger(__name__)
 

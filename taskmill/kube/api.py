@@ -1,7 +1,8 @@
-"""The client's surface as a typed Protocol.
+"""The client's surface as typed Protocols.
 
-Components take a `KubeApi`, not a `Kube`, so unit tests drive them with fakes that
-mypy checks against the real client's signatures (tests/fakes).
+Components take a `KubeApi` (or the narrower `Requests` / `ListWatch` they need), not a
+`Kube`, so unit tests drive them with fakes that mypy checks against the real client's
+signatures (tests/fakes).
 """
 
 from collections.abc import AsyncIterator, Callable
@@ -10,7 +11,9 @@ from typing import Any, Protocol
 from taskmill.kube.client import WatchEvent
 
 
-class KubeApi(Protocol):
+class Requests(Protocol):
+    """Any one request."""
+
     async def request(
         self,
         method: str,
@@ -22,17 +25,11 @@ class KubeApi(Protocol):
         request_timeout: float = 30,
     ) -> dict[str, Any]: ...
 
-    async def get(self, path: str) -> dict[str, Any]: ...
+
+class ListWatch(Protocol):
+    """The two calls a reflector needs."""
 
     async def list_objects(self, path: str, **params: str) -> dict[str, Any]: ...
-
-    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]: ...
-
-    async def delete(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]: ...
-
-    async def json_patch(self, path: str, ops: list[dict[str, Any]]) -> dict[str, Any]: ...
-
-    async def merge_patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]: ...
 
     def watch(
         self,
@@ -43,3 +40,15 @@ class KubeApi(Protocol):
         on_open: Callable[[], None] | None = None,
         **params: str,
     ) -> AsyncIterator[WatchEvent]: ...
+
+
+class KubeApi(Requests, ListWatch, Protocol):
+    async def get(self, path: str) -> dict[str, Any]: ...
+
+    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def delete(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]: ...
+
+    async def json_patch(self, path: str, ops: list[dict[str, Any]]) -> dict[str, Any]: ...
+
+    async def merge_patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]: ...

@@ -20,13 +20,14 @@ import logging
 import random
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import aiohttp
 
+from taskmill.kube.api import ListWatch
 from taskmill.kube.backoff import Backoff
-from taskmill.kube.client import ApiError, GoneError, WatchEvent
+from taskmill.kube.client import ApiError, GoneError
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +41,6 @@ RETRY_BACKOFF = Backoff(base=0.5, cap=30.0, jitter=0.5)
 TRANSIENT = (ApiError, aiohttp.ClientError, TimeoutError, ValueError)
 
 Object = dict[str, Any]
-
-
-class ListWatch(Protocol):
-    """The two calls of taskmill.kube.Kube a reflector needs."""
-
-    async def list_objects(self, path: str, **params: str) -> dict[str, Any]: ...
-
-    def watch(
-        self,
-        path: str,
-        *,
-        resource_version: str,
-        timeout_seconds: int = 300,
-        on_open: Callable[[], None] | None = None,
-        **params: str,
-    ) -> AsyncIterator[WatchEvent]: ...
 
 
 class Handler(Protocol):
