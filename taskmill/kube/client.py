@@ -25,8 +25,8 @@ DEFAULT_RETRY_AFTER = 1.0
 # Defaults of the client-side rate limit: well above what one operator or provider
 # needs at the API server's own write limit on a small control plane, so it only stops
 # a runaway loop from flooding the API server.
-DEFAULT_QPS = 100.0
-DEFAULT_BURST = 200
+DEFAULT_QPS = 200.0
+DEFAULT_BURST = 400
 
 
 class ApiError(Exception):
