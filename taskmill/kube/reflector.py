@@ -19,7 +19,6 @@ import asyncio
 import logging
 import random
 import sys
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -78,7 +77,6 @@ class Reflector:
         rng: random.Random | None = None,
         backoff: Backoff = RETRY_BACKOFF,
         silence_seconds: float = SILENCE_SECONDS,
-        monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_sync: Callable[[bool], None] | None = None,
     ) -> None:
@@ -90,19 +88,15 @@ class Reflector:
         self._rng = rng or random.Random()
         self._backoff = backoff
         self._silence = silence_seconds
-        self._mono = monotonic
         self._sleep = sleep
         self._on_sync = on_sync
         self.version = ""  # the last resourceVersion seen; "" until listed
         self.synced = False  # listed, and the watch is open
-        self.last_event = -float("inf")  # monotonic time of the last event or bookmark
-        self.changes = asyncio.Event()  # set whenever `synced` changes
         self._failures = 0
 
     def _sync(self, synced: bool) -> None:
         if synced != self.synced:
             self.synced = synced
-            self.changes.set()
             if self._on_sync is not None:
                 self._on_sync(synced)
 
@@ -163,7 +157,6 @@ class Reflector:
         async with asyncio.timeout(self._silence) as silence:
 
             def heard() -> None:
-                self.last_event = self._mono()
                 silence.reschedule(asyncio.get_running_loop().time() + self._silence)
                 self._sync(True)
 

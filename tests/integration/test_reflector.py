@@ -55,13 +55,17 @@ def test_a_task_with_a_mebibyte_of_params_neither_ends_nor_stalls_the_watch(
     async def scenario() -> tuple[Names, Reflector]:
         names = Names()
         async with Kube(load_connection(str(cluster.kubeconfig))) as kube:
-            reflector = Reflector(kube, path, names)
+            watching = asyncio.Event()
+
+            def on_sync(synced: bool) -> None:
+                if synced:
+                    watching.set()
+
+            reflector = Reflector(kube, path, names, on_sync=on_sync)
             running = asyncio.create_task(reflector.run())
             try:
                 async with asyncio.timeout(TIMEOUT):
-                    while not reflector.synced:
-                        await reflector.changes.wait()
-                        reflector.changes.clear()
+                    await watching.wait()
                     await kube.create(path, task("big-0", big))
                     await kube.create(path, task("small-0", {"n": 1}))
                     while "small-0" not in names.sizes:
