@@ -120,6 +120,7 @@ async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any
         async with kube_for(cluster) as kube:
             bench = Bench(cluster, kube, launcher, random.Random(args.seed), quick=args.quick)
             bench.components = plane.layout.recorded_pids()
+            bench.plane = plane
             bench.say(f"control plane up at {cluster.server} (state: {state_dir})")
             for scenario in chosen:
                 runs = args.runs or (1 if args.quick else scenario.runs)

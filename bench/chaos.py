@@ -1,5 +1,7 @@
-"""Chaos: a job runs while providers are SIGKILLed and SIGSTOPped and the operator is
-kill -9'd and restarted; afterwards every task must have exactly one accepted result.
+"""Chaos: a job runs while providers are SIGKILLed and SIGSTOPped, the operator is
+kill -9'd and restarted, and (the full plan) the API server is stopped for 30 s and etcd
+restarted; afterwards every task must have exactly one accepted result, and no lease
+may have been expired because of the control-plane outage.
 
 "Accepted" means a fenced final write succeeded. Two records of it are compared:
 the Task's history (a Succeeded entry names the holder and epoch whose write the API
@@ -33,6 +35,7 @@ from bench.stack import list_tasks, parse_time, wait_job
 from taskmill.kube import Kube
 from taskmill.kube.paths import BATCHJOBS
 from tests.builders import make_batchjob
+from tests.harness import ControlPlane
 
 JOB = "chaos"
 # The provider's log line for a final write the API server took: (holder, task, epoch).
@@ -44,6 +47,9 @@ KILL, STOP, RESTART = (
     "SIGSTOP a provider past its lease",
     "kill -9 the operator",
 )
+# Control-plane faults: the harness's own components (bench only, never a test).
+PAUSE_API, RESTART_ETCD = "SIGSTOP the kube-apiserver for 30 s", "restart etcd"
+API_PAUSE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,22 @@ class Plan:
     )
 
 
-FULL = Plan(tasks=1000, providers=8, slots=4, task_seconds=0.5)
+FULL = Plan(
+    tasks=1000,
+    providers=8,
+    slots=4,
+    task_seconds=0.5,
+    faults=(
+        (0.10, KILL),
+        (0.20, RESTART),
+        (0.30, STOP),
+        (0.40, PAUSE_API),
+        (0.45, KILL),
+        (0.55, RESTART_ETCD),
+        (0.60, RESTART),
+        (0.75, KILL),
+    ),
+)
 SMALL = Plan(tasks=150, providers=5, slots=2, task_seconds=0.6)
 
 
@@ -80,6 +101,7 @@ class Outcome:
     unlogged: int  # recorded successes whose provider died before logging them
     executions: int  # command runs, re-executions included
     expired: int  # leases the operator expired
+    expired_in_outage: int  # of those, expired while the API server was stopped or after
     makespan: float
     faults: list[str] = field(default_factory=list)
 
@@ -93,8 +115,10 @@ class Chaos:
         plan: Plan,
         rng: random.Random,
         say: Callable[[str], None],
+        plane: ControlPlane | None = None,
     ) -> None:
         self.kube = kube
+        self.plane = plane
         self.launcher = launcher
         self.namespace = namespace
         self.plan = plan
@@ -106,6 +130,9 @@ class Chaos:
         self.faults: list[str] = []
         self._stopped: set[str] = set()
         self._resumes: list[asyncio.Task[None]] = []
+        # Wall-clock (start, end) of the API server outage: an expiry from its start
+        # until a lease plus grace after it is one the outage caused.
+        self.outage: tuple[float, float] | None = None
 
     def _start_operator(self) -> None:
         extra = ["--lease-grace-seconds", str(self.plan.grace_seconds)]
@@ -162,7 +189,17 @@ class Chaos:
 
     def _inject(self, fault: str, done: int) -> None:
         live = [p for p in self.providers if p.alive() and p.name not in self._stopped]
-        if fault == RESTART:
+        if fault in (PAUSE_API, RESTART_ETCD):
+            if self.plane is None:
+                raise ValueError(f"{fault!r} needs the harness's control plane")
+            target = "control plane"
+            if fault == PAUSE_API:
+                self._resumes.append(asyncio.create_task(self._pause_api(self.plane)))
+            else:
+                self._resumes.append(
+                    asyncio.create_task(asyncio.to_thread(self.plane.restart, "etcd"))
+                )
+        elif fault == RESTART:
             assert self.operator is not None
             self.operator.kill()
             self._start_operator()
@@ -180,6 +217,16 @@ class Chaos:
         self.faults.append(note)
         self.say(f"chaos: {note}")
 
+    async def _pause_api(self, plane: ControlPlane) -> None:
+        started = time.time()
+        plane.signal("kube-apiserver", signal.SIGSTOP)
+        try:
+            await asyncio.sleep(API_PAUSE_SECONDS)
+        finally:
+            plane.signal("kube-apiserver", signal.SIGCONT)
+            self.outage = (started, time.time())
+            self.say("chaos: SIGCONT kube-apiserver")
+
     async def _resume_later(self, proc: Proc) -> None:
         """SIGCONT once the operator must have expired the stopped provider's leases."""
         await asyncio.sleep(self.plan.lease_seconds + self.plan.grace_seconds + 3)
@@ -195,12 +242,14 @@ class Chaos:
                 logged[name].add((holder, int(epoch)))
         names = {f"{JOB}-{i}" for i in range(self.plan.tasks)}
         succeeded = set()
-        accepted = duplicates = unlogged = expired = 0
+        accepted = duplicates = unlogged = expired = in_outage = 0
         for t in items:
             name, status = t["metadata"]["name"], t.get("status", {})
             history = status.get("history") or []
             recorded = {(h["holder"], h["epoch"]) for h in history if h["outcome"] == "Succeeded"}
-            expired += sum(1 for h in history if h.get("outcome") == "Expired")
+            expiries = [h for h in history if h.get("outcome") == "Expired"]
+            expired += len(expiries)
+            in_outage += sum(1 for h in expiries if self._in_outage(parse_time(h["time"])))
             if status.get("phase") == "Succeeded" and recorded:
                 succeeded.add(name)
             results = recorded | logged[name]
@@ -223,9 +272,16 @@ class Chaos:
             unlogged=unlogged,
             executions=len(runs),
             expired=expired,
+            expired_in_outage=in_outage,
             makespan=(max(done) - started) if done else float("nan"),
             faults=self.faults,
         )
+
+    def _in_outage(self, at: float) -> bool:
+        if self.outage is None:
+            return False
+        start, end = self.outage
+        return start <= at <= end + self.plan.lease_seconds + self.plan.grace_seconds
 
 
 async def run_chaos(
@@ -235,8 +291,9 @@ async def run_chaos(
     plan: Plan,
     seed: int,
     say: Callable[[str], None],
+    plane: ControlPlane | None = None,
 ) -> Outcome:
-    chaos = Chaos(kube, launcher, namespace, plan, random.Random(seed), say)
+    chaos = Chaos(kube, launcher, namespace, plan, random.Random(seed), say, plane)
     try:
         return await chaos.run()
     finally:
@@ -249,14 +306,16 @@ async def bench_run(bench: Bench, seed: int) -> dict[str, Any]:
     namespace = await bench.namespace("chaos")
     bench.say(f"chaos: {FULL.tasks} tasks, {FULL.providers} providers x {FULL.slots}, seed {seed}")
     try:
-        outcome = await run_chaos(bench.kube, bench.launcher, namespace, FULL, seed, bench.say)
+        outcome = await run_chaos(
+            bench.kube, bench.launcher, namespace, FULL, seed, bench.say, bench.plane
+        )
     finally:
         with contextlib.suppress(Exception):
             await bench.cleanup(namespace, [])
     bench.say(
         f"chaos: job {outcome.job_phase}, lost {outcome.lost}, duplicates {outcome.duplicates}, "
         f"{outcome.executions} executions for {outcome.tasks} tasks, "
-        f"{outcome.expired} leases expired"
+        f"{outcome.expired} leases expired ({outcome.expired_in_outage} in the API outage)"
     )
     return {
         "seed": seed,
@@ -265,6 +324,7 @@ async def bench_run(bench: Bench, seed: int) -> dict[str, Any]:
         "unlogged": outcome.unlogged,
         "executions": outcome.executions,
         "expired": outcome.expired,
+        "expired_in_outage": outcome.expired_in_outage,
         "makespan_s": outcome.makespan,
         "job_succeeded": float(outcome.job_phase == "Succeeded"),
         "faults_applied": len(outcome.faults),
@@ -276,5 +336,6 @@ def totals(runs: list[dict[str, Any]]) -> dict[str, float]:
     return {
         "lost_sum": float(sum(r["lost"] for r in runs)),
         "duplicates_sum": float(sum(r["duplicates"] for r in runs)),
+        "expired_in_outage_sum": float(sum(r["expired_in_outage"] for r in runs)),
         "seeds": float(len(runs)),
     }

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from bench.procs import Launcher, Proc, cpu_seconds
 from bench.stack import delete_namespace, new_namespace
 from taskmill.kube import Kube
-from tests.harness import Cluster
+from tests.harness import Cluster, ControlPlane
 
 NOOP = ["true"]
 CAPABILITY = "noop"
@@ -25,6 +25,7 @@ class Bench:
     rng: random.Random
     quick: bool = False
     components: dict[str, int] = field(default_factory=dict)  # control-plane pids by name
+    plane: ControlPlane | None = None  # for control-plane faults (chaos)
     started: float = field(default_factory=time.monotonic)
 
     def cpu(self, procs: dict[str, list[Proc]]) -> dict[str, float]:

@@ -8,6 +8,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from taskmill.kube import ApiError, Kube, load_connection
 from taskmill.kube.paths import BATCHJOBS, TASKS
 from tests.builders import make_task
@@ -72,7 +74,13 @@ async def wait_job(
     deadline = time.monotonic() + within
     path = BATCHJOBS.path(namespace, name)
     while True:
-        body: dict[str, Any] = await kube.get(path)
+        try:
+            body: dict[str, Any] = await kube.get(path)
+        except (TimeoutError, aiohttp.ClientError) as e:  # a control-plane fault: poll on
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"BatchJob {namespace}/{name}: {e!r}") from e
+            await asyncio.sleep(poll)
+            continue
         if on_poll is not None:
             on_poll(body)
         if body.get("status", {}).get("phase") in ("Succeeded", "Failed", "Cancelled"):

@@ -3,10 +3,10 @@
 import argparse
 import asyncio
 import os
-import socket
 import sys
 
 from taskmill.operator import logs
+from taskmill.operator.election import default_identity
 from taskmill.operator.reconciler import Settings
 from taskmill.operator.runtime import Config, run
 
@@ -37,7 +37,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
         "lease; longer than the providers' kill grace (default %(default)s)",
     )
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
-    parser.add_argument("--identity", help="leader-election identity (default: pod or host name)")
+    parser.add_argument(
+        "--identity",
+        help="leader-election identity, unique per process (default: pod or host name "
+        "plus a random suffix)",
+    )
     parser.add_argument(
         "--leader-lease-namespace",
         help="namespace of the taskmill-operator Lease (default: the watched namespace, "
@@ -52,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     logs.configure(args.log_format)
     return Config(
         namespace=namespace,
-        identity=args.identity or os.environ.get("POD_NAME") or socket.gethostname(),
+        identity=args.identity or default_identity(),
         lease_namespace=args.leader_lease_namespace or namespace or pod_namespace or "default",
         liveness_port=args.liveness_port,
         leader_lease_seconds=args.leader_lease_seconds,

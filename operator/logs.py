@@ -44,5 +44,3 @@ def configure(fmt: str, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # kopf narrates every watch event at INFO; only its warnings belong in our logs.
-    logging.getLogger("kopf").setLevel(logging.WARNING)

@@ -6,17 +6,17 @@ on its own observer clock: a provider is live while its Lease last changed less 
 leaseDurationSeconds + grace ago, whatever the timestamps inside say.
 """
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from taskmill.operator.observer import ObserverClock, stale_at
-from taskmill.operator.watching import list_then_watch
+from taskmill.operator.watching import reflector
 
 from taskmill.api.meta import CAPABILITY_LABEL_PREFIX, LABEL_PROVIDER
-from taskmill.kube import Kube
+from taskmill.kube.api import ListWatch
 from taskmill.kube.paths import LEASES
+from taskmill.kube.reflector import Reflector
 
 DEFAULT_LEASE_SECONDS = 15
 ProviderKey = tuple[str, str]
@@ -78,14 +78,14 @@ class ProviderPresence:
         return min((t for t in ahead if t > now), default=None)
 
 
-async def watch_presence(
-    kube: Kube,
+def presence_reflector(
+    kube: ListWatch,
     namespace: str | None,
     presence: ProviderPresence,
     monotonic: Callable[[], float],
     on_change: Callable[[], None],
-) -> None:
-    """Keep `presence` current from the provider Leases, and only those."""
+) -> Reflector:
+    """Keeps `presence` current from the provider Leases, and only those."""
 
     def put(body: dict[str, Any]) -> None:
         presence.put(body, monotonic())
@@ -95,26 +95,11 @@ async def watch_presence(
         presence.delete(body)
         on_change()
 
-    listed = asyncio.Event()
-    watch = asyncio.create_task(
-        list_then_watch(
-            kube,
-            LEASES.path(namespace),
-            on_object=put,
-            on_delete=delete,
-            listed=listed,
-            labelSelector=f"{LABEL_PROVIDER}=true",
-        )
+    return reflector(
+        kube,
+        LEASES.path(namespace),
+        on_object=put,
+        on_delete=delete,
+        on_synced=on_change,  # an empty list is news too: no provider serves anything
+        labelSelector=f"{LABEL_PROVIDER}=true",
     )
-    # Wait for the list or for the watch to stop first: a watch that crashed before its
-    # list went through must surface (and stop the leader), not leave us waiting.
-    listing = asyncio.create_task(listed.wait())
-    try:
-        await asyncio.wait({watch, listing}, return_when=asyncio.FIRST_COMPLETED)
-        if listed.is_set():
-            on_change()  # an empty list is news too: no provider serves anything
-        await watch
-    finally:
-        # Also when we are cancelled: neither may outlive this coroutine.
-        listing.cancel()
-        watch.cancel()

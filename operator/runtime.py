@@ -1,6 +1,6 @@
 """Running the operator: leader election first, then, in one event loop and for as long
-as this replica leads, kopf (BatchJob events), the Task and provider-Lease watches
-(taskmill.operator.watching: the hot path, kept out of kopf) and the reconciler."""
+as this replica leads, the BatchJob, Task and provider-Lease watches (one reflector
+each, taskmill.operator.watching) and the reconciler."""
 
 import asyncio
 import contextlib
@@ -10,20 +10,22 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import kopf
 from aiohttp import web
-from taskmill.operator.election import LeaderElector
+from taskmill.operator.election import RENEW_DEADLINE_FRACTION, LeaderElector
 from taskmill.operator.events import Recorder
-from taskmill.operator.handlers import build_registry, kopf_settings
-from taskmill.operator.presence import ProviderPresence, watch_presence
+from taskmill.operator.observer import Sight
+from taskmill.operator.presence import ProviderPresence, presence_reflector
 from taskmill.operator.reconciler import Reconciler, Settings
 from taskmill.operator.store import TASK_TOMBSTONE_FIELDS, Store
-from taskmill.operator.watching import list_into, list_then_watch
+from taskmill.operator.watching import reflector
 
 from taskmill.kube import Kube, load_connection
 from taskmill.kube.paths import BATCHJOBS, TASKS
+from taskmill.kube.reflector import Reflector
 
 log = logging.getLogger(__name__)
+
+RENEW_PERIOD_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,28 @@ class Config:
     settings: Settings = field(default_factory=Settings)
 
 
+@dataclass
+class Health:
+    """What /readyz reports: a standby is ready; a leader while its watches are synced
+    and it can reach the API server."""
+
+    sight: Sight
+    elector: LeaderElector | None = None
+    watches: list[Reflector] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        if self.elector is None or not self.elector.leading:
+            return []  # standing by
+        problems = [f"watch of {w.path} not synced" for w in self.watches if not w.synced]
+        if self.sight.since() is None:
+            problems.append("the API server has not answered")
+        return problems
+
+
 async def run(config: Config) -> int:
-    """Returns the exit code: 1 when leadership was lost or a part of the leader stopped
-    (the process must restart).
+    """Returns the exit code: 1 when a part of the leader stopped (the process must
+    restart). Leadership lost to another replica, or given up because it could not be
+    renewed in time, makes this replica a standby again, keeping nothing of its term.
 
     SIGTERM and SIGINT cancel the run; leadership is then released on the way out so
     that a standby takes over at once instead of after the Lease duration.
@@ -47,68 +68,108 @@ async def run(config: Config) -> int:
     assert main is not None
     _stop_on_signals(main)
     connection = load_connection()
+    # The leader renews its Lease every `retry` seconds (client-go's default period, 2 s,
+    # or less for short Leases), so no answer at all for a second longer means the API
+    # server cannot be reached (taskmill.operator.observer.Sight). That must be well
+    # inside the shortest task lease (5 s) so expiry pauses before any lease runs out.
+    retry = min(RENEW_PERIOD_SECONDS, max(1.0, config.leader_lease_seconds / 5))
+    sight = Sight(tolerance=retry + 1.0, monotonic=time.monotonic)
+    health = Health(sight)
+    # No request may outlast the leader's margin: a deposed leader's write must land
+    # before a standby may take over (renew deadline + this <= the Lease duration).
+    request_cap = config.leader_lease_seconds * (1 - RENEW_DEADLINE_FRACTION)
     async with (
-        Kube(connection, user_agent="taskmill-operator") as kube,
-        _liveness(config.liveness_port),
+        Kube(
+            connection,
+            user_agent="taskmill-operator",
+            max_request_seconds=request_cap,
+            on_heard=sight.heard,
+        ) as kube,
+        _serve_health(config.liveness_port, health),
     ):
         elector = LeaderElector(
             kube,
             config.lease_namespace,
             config.identity,
             duration_seconds=config.leader_lease_seconds,
-            retry_seconds=max(1.0, config.leader_lease_seconds / 5),
+            retry_seconds=retry,
         )
-        log.info("waiting for leadership", extra={"identity": config.identity})
-        await elector.acquire()
+        health.elector = elector
         try:
-            return await _lead(kube, config, elector, main)
+            while True:
+                log.info("waiting for leadership", extra={"identity": config.identity})
+                await elector.acquire()
+                if not await _lead(kube, config, elector, sight, health):
+                    return 1
+                log.warning("no longer leading; standing by", extra={"identity": config.identity})
         finally:
             await elector.release()
 
 
-async def _lead(kube: Kube, config: Config, elector: LeaderElector, main: asyncio.Task[Any]) -> int:
-    store = Store(time.monotonic)
+async def _lead(
+    kube: Kube, config: Config, elector: LeaderElector, sight: Sight, health: Health
+) -> bool:
+    """One term as leader, with a store, watches and a reconciler of its own. Returns
+    True when leadership ended, False when a part of the leader stopped."""
+    store = Store(time.monotonic, sight)
     presence = ProviderPresence(config.settings.grace_seconds)
     reconciler = Reconciler(kube, store, presence, Recorder(kube, config.identity), config.settings)
-    tasks_listed = asyncio.Event()
+    jobs_listed, tasks_listed = asyncio.Event(), asyncio.Event()
 
     def presence_changed() -> None:
         reconciler.presence_listed = True
         store.wake.set()
 
+    def job_deleted(body: dict[str, Any]) -> None:
+        meta = body.get("metadata", {})
+        store.delete_job(meta.get("namespace", ""), meta.get("name", ""))
+
+    def tasks_synced(synced: bool) -> None:
+        sight.watch("tasks", synced)
+
+    tasks_synced(False)
+    sight.on_restored = store.mark_held
     namespace = config.namespace
-    tasks = {
-        asyncio.create_task(elector.hold(), name="leadership"),
-        asyncio.create_task(_kopf(store, namespace, main), name="kopf"),
-        asyncio.create_task(
-            list_then_watch(
-                kube,
-                TASKS.path(namespace),
-                on_object=store.put_task,
-                on_delete=store.delete_task,
-                listed=tasks_listed,
-                keep=TASK_TOMBSTONE_FIELDS,
-            ),
-            name="tasks",
+    health.watches = [
+        reflector(
+            kube,
+            BATCHJOBS.path(namespace),
+            on_object=store.put_job,
+            on_delete=job_deleted,
+            on_synced=jobs_listed.set,
         ),
-        asyncio.create_task(
-            watch_presence(kube, namespace, presence, time.monotonic, presence_changed),
-            name="presence",
+        reflector(
+            kube,
+            TASKS.path(namespace),
+            on_object=store.put_task,
+            on_delete=store.delete_task,
+            on_synced=tasks_listed.set,
+            on_sync=tasks_synced,
+            keep=TASK_TOMBSTONE_FIELDS,
         ),
+        presence_reflector(kube, namespace, presence, time.monotonic, presence_changed),
+    ]
+    leadership = asyncio.create_task(elector.hold(), name="leadership")
+    parts = {
+        *(asyncio.create_task(w.run(), name=f"watch {w.path}") for w in health.watches),
         asyncio.create_task(
-            _reconcile(kube, store, reconciler, namespace, tasks_listed), name="reconciler"
+            _reconcile(store, reconciler, jobs_listed, tasks_listed), name="reconciler"
         ),
     }
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({leadership, *parts}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in tasks:
+        health.watches = []
+        sight.on_restored = lambda: None
+        for task in (leadership, *parts):
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(leadership, *parts, return_exceptions=True)
+    if leadership in done:
+        return True
     for task in done:
         error = None if task.cancelled() else task.exception()
         log.error("%s stopped", task.get_name(), exc_info=error)
-    return 1
+    return False
 
 
 def _stop_on_signals(main: asyncio.Task[Any]) -> None:
@@ -123,40 +184,12 @@ def _request_stop(main: asyncio.Task[Any], sig: signal.Signals) -> None:
     main.cancel()
 
 
-async def _kopf(store: Store, namespace: str | None, main: asyncio.Task[Any]) -> None:
-    """kopf takes SIGTERM and SIGINT for itself as it starts; the run takes them back once
-    kopf is ready. Left to kopf, a signal stops kopf alone, after waiting 5 s for every
-    task created since it started (ours too), and the run takes that for a crash."""
-    ready = asyncio.Event()
-
-    async def take_back_signals() -> None:
-        await ready.wait()
-        _stop_on_signals(main)
-
-    taking_back = asyncio.create_task(take_back_signals())
-    try:
-        await kopf.operator(
-            registry=build_registry(store),
-            settings=kopf_settings(),
-            standalone=True,
-            clusterwide=namespace is None,
-            namespaces=[namespace] if namespace else (),
-            ready_flag=ready,
-        )
-    finally:
-        taking_back.cancel()
-
-
 async def _reconcile(
-    kube: Kube,
-    store: Store,
-    reconciler: Reconciler,
-    namespace: str | None,
-    tasks_listed: asyncio.Event,
+    store: Store, reconciler: Reconciler, jobs_listed: asyncio.Event, tasks_listed: asyncio.Event
 ) -> None:
     """Reconcile once every BatchJob and every Task is known: a first plan made from a
     partial index could exceed parallelism or the live-task bound."""
-    await list_into(kube, BATCHJOBS.path(namespace), store.put_job)
+    await jobs_listed.wait()
     await tasks_listed.wait()
     tasks = sum(len(t.live) + len(t.finished) for t in store.tasks.values())
     log.info("loaded state", extra={"batchjobs": len(store.jobs), "tasks": tasks})
@@ -164,13 +197,25 @@ async def _reconcile(
 
 
 @contextlib.asynccontextmanager
-async def _liveness(port: int | None) -> Any:
-    """/healthz answers while the event loop runs, leader or standby."""
+async def _serve_health(port: int | None, health: Health) -> Any:
+    """/healthz answers while the event loop runs, leader or standby; /readyz also needs
+    a leader's watches synced (a failed or silent watch makes the replica unready)."""
     if port is None:
         yield
         return
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def readyz(_: web.Request) -> web.Response:
+        problems = health.problems()
+        if problems:
+            return web.Response(status=503, text="\n".join(problems))
+        return web.Response(text="ok")
+
     app = web.Application()
-    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", port).start()
@@ -178,7 +223,3 @@ async def _liveness(port: int | None) -> Any:
         yield
     finally:
         await runner.cleanup()
-
-
-async def _healthz(_: web.Request) -> web.Response:
-    return web.Response(text="ok")

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from taskmill.operator.observer import ObserverClock
+from taskmill.operator.observer import ObserverClock, Sight
 
 from taskmill.api import (
     BatchJob,
@@ -190,7 +190,7 @@ class JobTasks:
 
 
 class Store:
-    def __init__(self, monotonic: Callable[[], float]) -> None:
+    def __init__(self, monotonic: Callable[[], float], sight: Sight | None = None) -> None:
         self._monotonic = monotonic
         self.jobs: dict[JobKey, BatchJob] = {}
         # The same jobs by namespace: what a job's dependsOn can name, read on every pass.
@@ -199,16 +199,25 @@ class Store:
         self._dependents: dict[JobKey, set[str]] = {}
         self.tasks: dict[OwnedKey, JobTasks] = {}
         self._owners: dict[JobKey, set[str]] = {}  # controller uids seen per job key
-        self.leases: ObserverClock[TaskKey] = ObserverClock()
+        # Lease expiry pauses while the operator cannot see (taskmill.operator.observer).
+        self.leases: ObserverClock[TaskKey] = ObserverClock(sight)
         # When the operator first saw each held Task's state (running, cancel requested):
         # timeouts and the cancel acknowledgement deadline run on this clock, never on a
-        # provider's timestamps.
-        self.states: ObserverClock[TaskKey] = ObserverClock()
+        # provider's timestamps, and, like expiry, never across a break in sight.
+        self.states: ObserverClock[TaskKey] = ObserverClock(sight)
         self.dirty: set[JobKey] = set()
         self.wake = asyncio.Event()
 
     def mark(self, key: JobKey) -> None:
         self.dirty.add(key)
+        self.wake.set()
+
+    def mark_held(self) -> None:
+        """Wake every job with a held lease: after a break in sight its expiry is due
+        afresh, and nothing else would wake the job for it."""
+        for (namespace, job, _owner), tasks in self.tasks.items():
+            if any(row.active for row in tasks.live.values()):
+                self.dirty.add((namespace, job))
         self.wake.set()
 
     def take_dirty(self) -> set[JobKey]:

@@ -1,28 +1,8 @@
-"""Jittered exponential backoff, as client-go's rate limiters do it."""
+"""The provider's backoff policies (taskmill.kube.backoff.Backoff)."""
 
 import random
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class Backoff:
-    """Delay after `failures` consecutive failures: base * factor^(n-1), capped, plus jitter.
-
-    Jitter adds up to `jitter` times the delay, so providers that lost the same race
-    do not come back in lockstep.
-    """
-
-    base: float
-    cap: float
-    factor: float = 2.0
-    jitter: float = 1.0
-
-    def delay(self, failures: int, rng: random.Random) -> float:
-        if failures <= 0:
-            return 0.0
-        raw = min(self.cap, self.base * self.factor ** (failures - 1))
-        return raw * (1.0 + self.jitter * rng.random())
-
+from taskmill.kube.backoff import Backoff
 
 # Claims: the first few losses move on at once; after that, back off briefly.
 CLAIM_BACKOFF = Backoff(base=0.05, cap=2.0)

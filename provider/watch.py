@@ -1,43 +1,29 @@
 """List once, then watch from the list's resourceVersion, for as long as the provider runs.
 
-A watch the server closes (timeout, apiserver restart) resumes from the last
-resourceVersion seen, bookmarks included; a 410 Gone means that version is too old,
-so the cache is rebuilt from a fresh list. Nothing here polls: an idle provider's
-only traffic is the open watch and, every few minutes, its renewal.
+The loop itself is the shared reflector (taskmill.kube.reflector): resume from the last
+resourceVersion after a failure, relist only on 410 Gone, backoff with jitter, events
+of any size, a silent watch restarted. Nothing here polls: an idle provider's only
+traffic is the open watch and, every few minutes, its renewal.
 """
 
-import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import aiohttp
-from taskmill.provider.backoff import RETRY_BACKOFF
-
-from taskmill.kube import ApiError, GoneError, WatchEvent
+from taskmill.kube.api import ListWatch
+from taskmill.kube.reflector import Reflector
 
 log = logging.getLogger(__name__)
 
-LIST_PAGE = 500
-# Server-side watch timeouts are spread so that many providers do not re-watch at once.
-WATCH_TIMEOUT_RANGE = (240, 360)
+# The client calls a list-watch needs (taskmill.kube.Kube has them).
+Client = ListWatch
 
 
 class Cache(Protocol):
     def replace(self, objects: list[dict[str, Any]]) -> None: ...
     def apply(self, event_type: str, obj: dict[str, Any]) -> None: ...
-
-
-class Client(Protocol):
-    """The two calls of taskmill.kube.Kube a list-watch needs."""
-
-    async def list_objects(self, path: str, **params: str) -> dict[str, Any]: ...
-
-    def watch(
-        self, path: str, *, resource_version: str, timeout_seconds: int = 300, **params: str
-    ) -> AsyncIterator[WatchEvent]: ...
 
 
 @dataclass(frozen=True)
@@ -59,22 +45,29 @@ class Selector:
         return params
 
 
-def resource_version_after(current: str, event: WatchEvent) -> str:
-    """Every event, bookmarks included, moves the resume point forward."""
-    return str(event.object.get("metadata", {}).get("resourceVersion") or current)
+class _Replacing:
+    """A relist replaces the cache whole (its pages are gathered first); watch events
+    are applied one by one."""
 
+    def __init__(self, cache: Cache, on_change: Callable[[], None]) -> None:
+        self._cache = cache
+        self._on_change = on_change
+        self._listing: list[dict[str, Any]] = []
 
-async def list_all(client: Client, selector: Selector) -> tuple[list[dict[str, Any]], str]:
-    """All matching objects (paged) and the resourceVersion of the list."""
-    items: list[dict[str, Any]] = []
-    params = {**selector.params(), "limit": str(LIST_PAGE)}
-    while True:
-        body = await client.list_objects(selector.path, **params)
-        items.extend(body.get("items", []))
-        meta = body.get("metadata", {})
-        if not meta.get("continue"):
-            return items, str(meta.get("resourceVersion", ""))
-        params["continue"] = meta["continue"]
+    def relisting(self) -> None:
+        self._listing = []
+
+    def listed(self, objects: list[dict[str, Any]]) -> None:
+        self._listing.extend(objects)
+
+    def synced(self) -> None:
+        listing, self._listing = self._listing, []
+        self._cache.replace(listing)
+        self._on_change()
+
+    def changed(self, event_type: str, obj: dict[str, Any]) -> None:
+        self._cache.apply(event_type, obj)
+        self._on_change()
 
 
 async def list_watch(
@@ -86,33 +79,7 @@ async def list_watch(
     rng: random.Random,
 ) -> None:
     """Keep `cache` in step with the selected objects until cancelled."""
-    resource_version = ""
-    failures = 0
-    while True:
-        try:
-            if not resource_version:
-                items, resource_version = await list_all(client, selector)
-                log.info(
-                    "listed %d %s at resourceVersion %s", len(items), selector, resource_version
-                )
-                cache.replace(items)
-                on_change()
-            async for event in client.watch(
-                selector.path,
-                resource_version=resource_version,
-                timeout_seconds=rng.randint(*WATCH_TIMEOUT_RANGE),
-                **selector.params(),
-            ):
-                resource_version = resource_version_after(resource_version, event)
-                if event.type != "BOOKMARK":
-                    cache.apply(event.type, event.object)
-                    on_change()
-                failures = 0
-        except GoneError:
-            log.info("watch of %s expired (410 Gone): listing again", selector.path)
-            resource_version = ""
-        except (ApiError, aiohttp.ClientError, TimeoutError, ValueError) as e:
-            failures += 1
-            delay = RETRY_BACKOFF.delay(failures, rng)
-            log.warning("watch of %s failed (%s); retrying in %.1fs", selector.path, e, delay)
-            await asyncio.sleep(delay)
+    reflector = Reflector(
+        client, selector.path, _Replacing(cache, on_change), params=selector.params(), rng=rng
+    )
+    await reflector.run()

@@ -1,8 +1,9 @@
 """A small async Kubernetes API client shared by the operator and the providers.
 
-kopf brings its own client for the watches it runs; everything taskmill writes goes
-through this one so that requests are few, explicit (JSON Patch with `test` ops,
-which the generated `kubernetes` client cannot send on older versions) and cheap.
+Everything taskmill reads and writes goes through it: requests are few and explicit
+(JSON Patch with `test` ops, which the generated `kubernetes` client cannot send on
+older versions) and cheap, and every collection is followed by one reflector
+(taskmill.kube.reflector).
 """
 
 from taskmill.kube.api import KubeApi

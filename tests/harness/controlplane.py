@@ -14,13 +14,16 @@ so children of a kind whose CRD was created after it started may take up to ~30 
 longer to be collected.
 """
 
+import contextlib
 import datetime
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -174,6 +177,9 @@ class ControlPlane:
         self.die_with_parent = die_with_parent
         self.timeout = timeout
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        # How each component was started and is known ready: for restart().
+        self._args: dict[str, list[str]] = {}
+        self._ready: dict[str, Callable[[], bool]] = {}
 
     def __enter__(self) -> Cluster:
         return self.start()
@@ -205,6 +211,29 @@ class ControlPlane:
             proc = self._procs.pop(name)
             procs.stop_group(proc.pid, procs.child_exited(proc))
         self.layout.pids.unlink(missing_ok=True)
+
+    def signal(self, name: str, sig: signal.Signals) -> None:
+        """Signal a component's process group (SIGSTOP / SIGCONT: a hung component)."""
+        os.killpg(self._procs[name].pid, sig)
+
+    @contextlib.contextmanager
+    def paused(self, name: str) -> Iterator[None]:
+        """SIGSTOP a component for the duration of the block, then SIGCONT it: an outage
+        in which its connections stay open but nothing answers (a hung API server)."""
+        self.signal(name, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.signal(name, signal.SIGCONT)
+
+    def restart(self, name: str) -> None:
+        """Stop a component and start it again as it was, waiting until it is ready
+        (etcd keeps its data: only a fresh start clears it)."""
+        proc = self._procs[name]
+        procs.stop_group(proc.pid, procs.child_exited(proc))
+        self._launch(name, self._args[name])
+        self._await(name, self._ready[name], time.monotonic() + self.timeout)
+        self.layout.pids.write_text(json.dumps({n: p.pid for n, p in self._procs.items()}))
 
     def _start_once(self) -> Cluster:
         layout = self.layout
@@ -253,8 +282,10 @@ class ControlPlane:
         with log.open("a") as out:
             out.write(f"--- {datetime.datetime.now(datetime.UTC).isoformat()} {' '.join(args)}\n")
         self._procs[name] = procs.spawn(args, log, die_with_parent=self.die_with_parent)
+        self._args[name] = args
 
     def _await(self, name: str, ready: Callable[[], bool], deadline: float) -> None:
+        self._ready[name] = ready
         proc = self._procs[name]
         log = self.layout.log(name)
 

@@ -1,6 +1,8 @@
 """Integration fixtures: a real control plane per pytest session (see tests/harness).
 
     cluster    session: Cluster (.kubeconfig, .server, .env, .bin_dir, .kubectl(), .metrics())
+    control_plane  session: the harness's ControlPlane (.paused(component)); skips the
+               test against an existing cluster
     crds       session: crds/*.yaml applied server-side and Established; their names.
                The garbage collector notices new kinds at its next 30 s discovery
                sync, so collecting children of a custom resource can lag that long.
@@ -30,6 +32,7 @@ from tests.harness.versions import REPO_ROOT
 
 INTEGRATION_DIR = Path(__file__).resolve().parent
 CRD_DIR = REPO_ROOT / "crds"
+PLANE = pytest.StashKey[ControlPlane]()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -55,7 +58,9 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
         binaries.ensure()
     with session_state_dir(keep=bool(os.environ.get("TASKMILL_KEEP_STATE"))) as state_dir:
         started = time.monotonic()
-        with ControlPlane(state_dir, binaries, die_with_parent=True) as plane_cluster:
+        plane = ControlPlane(state_dir, binaries, die_with_parent=True)
+        with plane as plane_cluster:
+            request.config.stash[PLANE] = plane
             with _uncaptured(request.config):
                 print(
                     f"\n[harness] control plane up in {time.monotonic() - started:.1f}s"
@@ -63,6 +68,14 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
                     file=sys.stderr,
                 )
             yield plane_cluster
+
+
+@pytest.fixture(scope="session")
+def control_plane(cluster: Cluster, request: pytest.FixtureRequest) -> ControlPlane:
+    plane = request.config.stash.get(PLANE, None)
+    if plane is None:
+        pytest.skip("needs the harness's own control plane (not TASKMILL_TEST_KUBECONFIG)")
+    return plane
 
 
 @pytest.fixture(scope="session")

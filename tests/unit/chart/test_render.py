@@ -181,8 +181,9 @@ def test_operator_deployment_runs_the_module_with_probes_on_the_liveness_port() 
     assert allows(leader_role["rules"], "coordination.k8s.io", "leases", "update")
     (port,) = (p for p in main["ports"] if p["name"] == "health")
     assert port["containerPort"] == 9999
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert main[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    # Ready: standing by, or leading with its watches synced and the API server reachable.
+    assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
     assert main["resources"]["requests"]
     assert main["resources"]["limits"]["memory"]
     env = {e["name"]: e for e in main["env"]}

@@ -2,8 +2,9 @@
 
 from typing import Any
 
+import pytest
 from taskmill.operator.election import may_take
-from taskmill.operator.observer import ObserverClock, stale_at
+from taskmill.operator.observer import ObserverClock, Sight, stale_at
 from taskmill.operator.presence import ProviderPresence
 
 
@@ -48,3 +49,84 @@ def test_leader_lease_may_be_taken_only_when_free_mine_or_silent() -> None:
     assert may_take("me", "me", seen_at=0, duration_seconds=15, now=1)
     assert not may_take("other", "me", seen_at=0, duration_seconds=15, now=14.9)
     assert may_take("other", "me", seen_at=0, duration_seconds=15, now=15)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# Each step: (time, what happens) with happenings "heard", "unsynced", "synced", or
+# "check"; then what `since()` answers at that moment (None: blind).
+SIGHT_CASES = {
+    "blind until the API server answers and the watch is synced": [
+        (1.0, "check", None),
+        (1.0, "heard", None),  # the watch is not synced yet
+        (2.0, "synced", 2.0),
+        (3.5, "check", 2.0),
+    ],
+    "silence past the tolerance blinds; the next answer starts a new window": [
+        (0.0, "synced", None),
+        (0.0, "heard", 0.0),
+        (2.0, "heard", 0.0),  # within the 3 s tolerance: sight unbroken
+        (5.0, "check", 0.0),
+        (5.1, "check", None),  # stopped API server: nothing heard for 3.1 s
+        (30.0, "heard", 30.0),  # it answers again: a fresh window
+    ],
+    "a watch that fails blinds until it is synced again": [
+        (0.0, "synced", None),
+        (0.0, "heard", 0.0),
+        (1.0, "unsynced", None),
+        (2.0, "heard", None),
+        (2.5, "synced", 2.5),
+    ],
+    "a gap noticed only by the next answer still restarts the window": [
+        (0.0, "synced", None),
+        (0.0, "heard", 0.0),
+        (20.0, "heard", 20.0),  # nobody asked in between
+    ],
+}
+
+
+@pytest.mark.parametrize("steps", SIGHT_CASES.values(), ids=SIGHT_CASES.keys())
+def test_sight(steps: list[tuple[float, str, float | None]]) -> None:
+    clock = Clock()
+    sight = Sight(tolerance=3.0, monotonic=clock)
+    sight.watch("tasks", False)
+    restored: list[float] = []
+    sight.on_restored = lambda: restored.append(clock.now)
+    for at, happening, since in steps:
+        clock.now = at
+        if happening == "heard":
+            sight.heard()
+        elif happening in ("synced", "unsynced"):
+            sight.watch("tasks", happening == "synced")
+        assert sight.since() == since, (at, happening)
+    starts = sorted({s for _, _, s in steps if s is not None})
+    assert sorted(set(restored)) == starts  # the store is woken at each new window
+
+
+def test_leases_expire_only_on_unbroken_sight_and_get_a_fresh_window_after_a_break() -> None:
+    clock = Clock()
+    sight = Sight(tolerance=3.0, monotonic=clock)
+    sight.heard()
+    leases: ObserverClock[str] = ObserverClock(sight)
+    leases.observe("t", ("p", 1, "10:00"), now=0.0)
+    clock.now = 2.0
+    sight.heard()
+    assert leases.seen_at("t") == 0.0  # seen while the sight was unbroken
+    clock.now = 5.5  # API server stopped at 2.5: no answer since 2.0
+    assert leases.seen_at("t") is None  # blind: judge nothing, whatever was seen
+    clock.now = 40.0  # it answers again, 35 s later; the lease's renewals are still in flight
+    sight.heard()
+    assert leases.seen_at("t") == 40.0  # a fresh window from now, not a 40 s old sighting
+    assert stale_at(leases.seen_at("t") or 0, 5, 1) == 46.0
+
+
+def test_without_a_sight_the_clock_is_unchanged() -> None:
+    leases: ObserverClock[str] = ObserverClock()
+    leases.observe("t", "r", now=1.0)
+    assert leases.seen_at("t") == 1.0

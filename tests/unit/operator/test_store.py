@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from taskmill.operator.observer import Sight
 from taskmill.operator.store import Store
 
 
@@ -106,3 +107,22 @@ def test_tasks_count_only_for_the_job_whose_uid_owns_them() -> None:
     )  # a relist's tombstone
     assert store.foreign_tasks(("ns", "job"), "new") == []
     assert store.job_tasks(("ns", "job"), "new").indexes == {2}
+
+
+def test_after_a_break_in_sight_jobs_with_held_leases_wake_with_a_fresh_window() -> None:
+    now = [0.0]
+    sight = Sight(tolerance=3.0, monotonic=lambda: now[0])
+    sight.watch("tasks", True)
+    sight.heard()
+    store = Store(lambda: now[0], sight)
+    sight.on_restored = store.mark_held
+    store.put_task(body("held-0", "5", "Running", "p"))
+    other = body("idle-0", "6")
+    other["spec"]["batchJob"] = "idle"
+    store.put_task(other)
+    store.take_dirty()
+    now[0] = 10.0  # nothing heard for 10 s: blind
+    assert store.leases.seen_at(("ns", "held-0")) is None
+    sight.heard()  # the API server answers again
+    assert store.take_dirty() == {("ns", "job")}  # only the job with a held lease
+    assert store.leases.seen_at(("ns", "held-0")) == 10.0

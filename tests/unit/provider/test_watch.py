@@ -2,7 +2,7 @@
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from taskmill.provider.candidates import CandidateSet
@@ -41,7 +41,13 @@ class Recorded:
         return self.lists.pop(0)
 
     async def watch(
-        self, path: str, *, resource_version: str, timeout_seconds: int = 300, **params: str
+        self,
+        path: str,
+        *,
+        resource_version: str,
+        timeout_seconds: int = 300,
+        on_open: Callable[[], None] | None = None,
+        **params: str,
     ) -> AsyncIterator[WatchEvent]:
         self.requests.append(("watch", {"resourceVersion": resource_version, **params}))
         if not self.watches:
