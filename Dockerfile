@@ -22,10 +22,9 @@ COPY pyproject.toml README.md ./
 COPY taskmill/ taskmill/
 COPY operator/ operator/
 COPY provider/ provider/
-# One image for both components, so it carries the operator's extra (kopf) too.
 RUN pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv /opt/taskmill \
- && /opt/taskmill/bin/pip install "$(ls /wheels/taskmill-*.whl)[operator]"
+ && /opt/taskmill/bin/pip install /wheels/taskmill-*.whl
 
 # ---- runtime: the base image plus the venv; no sources, no wheels, no compilers ----
 # pip stays in the venv so that provider images built FROM this one can add packages.
