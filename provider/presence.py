@@ -21,7 +21,7 @@ from taskmill.api.meta import (
     PROVIDER_LEASE_PREFIX,
 )
 from taskmill.api.protocol import timestamp
-from taskmill.kube import ApiError, Kube
+from taskmill.kube import ApiError, KubeApi
 from taskmill.kube.paths import LEASES
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def renewal(now: datetime) -> dict[str, object]:
 class Presence:
     """Creates, renews and deletes the presence Lease."""
 
-    def __init__(self, kube: Kube, config: ProviderConfig, now: Callable[[], datetime]) -> None:
+    def __init__(self, kube: KubeApi, config: ProviderConfig, now: Callable[[], datetime]) -> None:
         self._kube = kube
         self._config = config
         self._now = now

@@ -5,8 +5,9 @@ import logging
 import signal
 import sys
 
-from taskmill.provider.agent import Agent, Executor
+from taskmill.provider.agent import Agent
 from taskmill.provider.config import ProviderConfig
+from taskmill.provider.keeper import Executor
 
 from taskmill.kube import Kube, load_connection
 

@@ -24,6 +24,7 @@ def task_obj(
             "namespace": "ns",
             "resourceVersion": resource_version,
             "creationTimestamp": created,
+            "labels": {"taskmill.io/capability": capability, "taskmill.io/batchjob": "job"},
         },
         "spec": {
             "batchJob": "job",

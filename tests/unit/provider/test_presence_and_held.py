@@ -67,7 +67,7 @@ def test_a_reason_that_forbids_writes_wins(
 
 def test_no_stop_once_the_final_write_is_under_way() -> None:
     h = held()
-    h.finishing = True
+    h.finish()
     h.stop(StopReason.LEASE_LOST)
     assert (h.stop_reason, h.ctx.cancelled.is_set()) == (None, False)
 
