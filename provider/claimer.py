@@ -16,8 +16,8 @@ from taskmill.provider.backoff import DENIED_BACKOFF, claim_delay
 from taskmill.provider.candidates import CandidateSet, Spread
 from taskmill.provider.clock import Clock
 from taskmill.provider.config import ProviderConfig
-from taskmill.provider.keeper import Keeper
-from taskmill.provider.lease_clock import renew_interval
+from taskmill.provider.keeper import Claimed, Keeper
+from taskmill.provider.lease_clock import LeaseTiming
 
 from taskmill.api import protocol
 from taskmill.api.task import Task
@@ -117,14 +117,14 @@ class Claimer:
         """
         name = task.metadata.name
         duration = min(self._config.lease_seconds, task.spec.lease_duration_seconds)
-        interval = renew_interval(duration)
+        timing = LeaseTiming.of(duration, self._config.kill_grace_seconds)
         ops = protocol.claim(
             task,
             self._config.identity,
             list(self._config.capabilities),
             self._clock.wall(),
             duration_seconds=duration,
-            renew_interval_seconds=interval,
+            renew_interval_seconds=timing.interval,
         )
         self._candidates.discard(name)
         self._keeper.claiming(name)
@@ -146,7 +146,7 @@ class Claimer:
             self._candidates.restore(task)
             return False
         else:
-            won = (Task.model_validate(obj), duration, interval, sent)
+            won = Claimed(Task.model_validate(obj), timing, sent)
             return True
         finally:
             self._keeper.claimed(name, won)

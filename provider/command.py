@@ -43,11 +43,10 @@ def command_env(task: Task, result_path: Path, base: dict[str, str]) -> dict[str
 class CommandRunner:
     """The command provider's executor: CMD [ARG...] once per task."""
 
-    def __init__(self, argv: Sequence[str], kill_grace_seconds: float) -> None:
+    def __init__(self, argv: Sequence[str]) -> None:
         if not argv:
             raise ValueError("a command is required")
         self._argv = list(argv)
-        self._kill_grace = kill_grace_seconds
         # One directory for all result files: a directory per task costs a mkdir and an
         # rmdir on the event loop for every task.
         self._results = Path(tempfile.mkdtemp(prefix="taskmill-results-"))
@@ -93,7 +92,7 @@ class CommandRunner:
             log.info("task %s: terminating process group %d", ctx.name, proc.pid)
             _signal_group(proc.pid, signal.SIGTERM)
             try:
-                await asyncio.wait_for(asyncio.shield(exited), self._kill_grace)
+                await asyncio.wait_for(asyncio.shield(exited), ctx.kill_grace_seconds)
             except TimeoutError:
                 log.info("task %s: killing process group %d", ctx.name, proc.pid)
                 _signal_group(proc.pid, signal.SIGKILL)

@@ -15,8 +15,11 @@ class Context:
     it is abandoned after the kill grace period and its result is never written.
     """
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, *, kill_grace_seconds: float) -> None:
         self.task = task
+        # How long stopped work may take to end (SIGTERM to SIGKILL, or until a handler
+        # is abandoned): the provider's setting, or less when this lease cannot cover it.
+        self.kill_grace_seconds = kill_grace_seconds
         self.cancelled = asyncio.Event()
         self._progress: tuple[int | None, str] | None = None
 

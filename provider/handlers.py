@@ -22,14 +22,13 @@ Handler = Callable[[dict[str, Any], Context], Any]
 class HandlerRunner:
     """Runs async handlers on the event loop and sync handlers each in a thread.
 
-    A handler that is still running `kill_grace_seconds` after ctx.cancelled was set is
+    A handler that is still running ctx.kill_grace_seconds after ctx.cancelled was set is
     abandoned: an async one is cancelled, a sync one's thread is left to finish on its
     own (Python cannot kill a thread); either way its result is never written.
     """
 
-    def __init__(self, handlers: dict[str, Handler], kill_grace_seconds: float) -> None:
+    def __init__(self, handlers: dict[str, Handler]) -> None:
         self._handlers = handlers
-        self._kill_grace = kill_grace_seconds
 
     async def execute(self, task: Task, ctx: Context) -> Outcome:
         handler = self._handlers[task.spec.capability]
@@ -38,7 +37,7 @@ class HandlerRunner:
         try:
             await asyncio.wait({running, cancelled}, return_when=asyncio.FIRST_COMPLETED)
             if not running.done():
-                done, _ = await asyncio.wait({running}, timeout=self._kill_grace)
+                done, _ = await asyncio.wait({running}, timeout=ctx.kill_grace_seconds)
                 if not done:
                     log.warning("task %s: handler ignored cancellation; abandoned", ctx.name)
                     running.cancel()

@@ -22,6 +22,7 @@ from taskmill.kube.paths import TASKS
 log = logging.getLogger(__name__)
 
 HEARTBEAT_TICK = 0.5
+MIN_REQUEST_TIMEOUT = 0.5
 
 
 class Beat(StrEnum):
@@ -31,11 +32,14 @@ class Beat(StrEnum):
 
 
 def beat(held: Held, now: float) -> Beat:
-    if held.finishing or held.renewal is Renewal.IN_FLIGHT:
-        return Beat.WAIT
+    """What the lease needs at `now`. The holder's own deadline is checked even while a
+    renewal is in flight: a renewal that hangs must not let the work run on."""
+    reason = held.stop_reason
+    if held.finishing or (reason is not None and not reason.may_write):
+        return Beat.WAIT  # the final write is under way, or no write is allowed any more
     if held.clock.expired(now):
         return Beat.STOP
-    if held.clock.renewal_due(now):
+    if held.renewal is Renewal.IDLE and held.clock.renewal_due(now):
         return Beat.RENEW
     return Beat.WAIT
 
@@ -94,7 +98,8 @@ class Heartbeat:
                 TASKS.path(self._namespace, held.name, "status"),
                 body=ops,
                 content_type=JSON_PATCH,
-                request_timeout=held.clock.duration,
+                # An answer after the holder's own deadline is no use to it.
+                request_timeout=max(MIN_REQUEST_TIMEOUT, held.clock.deadline - sent),
             )
             accepted = sent
         except ApiError as e:

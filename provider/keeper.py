@@ -12,6 +12,7 @@ import random
 import traceback
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
@@ -22,7 +23,7 @@ from taskmill.provider.config import ProviderConfig
 from taskmill.provider.context import Context
 from taskmill.provider.heartbeat import Heartbeat
 from taskmill.provider.held import Held, StopReason
-from taskmill.provider.lease_clock import LeaseClock
+from taskmill.provider.lease_clock import LeaseClock, LeaseTiming
 from taskmill.provider.results import Outcome, error_outcome
 
 from taskmill.api import protocol
@@ -44,6 +45,15 @@ class Executor(Protocol):
     """Runs one task's work. Must return soon after ctx.cancelled is set."""
 
     async def execute(self, task: Task, ctx: Context) -> Outcome: ...
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claim that won: the task as the server answered, how it is held, when it was sent."""
+
+    task: Task
+    timing: LeaseTiming
+    sent: float
 
 
 class Keeper:
@@ -85,23 +95,23 @@ class Keeper:
     def claiming(self, name: str) -> None:
         self._claiming.add(name)
 
-    def claimed(self, name: str, won: tuple[Task, int, int, float] | None) -> None:
-        """The claim's answer: the task as claimed (with duration, interval, send time),
-        or None when it was lost; then the events stashed meanwhile."""
+    def claimed(self, name: str, won: Claimed | None) -> None:
+        """The claim's answer (None when it was lost); then the events stashed meanwhile."""
         self._claiming.discard(name)
         if won is not None:
-            self._start(*won)
+            self._start(won)
         stashed = self._stashed.pop(name, None)
         if stashed:
             self.apply(*stashed)
 
-    def _start(self, task: Task, duration: int, interval: int, sent: float) -> None:
+    def _start(self, claimed: Claimed) -> None:
+        task = claimed.task
         lease = task.status.lease
         held = Held(
             task=task,
             fence=Fence(lease.holder, lease.epoch),
-            clock=LeaseClock.start(lease.duration_seconds or duration, interval, sent),
-            ctx=Context(task),
+            clock=LeaseClock.start(claimed.timing, claimed.sent),
+            ctx=Context(task, kill_grace_seconds=claimed.timing.kill_grace),
         )
         self.held[held.name] = held
         log.info(

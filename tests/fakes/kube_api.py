@@ -23,6 +23,7 @@ class Request:
     method: str
     path: str
     body: Any = None
+    timeout: float = 30
 
 
 Matcher = Callable[[Request], bool]
@@ -77,7 +78,7 @@ class FakeKube:
         content_type: str = "application/json",
         request_timeout: float = 30,
     ) -> dict[str, Any]:
-        request = Request(method, path, copy.deepcopy(body))
+        request = Request(method, path, copy.deepcopy(body), request_timeout)
         self.requests.append(request)
         await self._steer(request, request_timeout)
         if method == "GET":
@@ -113,7 +114,7 @@ class FakeKube:
     async def watch(
         self, path: str, *, resource_version: str, timeout_seconds: int = 300, **params: str
     ) -> AsyncIterator[WatchEvent]:
-        request = Request("WATCH", path)
+        request = Request("WATCH", path, timeout=timeout_seconds)
         self.requests.append(request)
         await self._steer(request, timeout_seconds)
         watcher = _Watcher(path, params)

@@ -11,7 +11,11 @@ from taskmill.provider.sdk import Provider
 parser = argparse.ArgumentParser()
 parser.add_argument("--namespace", required=True)
 provider = Provider(
-    namespace=parser.parse_args().namespace, concurrency=2, lease_seconds=6, grace_seconds=1
+    namespace=parser.parse_args().namespace,
+    concurrency=2,
+    lease_seconds=6,
+    grace_seconds=1,
+    kill_grace_seconds=2,
 )
 
 

@@ -13,7 +13,12 @@ from tests.fakes.kube_api import FakeKube, Request
 from tests.unit.provider.tasks import task_obj
 
 CONFIG = ProviderConfig(
-    capabilities=("cap",), identity="me", namespace="ns", lease_seconds=5, grace_seconds=0.2
+    capabilities=("cap",),
+    identity="me",
+    namespace="ns",
+    lease_seconds=5,
+    grace_seconds=0.2,
+    kill_grace_seconds=1,
 )
 
 

@@ -18,10 +18,10 @@ TASK = Task.model_validate(task_obj("job-3", index=3))
 
 def run(argv: list[str], cancel_after: float | None = None) -> Outcome:
     async def main() -> Outcome:
-        ctx = Context(TASK)
+        ctx = Context(TASK, kill_grace_seconds=1)
         if cancel_after is not None:
             asyncio.get_running_loop().call_later(cancel_after, ctx.cancelled.set)
-        return await CommandRunner(argv, kill_grace_seconds=1).execute(TASK, ctx)
+        return await CommandRunner(argv).execute(TASK, ctx)
 
     return asyncio.run(main())
 
@@ -110,8 +110,8 @@ def test_cancelling_the_executor_kills_the_process_group(tmp_path: Path) -> None
     pid_file = tmp_path / "pid"
 
     async def main() -> None:
-        runner = CommandRunner(["sh", "-c", f"echo $$ > {pid_file}; sleep 60"], 1)
-        work = asyncio.create_task(runner.execute(TASK, Context(TASK)))
+        runner = CommandRunner(["sh", "-c", f"echo $$ > {pid_file}; sleep 60"])
+        work = asyncio.create_task(runner.execute(TASK, Context(TASK, kill_grace_seconds=1)))
         deadline = time.monotonic() + 10
         while not (pid_file.exists() and pid_file.read_text().strip()):
             assert time.monotonic() < deadline, "the command never started"

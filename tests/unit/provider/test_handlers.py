@@ -17,8 +17,8 @@ TASK = Task.model_validate(task_obj("t-1", index=1))
 
 def run(handler: Handler, cancel_after: float | None = None) -> tuple[Outcome, Context]:
     async def main() -> tuple[Outcome, Context]:
-        runner = HandlerRunner({"cap": handler}, kill_grace_seconds=0.5)
-        ctx = Context(TASK)
+        runner = HandlerRunner({"cap": handler})
+        ctx = Context(TASK, kill_grace_seconds=0.5)
         if cancel_after is not None:
             asyncio.get_running_loop().call_later(cancel_after, ctx.cancelled.set)
         return await runner.execute(TASK, ctx), ctx

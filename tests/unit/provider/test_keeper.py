@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from taskmill.provider.held import StopReason
-from taskmill.provider.keeper import Executor, Keeper
+from taskmill.provider.keeper import Claimed, Executor, Keeper
+from taskmill.provider.lease_clock import LeaseTiming
 
 from taskmill.api.task import Task
 from taskmill.kube import ApiError
@@ -24,6 +25,7 @@ from tests.unit.provider.kit import (
 )
 from tests.unit.provider.tasks import task_obj
 
+TIMING = LeaseTiming.of(5, 1)
 RELEASE_PATHS = ",".join(
     f"/status/{field}" for field in ("history", "lease", "normalizedStatus", "phase", "reason")
 )
@@ -45,7 +47,7 @@ class Setup:
         """A claim of `obj` (the running task by default) that won."""
         task = Task.model_validate(obj or running())
         self.keeper.claiming(task.metadata.name)
-        self.keeper.claimed(task.metadata.name, (task, 5, 1, self.clock.now))
+        self.keeper.claimed(task.metadata.name, Claimed(task, TIMING, self.clock.now))
 
 
 def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -124,7 +126,7 @@ def test_events_during_a_claim_wait_for_its_answer() -> None:
         s.keeper.apply("MODIFIED", cancelled)
         assert s.api.writes() == []  # not taken for an orphan
         task = Task.model_validate(running())
-        s.keeper.claimed("t", (task, 5, 1, s.clock.now))
+        s.keeper.claimed("t", Claimed(task, TIMING, s.clock.now))
         assert s.keeper.held["t"].stop_reason is StopReason.CANCELLED
         await s.keeper.works.settle()
 

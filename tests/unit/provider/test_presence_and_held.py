@@ -4,7 +4,7 @@ import pytest
 from taskmill.provider.config import ProviderConfig
 from taskmill.provider.context import Context
 from taskmill.provider.held import Held, StopReason
-from taskmill.provider.lease_clock import LeaseClock
+from taskmill.provider.lease_clock import LeaseClock, LeaseTiming
 from taskmill.provider.presence import lease_body, renewal
 
 from taskmill.api.protocol import Fence
@@ -43,7 +43,8 @@ def test_presence_lease_format() -> None:
 
 def held() -> Held:
     task = Task.model_validate(task_obj("t", holder="me", epoch=2, phase="Running"))
-    return Held(task, Fence("me", 2), LeaseClock.start(15, 5, 0.0), Context(task))
+    clock = LeaseClock.start(LeaseTiming.of(15, 5), 0.0)
+    return Held(task, Fence("me", 2), clock, Context(task, kill_grace_seconds=5))
 
 
 @pytest.mark.parametrize(
