@@ -5,10 +5,7 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import signal
-import tempfile
-import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,15 +26,28 @@ log = logging.getLogger(__name__)
 _DRAIN_SECONDS = 2.0
 
 
-def command_env(task: Task, result_path: Path, base: dict[str, str]) -> dict[str, str]:
-    return {
+# Linux refuses any single environment string over 128 KiB (MAX_ARG_STRLEN) and all of
+# them together past a quarter of the stack limit; params of any admitted size (up to
+# the API server's 1.5 MiB) go through stdin and a file, and into the environment only
+# when they are small enough never to hit either limit.
+PARAMS_ENV_LIMIT = 32 * 1024
+PARAMS_FILE = "params.json"
+RESULT_FILE = "result.json"
+
+
+def command_env(task: Task, workdir: Path, params: str, base: dict[str, str]) -> dict[str, str]:
+    env = {
         **base,
         "TASKMILL_TASK": task.metadata.name,
-        "TASKMILL_PARAMS": json.dumps(task.spec.params),
-        "TASKMILL_RESULT": str(result_path),
+        "TASKMILL_PARAMS_FILE": str(workdir / PARAMS_FILE),
+        "TASKMILL_RESULT": str(workdir / RESULT_FILE),
+        "TASKMILL_WORKDIR": str(workdir),
         "TASKMILL_CAPABILITY": task.spec.capability,
         "TASKMILL_NAMESPACE": task.metadata.namespace,
     }
+    if len(params.encode()) <= PARAMS_ENV_LIMIT:
+        env["TASKMILL_PARAMS"] = params
+    return env
 
 
 class CommandRunner:
@@ -47,14 +57,11 @@ class CommandRunner:
         if not argv:
             raise ValueError("a command is required")
         self._argv = list(argv)
-        # One directory for all result files: a directory per task costs a mkdir and an
-        # rmdir on the event loop for every task.
-        self._results = Path(tempfile.mkdtemp(prefix="taskmill-results-"))
-        weakref.finalize(self, shutil.rmtree, self._results, ignore_errors=True)
 
     async def execute(self, task: Task, ctx: Context) -> Outcome:
-        # Not created in advance: most commands write no result file.
-        result_path = self._results / f"{task.metadata.name}-{task.status.lease.epoch}.json"
+        """Run the command in ctx.workdir (the task's own directory, removed after)."""
+        params = json.dumps(task.spec.params)
+        (ctx.workdir / PARAMS_FILE).write_text(params)
         # start_new_session: the command leads its own process group, so
         # termination reaches everything it started.
         try:
@@ -62,25 +69,33 @@ class CommandRunner:
                 *self._argv,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
-                env=command_env(task, result_path, dict(os.environ)),
+                cwd=ctx.workdir,
+                env=command_env(task, ctx.workdir, params, dict(os.environ)),
                 start_new_session=True,
             )
         except OSError as e:
             return start_failed_outcome(e)
         log.info("task %s: started %s (pid %d)", task.metadata.name, self._argv[0], proc.pid)
         reader = asyncio.create_task(_read_tail(proc))
+        # Fed alongside the wait: a command that does not read its stdin must not keep
+        # a stop from reaching it once the pipe is full.
+        feeder = asyncio.create_task(_feed_stdin(proc, params.encode()))
         try:
-            await _feed_stdin(proc, json.dumps(task.spec.params).encode())
             exit_code = await self._wait_or_terminate(proc, ctx)
+        except BaseException:
+            reader.cancel()
+            raise
         finally:
+            feeder.cancel()
             # Leftovers the command did not reap; all of it when this coroutine is
             # cancelled instead of stopped through ctx, so no process outlives its task.
             _signal_group(proc.pid, signal.SIGKILL)
+            await asyncio.gather(feeder, proc.wait(), return_exceptions=True)
         try:
             tail = await asyncio.wait_for(reader, _DRAIN_SECONDS)
         except TimeoutError:
             tail = b""
-        return command_outcome(exit_code, tail, _take(result_path))
+        return command_outcome(exit_code, tail, _read(ctx.workdir / RESULT_FILE))
 
     async def _wait_or_terminate(self, proc: asyncio.subprocess.Process, ctx: Context) -> int:
         """Wait for exit; once ctx.cancelled is set: SIGTERM the group, SIGKILL after grace."""
@@ -100,12 +115,17 @@ class CommandRunner:
 
 
 async def _feed_stdin(proc: asyncio.subprocess.Process, data: bytes) -> None:
-    assert proc.stdin is not None
-    # A command that never reads its stdin is fine.
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        proc.stdin.write(data)
-        await proc.stdin.drain()
-    proc.stdin.close()
+    stdin = proc.stdin
+    assert stdin is not None
+    try:
+        # A command that never reads its stdin is fine.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            stdin.write(data)
+            await stdin.drain()
+        stdin.close()
+    except asyncio.CancelledError:
+        stdin.transport.abort()  # drop what the command never read; do not wait for it
+        raise
 
 
 async def _read_tail(proc: asyncio.subprocess.Process) -> bytes:
@@ -116,14 +136,12 @@ async def _read_tail(proc: asyncio.subprocess.Process) -> bytes:
     return tail
 
 
-def _take(path: Path) -> str:
-    """The result file's contents ("" when the command wrote none), removing the file."""
+def _read(path: Path) -> str:
+    """The result file's contents ("" when the command wrote none)."""
     try:
-        text = path.read_text(errors="replace")
+        return path.read_text(errors="replace")
     except FileNotFoundError:
         return ""
-    path.unlink()
-    return text
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

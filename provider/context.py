@@ -1,6 +1,7 @@
 """The handle a piece of work gets: its task, progress reporting, cancellation."""
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from taskmill.api.task import Task
@@ -15,8 +16,10 @@ class Context:
     it is abandoned after the kill grace period and its result is never written.
     """
 
-    def __init__(self, task: Task, *, kill_grace_seconds: float) -> None:
+    def __init__(self, task: Task, *, kill_grace_seconds: float, workdir: Path) -> None:
         self.task = task
+        # The task's own directory: empty at the start, removed with its contents after.
+        self.workdir = workdir
         # How long stopped work may take to end (SIGTERM to SIGKILL, or until a handler
         # is abandoned): the provider's setting, or less when this lease cannot cover it.
         self.kill_grace_seconds = kill_grace_seconds

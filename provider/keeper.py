@@ -9,10 +9,13 @@ flight are stashed and replayed once the claim's answer is known.
 import asyncio
 import logging
 import random
+import shutil
+import tempfile
 import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
@@ -111,7 +114,11 @@ class Keeper:
             task=task,
             fence=Fence(lease.holder, lease.epoch),
             clock=LeaseClock.start(claimed.timing, claimed.sent),
-            ctx=Context(task, kill_grace_seconds=claimed.timing.kill_grace),
+            ctx=Context(
+                task,
+                kill_grace_seconds=claimed.timing.kill_grace,
+                workdir=Path(tempfile.mkdtemp(prefix=f"taskmill-{task.metadata.name}-")),
+            ),
         )
         self.held[held.name] = held
         log.info(
@@ -188,6 +195,8 @@ class Keeper:
             except Exception as e:
                 log.exception("task %s: executor failed", held.name)
                 outcome = error_outcome(e, traceback.format_exc())
+            finally:
+                await asyncio.to_thread(shutil.rmtree, held.ctx.workdir, ignore_errors=True)
             await self._finish(held, outcome)
         finally:
             held.end()

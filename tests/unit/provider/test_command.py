@@ -3,6 +3,7 @@
 import asyncio
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,14 +17,15 @@ from tests.unit.provider.tasks import task_obj
 TASK = Task.model_validate(task_obj("job-3", index=3))
 
 
-def run(argv: list[str], cancel_after: float | None = None) -> Outcome:
-    async def main() -> Outcome:
-        ctx = Context(TASK, kill_grace_seconds=1)
+def run(argv: list[str], cancel_after: float | None = None, task: Task = TASK) -> Outcome:
+    async def main(workdir: str) -> Outcome:
+        ctx = Context(task, kill_grace_seconds=1, workdir=Path(workdir))
         if cancel_after is not None:
             asyncio.get_running_loop().call_later(cancel_after, ctx.cancelled.set)
-        return await CommandRunner(argv).execute(TASK, ctx)
+        return await CommandRunner(argv).execute(task, ctx)
 
-    return asyncio.run(main())
+    with tempfile.TemporaryDirectory() as workdir:
+        return asyncio.run(main(workdir))
 
 
 def py(code: str) -> list[str]:
@@ -111,7 +113,8 @@ def test_cancelling_the_executor_kills_the_process_group(tmp_path: Path) -> None
 
     async def main() -> None:
         runner = CommandRunner(["sh", "-c", f"echo $$ > {pid_file}; sleep 60"])
-        work = asyncio.create_task(runner.execute(TASK, Context(TASK, kill_grace_seconds=1)))
+        ctx = Context(TASK, kill_grace_seconds=1, workdir=tmp_path)
+        work = asyncio.create_task(runner.execute(TASK, ctx))
         deadline = time.monotonic() + 10
         while not (pid_file.exists() and pid_file.read_text().strip()):
             assert time.monotonic() < deadline, "the command never started"
@@ -121,3 +124,35 @@ def test_cancelling_the_executor_kills_the_process_group(tmp_path: Path) -> None
 
     asyncio.run(main())
     assert gone([int(pid_file.read_text())])
+
+
+def big_task() -> Task:
+    obj = task_obj("big")
+    obj["spec"]["params"] = {"blob": "x" * 200_000}  # over Linux's 128 KiB per env string
+    return Task.model_validate(obj)
+
+
+BIG = big_task()
+
+
+def test_params_of_any_size_reach_the_command_on_stdin_and_in_a_file() -> None:
+    code = (
+        "import json, os, sys; p = json.load(sys.stdin);"
+        "f = json.load(open(os.environ['TASKMILL_PARAMS_FILE']));"
+        "print(len(p['blob']), p == f, 'TASKMILL_PARAMS' in os.environ)"
+    )
+    outcome = run(py(code), task=BIG)
+    assert outcome.succeeded, outcome.result
+    assert outcome.result.output == "200000 True False\n"
+
+
+def test_a_command_that_never_reads_its_stdin_can_still_be_stopped() -> None:
+    # 200 KB of params overfill the pipe: feeding them must not hold off the stop, which
+    # ends the command by SIGTERM (it would otherwise sleep its minute and exit 0).
+    outcome = run(["sleep", "60"], cancel_after=0.5, task=BIG)
+    assert (outcome.succeeded, outcome.result.exit_code) == (False, -15)
+
+
+def test_the_command_runs_in_the_task_directory() -> None:
+    outcome = run(py("import os; print(os.getcwd() == os.environ['TASKMILL_WORKDIR'])"))
+    assert outcome.result.output == "True\n"

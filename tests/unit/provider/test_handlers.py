@@ -3,6 +3,7 @@
 import asyncio
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from taskmill.provider.context import Context
@@ -18,7 +19,7 @@ TASK = Task.model_validate(task_obj("t-1", index=1))
 def run(handler: Handler, cancel_after: float | None = None) -> tuple[Outcome, Context]:
     async def main() -> tuple[Outcome, Context]:
         runner = HandlerRunner({"cap": handler})
-        ctx = Context(TASK, kill_grace_seconds=0.5)
+        ctx = Context(TASK, kill_grace_seconds=0.5, workdir=Path("/nonexistent"))
         if cancel_after is not None:
             asyncio.get_running_loop().call_later(cancel_after, ctx.cancelled.set)
         return await runner.execute(TASK, ctx), ctx

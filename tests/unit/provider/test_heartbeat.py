@@ -1,6 +1,7 @@
 """The heartbeat's decisions on an injected clock, and its renewals against FakeKube."""
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from taskmill.provider.background import Background
@@ -21,7 +22,8 @@ def held_on(clock: ManualClock) -> Held:
     """A 15 s lease with a 2.5 s kill grace: renewed every 5 s, given up after 11 s."""
     task = Task.model_validate(running())
     lease_clock = LeaseClock.start(LeaseTiming.of(15, 2.5), clock.now)
-    return Held(task, Fence("me", 1), lease_clock, Context(task, kill_grace_seconds=2.5))
+    ctx = Context(task, kill_grace_seconds=2.5, workdir=Path("/nonexistent"))
+    return Held(task, Fence("me", 1), lease_clock, ctx)
 
 
 RUN, STOPPING = Phase.RUNNING, Phase.STOPPING

@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from taskmill.provider.config import ProviderConfig
@@ -44,7 +45,8 @@ def test_presence_lease_format() -> None:
 def held() -> Held:
     task = Task.model_validate(task_obj("t", holder="me", epoch=2, phase="Running"))
     clock = LeaseClock.start(LeaseTiming.of(15, 5), 0.0)
-    return Held(task, Fence("me", 2), clock, Context(task, kill_grace_seconds=5))
+    ctx = Context(task, kill_grace_seconds=5, workdir=Path("/nonexistent"))
+    return Held(task, Fence("me", 2), clock, ctx)
 
 
 @pytest.mark.parametrize(
