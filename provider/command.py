@@ -11,6 +11,7 @@ from pathlib import Path
 
 from taskmill.provider.context import Context
 from taskmill.provider.results import (
+    MAX_RESULT_FILE,
     Outcome,
     command_outcome,
     start_failed_outcome,
@@ -137,9 +138,11 @@ async def _read_tail(proc: asyncio.subprocess.Process) -> bytes:
 
 
 def _read(path: Path) -> str:
-    """The result file's contents ("" when the command wrote none)."""
+    """The result file's contents ("" when the command wrote none), up to just past the
+    most a valid one can hold."""
     try:
-        return path.read_text(errors="replace")
+        with path.open("rb") as f:
+            return f.read(MAX_RESULT_FILE + 1).decode(errors="replace")
     except FileNotFoundError:
         return ""
 

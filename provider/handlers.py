@@ -10,7 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from taskmill.provider.context import Context
-from taskmill.provider.results import Outcome, error_outcome, handler_outcome
+from taskmill.provider.results import (
+    Outcome,
+    error_outcome,
+    handler_outcome,
+    own_cancellation,
+)
 
 from taskmill.api.task import Task
 
@@ -57,9 +62,18 @@ class HandlerRunner:
                 value = await handler(ctx.params, ctx)
             else:
                 value = await _in_daemon_thread(handler, ctx)
-        except Exception as e:
+        except BaseException as e:
+            # sys.exit, KeyboardInterrupt, any BaseException: the handler's own failure,
+            # which must not reach the event loop (asyncio re-raises SystemExit out of
+            # it and the whole provider would stop). Only our own cancel goes on.
+            if own_cancellation(e):
+                raise
             return error_outcome(e, traceback.format_exc())
         return handler_outcome(value)
+
+
+class ThreadEndedError(RuntimeError):
+    """A sync handler's thread ended without returning or raising."""
 
 
 async def _in_daemon_thread(handler: Handler, ctx: Context) -> Any:
@@ -77,14 +91,18 @@ async def _in_daemon_thread(handler: Handler, ctx: Context) -> Any:
             future.set_exception(error)
 
     def call() -> None:
-        value, error = None, None
+        value: Any = None
+        error: BaseException | None = ThreadEndedError("the handler's thread ended abruptly")
         try:
             value = handler(ctx.params, ctx)
+            error = None
         except BaseException as e:
             error = e
-        # An abandoned handler may outlive the event loop; its result goes nowhere.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle, value, error)
+        finally:
+            # Whatever ended the thread, the task hears of it. An abandoned handler may
+            # outlive the event loop; its result then goes nowhere.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, value, error)
 
     threading.Thread(target=call, name=f"task-{ctx.name}", daemon=True).start()
     return await future

@@ -27,7 +27,7 @@ from taskmill.provider.context import Context
 from taskmill.provider.heartbeat import Heartbeat
 from taskmill.provider.held import Held, StopReason
 from taskmill.provider.lease_clock import LeaseClock, LeaseTiming
-from taskmill.provider.results import Outcome, error_outcome
+from taskmill.provider.results import Outcome, error_outcome, own_cancellation
 
 from taskmill.api import protocol
 from taskmill.api.protocol import Fence, Patch
@@ -192,7 +192,10 @@ class Keeper:
         try:
             try:
                 outcome = await self._executor.execute(held.task, held.ctx)
-            except Exception as e:
+            except BaseException as e:
+                if own_cancellation(e):
+                    raise
+                # Whatever the work raised fails this task, never the provider.
                 log.exception("task %s: executor failed", held.name)
                 outcome = error_outcome(e, traceback.format_exc())
             finally:

@@ -11,6 +11,8 @@ from tests.integration.provider.kit import Providers, create, task_manifest, wai
 
 pytestmark = pytest.mark.integration
 
+FINISHED = (TaskPhase.SUCCEEDED, TaskPhase.FAILED)
+
 
 def python(code: str) -> list[str]:
     return [sys.executable, "-c", code]
@@ -40,3 +42,23 @@ def test_params_of_200_kb_reach_the_command(
     )
     assert done.status.result is not None
     assert (done.status.phase, done.status.result.output) == (TaskPhase.SUCCEEDED, "200000 True\n")
+
+
+def test_a_result_over_the_inline_limit_fails_the_attempt(
+    cluster: Cluster, namespace: str, providers: Providers
+) -> None:
+    providers.start(
+        "large-1",
+        "large",
+        python(
+            "import json, os; rows = [{'row': i, 'pad': 'p' * 40} for i in range(100)];"
+            "json.dump({'output': rows}, open(os.environ['TASKMILL_RESULT'], 'w'))"
+        ),
+    )
+    create(cluster, namespace, task_manifest("large-0", "large", maxAttempts=1))
+    done = wait_task(
+        cluster, namespace, "large-0", "finished", lambda t: t.status.phase in FINISHED
+    )
+    assert done.status.result is not None
+    assert (done.status.phase, done.status.result.reason) == (TaskPhase.FAILED, "ResultTooLarge")
+    assert "inline limit" in done.status.result.message

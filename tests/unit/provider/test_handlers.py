@@ -1,11 +1,14 @@
 """HandlerRunner: sync and async handlers, errors, cooperative cancellation, abandonment."""
 
+import _thread
 import asyncio
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from taskmill.provider.context import Context
 from taskmill.provider.handlers import Handler, HandlerRunner
 from taskmill.provider.results import Outcome
@@ -86,3 +89,65 @@ def test_sync_handler_ignoring_cancellation_is_abandoned() -> None:
     release.set()
     assert time.monotonic() - started < 5
     assert not outcome.succeeded
+
+
+class Fatal(BaseException):
+    pass
+
+
+def exits(params: dict[str, Any], ctx: Context) -> Any:
+    sys.exit(3)
+
+
+async def exits_async(params: dict[str, Any], ctx: Context) -> Any:
+    sys.exit(4)
+
+
+def interrupted(params: dict[str, Any], ctx: Context) -> Any:
+    raise KeyboardInterrupt
+
+
+async def fatal_async(params: dict[str, Any], ctx: Context) -> Any:
+    raise Fatal("deep")
+
+
+async def cancels_itself(params: dict[str, Any], ctx: Context) -> Any:
+    raise asyncio.CancelledError
+
+
+def ends_its_thread(params: dict[str, Any], ctx: Context) -> Any:
+    _thread.exit()
+
+
+@pytest.mark.parametrize(
+    ("handler", "message"),
+    [
+        (exits, "SystemExit: 3"),
+        (exits_async, "SystemExit: 4"),
+        (interrupted, "KeyboardInterrupt: "),
+        (fatal_async, "Fatal: deep"),
+        (cancels_itself, "CancelledError: "),
+        (ends_its_thread, "SystemExit: "),
+    ],
+)
+def test_a_handler_that_exits_or_raises_base_exceptions_fails_only_its_task(
+    handler: Handler, message: str
+) -> None:
+    outcome, _ = run(handler)  # returning at all means the event loop survived
+    assert (outcome.succeeded, outcome.reason, outcome.result.message) == (
+        False,
+        "HandlerError",
+        message,
+    )
+
+
+def test_an_exception_that_cannot_be_printed_still_fails_only_its_task() -> None:
+    class UnprintableError(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    def handler(params: dict[str, Any], ctx: Context) -> Any:
+        raise UnprintableError
+
+    outcome, _ = run(handler)
+    assert (outcome.succeeded, outcome.result.message) == (False, "UnprintableError: <unprintable>")

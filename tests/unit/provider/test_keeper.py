@@ -3,12 +3,15 @@
 import asyncio
 import random
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
+from taskmill.provider.context import Context
 from taskmill.provider.held import StopReason
 from taskmill.provider.keeper import Claimed, Executor, Keeper
 from taskmill.provider.lease_clock import LeaseTiming
+from taskmill.provider.results import Outcome
 
 from taskmill.api.task import Task
 from taskmill.kube import ApiError
@@ -167,5 +170,32 @@ def test_a_rejected_final_write_drops_the_result() -> None:
         await s.keeper.works.settle()
         assert len(s.api.writes()) == 1
         assert s.api.objects[task_path("t")]["status"]["phase"] == "Running"
+
+    run(main)
+
+
+class Scribbles:
+    """Leaves files in its working directory, and says where that was."""
+
+    def __init__(self) -> None:
+        self.workdir: Path | None = None
+
+    async def execute(self, task: Task, ctx: Context) -> Outcome:
+        self.workdir = ctx.workdir
+        (ctx.workdir / "deep").mkdir()
+        (ctx.workdir / "deep" / "file").write_text("x")
+        raise SystemExit(2)
+
+
+def test_each_task_gets_a_working_directory_removed_after() -> None:
+    async def main() -> None:
+        executor = Scribbles()
+        s = Setup(executor)
+        s.start()
+        await s.keeper.works.settle()
+        assert executor.workdir is not None
+        assert not executor.workdir.exists()
+        status = s.api.objects[task_path("t")]["status"]
+        assert status["result"]["message"] == "SystemExit: 2"  # its own task fails, no more
 
     run(main)
