@@ -79,8 +79,9 @@ class Agent:
         presence = Presence(self._kube, self._config, self._clock.wall)
         await presence.announce()
         log.info(
-            "provider %s serving %s in %s (concurrency %d)",
+            "provider %s (instance %s) serving %s in %s (concurrency %d)",
             self._config.identity,
+            presence.instance,
             ",".join(self._config.capabilities),
             self._config.namespace,
             self._config.concurrency,

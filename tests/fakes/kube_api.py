@@ -154,13 +154,16 @@ class FakeKube:
         key = f"{path}/{body['metadata']['name']}"
         if key in self.objects:
             raise ApiError(409, "AlreadyExists", f"{key} already exists")
-        return copy.deepcopy(self._store(key, copy.deepcopy(body)))
+        obj = copy.deepcopy(body)
+        obj["metadata"]["uid"] = f"uid-{self._version + 1}"
+        return copy.deepcopy(self._store(key, obj))
 
     def _delete(self, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         obj = self._existing(path)
-        wanted = ((body or {}).get("preconditions") or {}).get("resourceVersion")
-        if wanted and wanted != obj["metadata"]["resourceVersion"]:
-            raise ApiError(409, "Conflict", "precondition failed: resourceVersion")
+        preconditions = (body or {}).get("preconditions") or {}
+        for field_name, wanted in preconditions.items():
+            if wanted != obj["metadata"].get(field_name):
+                raise ApiError(409, "Conflict", f"precondition failed: {field_name}")
         del self.objects[self._key(path)]
         self._announce("DELETED", self._key(path), obj)
         return copy.deepcopy(obj)

@@ -1,13 +1,24 @@
 """Edges of the command contract on a real API server: big params, big results,
 identities, what the command is told about its lease."""
 
+import json
 import sys
+from pathlib import Path
 
 import pytest
 
 from taskmill.api.common import TaskPhase
 from tests.harness.cluster import Cluster
-from tests.integration.provider.kit import Providers, create, task_manifest, wait_task
+from tests.integration.provider.kit import (
+    Providers,
+    create,
+    get_task,
+    process_alive,
+    recorded_pids,
+    task_manifest,
+    wait_task,
+    write_pid_command,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -16,6 +27,13 @@ FINISHED = (TaskPhase.SUCCEEDED, TaskPhase.FAILED)
 
 def python(code: str) -> list[str]:
     return [sys.executable, "-c", code]
+
+
+def presence_instance(cluster: Cluster, namespace: str, identity: str) -> str:
+    out = cluster.kubectl(
+        "get", "lease", f"taskmill-provider-{identity}", "-n", namespace, "-o", "json"
+    ).stdout
+    return str(json.loads(out)["metadata"]["annotations"]["taskmill.io/instance"])
 
 
 def test_params_of_200_kb_reach_the_command(
@@ -62,3 +80,30 @@ def test_a_result_over_the_inline_limit_fails_the_attempt(
     assert done.status.result is not None
     assert (done.status.phase, done.status.result.reason) == (TaskPhase.FAILED, "ResultTooLarge")
     assert "inline limit" in done.status.result.message
+
+
+def test_a_second_provider_with_the_same_identity_refuses_to_start(
+    cluster: Cluster, namespace: str, providers: Providers, tmp_path: Path
+) -> None:
+    first = providers.start("twin", "twin", write_pid_command(tmp_path, 300), lease_seconds=5)
+    create(cluster, namespace, task_manifest("twin-0", "twin"))
+    wait_task(cluster, namespace, "twin-0", "running", lambda t: t.status.phase == "Running")
+    instance = presence_instance(cluster, namespace, "twin")
+
+    second = providers.start("twin", "twin", ["true"], lease_seconds=5, wait_ready=False)
+    code = second.proc.wait(60)
+    assert code == 3, second.log_text()
+    assert "provider identity 'twin' is in use" in second.log_text()
+    assert "POD_NAME" in second.log_text()
+
+    # Nothing of the first one's was touched: its Lease, its task, its work.
+    assert presence_instance(cluster, namespace, "twin") == instance
+    task = get_task(cluster, namespace, "twin-0")
+    assert (task.status.phase, task.status.lease.holder, task.status.lease.epoch) == (
+        TaskPhase.RUNNING,
+        "twin",
+        1,
+    )
+    assert first.proc.poll() is None
+    assert all(process_alive(pid) for pid in recorded_pids(tmp_path, "twin-0"))
+

@@ -19,7 +19,7 @@ def test_presence_lease_format() -> None:
     config = ProviderConfig(
         capabilities=("image.resize", "ocr"), identity="pod-7", namespace="ns", concurrency=4
     )
-    body = lease_body(config, NOW)
+    body = lease_body(config, "42-cafe", NOW)
     assert body["metadata"] == {
         "name": "taskmill-provider-pod-7",
         "namespace": "ns",
@@ -31,6 +31,7 @@ def test_presence_lease_format() -> None:
         "annotations": {
             "taskmill.io/capabilities": "image.resize,ocr",
             "taskmill.io/concurrency": "4",
+            "taskmill.io/instance": "42-cafe",
         },
     }
     assert body["spec"] == {
@@ -39,7 +40,10 @@ def test_presence_lease_format() -> None:
         "acquireTime": "2026-01-02T03:04:05.678901Z",
         "renewTime": "2026-01-02T03:04:05.678901Z",
     }
-    assert renewal(NOW) == {"spec": {"renewTime": "2026-01-02T03:04:05.678901Z"}}
+    assert renewal("42-cafe", NOW) == [
+        {"op": "test", "path": "/metadata/annotations/taskmill.io~1instance", "value": "42-cafe"},
+        {"op": "replace", "path": "/spec/renewTime", "value": "2026-01-02T03:04:05.678901Z"},
+    ]
 
 
 def held() -> Held:
