@@ -18,6 +18,7 @@ from taskmill.provider.results import (
     tail_bytes,
 )
 
+from taskmill.api.protocol import timestamp
 from taskmill.api.task import Task
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,8 @@ PARAMS_FILE = "params.json"
 RESULT_FILE = "result.json"
 
 
-def command_env(task: Task, workdir: Path, params: str, base: dict[str, str]) -> dict[str, str]:
+def command_env(task: Task, ctx: Context, params: str, base: dict[str, str]) -> dict[str, str]:
+    workdir = ctx.workdir
     env = {
         **base,
         "TASKMILL_TASK": task.metadata.name,
@@ -45,7 +47,11 @@ def command_env(task: Task, workdir: Path, params: str, base: dict[str, str]) ->
         "TASKMILL_WORKDIR": str(workdir),
         "TASKMILL_CAPABILITY": task.spec.capability,
         "TASKMILL_NAMESPACE": task.metadata.namespace,
+        "TASKMILL_EPOCH": str(ctx.epoch),
+        "TASKMILL_ATTEMPT": str(ctx.attempt),
     }
+    if ctx.deadline is not None:
+        env["TASKMILL_DEADLINE"] = timestamp(ctx.deadline)
     if len(params.encode()) <= PARAMS_ENV_LIMIT:
         env["TASKMILL_PARAMS"] = params
     return env
@@ -71,7 +77,7 @@ class CommandRunner:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 cwd=ctx.workdir,
-                env=command_env(task, ctx.workdir, params, dict(os.environ)),
+                env=command_env(task, ctx, params, dict(os.environ)),
                 start_new_session=True,
             )
         except OSError as e:

@@ -1,6 +1,7 @@
 """The handle a piece of work gets: its task, progress reporting, cancellation."""
 
 import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,26 @@ class Context:
     @property
     def capability(self) -> str:
         return self.task.spec.capability
+
+    @property
+    def epoch(self) -> int:
+        """The lease epoch: a fencing token. Side effects keyed by it can be told apart
+        from those of an earlier holder of the same task (a higher epoch is newer)."""
+        return self.task.status.lease.epoch
+
+    @property
+    def attempt(self) -> int:
+        """Which attempt this is, from 1: earlier failed or expired attempts plus one."""
+        return self.task.status.attempts + 1
+
+    @property
+    def deadline(self) -> datetime | None:
+        """When the task's timeoutSeconds, counted from the claim, runs out (UTC); None
+        without a timeout. The operator stops the work then (ctx.cancelled)."""
+        start, timeout = self.task.status.start_time, self.task.spec.timeout_seconds
+        if start is None or timeout is None:
+            return None
+        return start + timedelta(seconds=timeout)
 
     def progress(self, percent: int | None = None, message: str = "") -> None:
         """Record progress; the next lease renewal carries it (no extra write).

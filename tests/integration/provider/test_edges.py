@@ -3,11 +3,13 @@ identities, what the command is told about its lease."""
 
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from taskmill.api.common import TaskPhase
+from taskmill.api.protocol import timestamp
 from tests.harness.cluster import Cluster
 from tests.integration.provider.kit import (
     Providers,
@@ -107,3 +109,31 @@ def test_a_second_provider_with_the_same_identity_refuses_to_start(
     assert first.proc.poll() is None
     assert all(process_alive(pid) for pid in recorded_pids(tmp_path, "twin-0"))
 
+
+def test_the_command_is_told_its_lease_epoch_attempt_and_deadline(
+    cluster: Cluster, namespace: str, providers: Providers
+) -> None:
+    providers.start(
+        "fence-1",
+        "fence",
+        python(
+            "import os, sys; e = os.environ; attempt = int(e['TASKMILL_ATTEMPT']);"
+            "print(e['TASKMILL_EPOCH'], attempt, e.get('TASKMILL_DEADLINE', 'none'));"
+            "sys.exit(1 if attempt == 1 else 0)"
+        ),
+    )
+    create(
+        cluster,
+        namespace,
+        task_manifest("fence-0", "fence", maxAttempts=2, backoffSeconds=0, timeoutSeconds=600),
+    )
+    done = wait_task(
+        cluster, namespace, "fence-0", "finished", lambda t: t.status.phase in FINISHED
+    )
+    assert done.status.phase == TaskPhase.SUCCEEDED
+    assert done.status.start_time is not None
+    assert done.status.result is not None
+    deadline = timestamp(done.status.start_time + timedelta(seconds=600))
+    # The second attempt: the lease after the failed one's (epoch 1) and its release (2).
+    assert done.status.result.output == f"3 2 {deadline}\n"
+    assert [(h.epoch, h.outcome) for h in done.status.history] == [(1, "Failed"), (3, "Succeeded")]

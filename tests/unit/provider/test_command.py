@@ -7,6 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from taskmill.provider.command import CommandRunner
 from taskmill.provider.context import Context
 from taskmill.provider.results import Outcome
@@ -156,3 +157,24 @@ def test_a_command_that_never_reads_its_stdin_can_still_be_stopped() -> None:
 def test_the_command_runs_in_the_task_directory() -> None:
     outcome = run(py("import os; print(os.getcwd() == os.environ['TASKMILL_WORKDIR'])"))
     assert outcome.result.output == "True\n"
+
+
+def leased_task(timeout: int | None) -> Task:
+    obj = task_obj("fenced", phase="Running", holder="me", epoch=4)
+    obj["status"].update(attempts=2, startTime="2026-01-01T00:00:00Z")
+    obj["spec"]["timeoutSeconds"] = timeout
+    return Task.model_validate(obj)
+
+
+@pytest.mark.parametrize(
+    ("timeout", "deadline"), [(90, "2026-01-01T00:01:30.000000Z"), (None, "none")]
+)
+def test_the_command_is_told_its_epoch_attempt_and_deadline(
+    timeout: int | None, deadline: str
+) -> None:
+    code = (
+        "import os; e = os.environ;"
+        "print(e['TASKMILL_EPOCH'], e['TASKMILL_ATTEMPT'], e.get('TASKMILL_DEADLINE', 'none'))"
+    )
+    outcome = run(py(code), task=leased_task(timeout))
+    assert outcome.result.output == f"4 3 {deadline}\n"

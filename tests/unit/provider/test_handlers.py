@@ -5,6 +5,7 @@ import asyncio
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,13 @@ def test_an_exception_that_cannot_be_printed_still_fails_only_its_task() -> None
 
     outcome, _ = run(handler)
     assert (outcome.succeeded, outcome.result.message) == (False, "UnprintableError: <unprintable>")
+
+
+def test_the_context_carries_epoch_attempt_and_deadline() -> None:
+    obj = task_obj("t", phase="Running", holder="me", epoch=7)
+    obj["status"].update(attempts=1, startTime="2026-01-01T00:00:00Z")
+    obj["spec"]["timeoutSeconds"] = 30
+    ctx = Context(Task.model_validate(obj), kill_grace_seconds=1, workdir=Path("/nonexistent"))
+    assert (ctx.epoch, ctx.attempt) == (7, 2)
+    assert ctx.deadline == datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)
+    assert Context(TASK, kill_grace_seconds=1, workdir=Path("/x")).deadline is None
