@@ -69,40 +69,43 @@ class CommandRunner:
         """Run the command in ctx.workdir (the task's own directory, removed after)."""
         params = json.dumps(task.spec.params)
         (ctx.workdir / PARAMS_FILE).write_text(params)
+        output = await _Output.open()
         # start_new_session: the command leads its own process group, so
         # termination reaches everything it started.
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self._argv,
                 stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
+                stdout=output.write_fd,
                 cwd=ctx.workdir,
                 env=command_env(task, ctx, params, dict(os.environ)),
                 start_new_session=True,
             )
         except OSError as e:
+            output.close()
             return start_failed_outcome(e)
+        finally:
+            os.close(output.write_fd)  # the command has its copy
         log.info("task %s: started %s (pid %d)", task.metadata.name, self._argv[0], proc.pid)
-        reader = asyncio.create_task(_read_tail(proc))
+        reader = asyncio.create_task(output.read())
         # Fed alongside the wait: a command that does not read its stdin must not keep
         # a stop from reaching it once the pipe is full.
         feeder = asyncio.create_task(_feed_stdin(proc, params.encode()))
         try:
             exit_code = await self._wait_or_terminate(proc, ctx)
-        except BaseException:
-            reader.cancel()
-            raise
+            # Leftovers the command did not reap are killed below; one that left the
+            # process group may hold stdout open: read on a little, then keep what came.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reader), _DRAIN_SECONDS)
         finally:
             feeder.cancel()
-            # Leftovers the command did not reap; all of it when this coroutine is
-            # cancelled instead of stopped through ctx, so no process outlives its task.
+            reader.cancel()
+            # All of the group, also when this coroutine is cancelled instead of stopped
+            # through ctx, so no process outlives its task.
             _signal_group(proc.pid, signal.SIGKILL)
-            await asyncio.gather(feeder, proc.wait(), return_exceptions=True)
-        try:
-            tail = await asyncio.wait_for(reader, _DRAIN_SECONDS)
-        except TimeoutError:
-            tail = b""
-        return command_outcome(exit_code, tail, _read(ctx.workdir / RESULT_FILE))
+            await asyncio.gather(feeder, reader, proc.wait(), return_exceptions=True)
+            output.close()
+        return command_outcome(exit_code, output.tail, _read(ctx.workdir / RESULT_FILE))
 
     async def _wait_or_terminate(self, proc: asyncio.subprocess.Process, ctx: Context) -> int:
         """Wait for exit; once ctx.cancelled is set: SIGTERM the group, SIGKILL after grace."""
@@ -135,12 +138,37 @@ async def _feed_stdin(proc: asyncio.subprocess.Process, data: bytes) -> None:
         raise
 
 
-async def _read_tail(proc: asyncio.subprocess.Process) -> bytes:
-    assert proc.stdout is not None
-    tail = b""
-    while chunk := await proc.stdout.read(65536):
-        tail = tail_bytes(tail, chunk)
-    return tail
+class _Output:
+    """The command's stdout, on a pipe whose read end this runner owns.
+
+    A grandchild that leaves the process group and keeps the write end open must not
+    cost the output: the tail read so far is kept, and the read end is closed when the
+    runner stops reading, whether or not EOF came.
+    """
+
+    def __init__(
+        self, write_fd: int, reader: asyncio.StreamReader, transport: asyncio.ReadTransport
+    ) -> None:
+        self.write_fd = write_fd
+        self.tail = b""
+        self._reader = reader
+        self._transport = transport
+
+    @classmethod
+    async def open(cls) -> "_Output":
+        read_fd, write_fd = os.pipe()
+        reader = asyncio.StreamReader()
+        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
+        )
+        return cls(write_fd, reader, transport)
+
+    async def read(self) -> None:
+        while chunk := await self._reader.read(65536):
+            self.tail = tail_bytes(self.tail, chunk)
+
+    def close(self) -> None:
+        self._transport.close()
 
 
 def _read(path: Path) -> str:

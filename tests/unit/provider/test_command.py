@@ -2,9 +2,12 @@
 
 import asyncio
 import json
+import os
+import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -178,3 +181,33 @@ def test_the_command_is_told_its_epoch_attempt_and_deadline(
     )
     outcome = run(py(code), task=leased_task(timeout))
     assert outcome.result.output == f"4 3 {deadline}\n"
+
+
+def test_a_grandchild_holding_stdout_does_not_cost_the_output_tail(tmp_path: Path) -> None:
+    # The grandchild leaves the process group (so the group's SIGKILL misses it) and
+    # sleeps on with the command's stdout open: EOF never comes while it lives.
+    pid_file = tmp_path / "grandchild"
+    grandchild = (
+        f"import os, time; os.setsid(); open('{pid_file}', 'w').write(str(os.getpid()));"
+        "time.sleep(60)"
+    )
+    script = (
+        f'echo first; {sys.executable} -c "{grandchild}" &'
+        f" while [ ! -s {pid_file} ]; do sleep 0.05; done; echo last"
+    )
+    try:
+        outcome = run(["sh", "-c", script])
+        assert (outcome.succeeded, outcome.result.output) == (True, "first\nlast\n")
+        # The command's end was reported while the grandchild still held stdout, not
+        # only once it let go (it may never).
+        assert _alive(int(pid_file.read_text()))
+    finally:
+        wait_until(pid_file.exists)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
