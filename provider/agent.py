@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from taskmill.provider.backoff import sleep_unless
 from taskmill.provider.candidates import CandidateSet
-from taskmill.provider.claimer import Claimer, Pause, sleep_unless
+from taskmill.provider.claimer import Claimer, Pause
 from taskmill.provider.clock import Clock
 from taskmill.provider.config import ProviderConfig
 from taskmill.provider.held import StopReason
@@ -32,6 +33,9 @@ from taskmill.kube import KubeApi
 from taskmill.kube.paths import TASKS
 
 log = logging.getLogger(__name__)
+
+# At shutdown, how long stopped work may keep retrying its final write.
+REPORT_SECONDS = 10.0
 
 
 def pending_selector(config: ProviderConfig) -> Selector:
@@ -117,12 +121,18 @@ class Agent:
             task.result()  # re-raise what stopped the provider
 
     async def _drain(self) -> None:
-        """Let running work finish within the grace period; release the rest to Pending."""
+        """Let running work finish within the grace period; release the rest to Pending.
+
+        Stopped work gets its kill grace and some time to report; final writes still
+        failing after that (the API server unreachable) are given up.
+        """
         works = self._keeper.works
         if works:
             log.info("waiting up to %.0fs for %d task(s)", self._config.grace_seconds, len(works))
             await works.wait(self._config.grace_seconds)
         self._keeper.stop_all(StopReason.SHUTDOWN)
+        await works.wait(self._config.kill_grace_seconds + REPORT_SECONDS)
+        self._keeper.abandon_writes()
         await works.settle()
         await self._keeper.chores.settle()
 

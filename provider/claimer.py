@@ -6,13 +6,12 @@ errors only a person fixes, reported once and retried slowly.
 """
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-from taskmill.provider.backoff import DENIED_BACKOFF, claim_delay
+from taskmill.provider.backoff import DENIED_BACKOFF, claim_delay, sleep_unless
 from taskmill.provider.candidates import CandidateSet, Spread
 from taskmill.provider.clock import Clock
 from taskmill.provider.config import ProviderConfig
@@ -37,12 +36,6 @@ Pause = Callable[[asyncio.Event, float], Awaitable[None]]
 
 class ClaimDeniedError(Exception):
     """The API server refused a claim (401/403): RBAC or admission policy."""
-
-
-async def sleep_unless(event: asyncio.Event, seconds: float) -> None:
-    """Sleep `seconds`, or less if `event` is set meanwhile."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), seconds)
 
 
 class Claimer:

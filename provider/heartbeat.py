@@ -35,8 +35,8 @@ def beat(held: Held, now: float) -> Beat:
     """What the lease needs at `now`. The holder's own deadline is checked even while a
     renewal is in flight: a renewal that hangs must not let the work run on."""
     reason = held.stop_reason
-    if held.finishing or (reason is not None and not reason.may_write):
-        return Beat.WAIT  # the final write is under way, or no write is allowed any more
+    if held.finishing or (reason is not None and not reason.renews):
+        return Beat.WAIT  # the final write is under way, or the lease is given up
     if held.clock.expired(now):
         return Beat.STOP
     if held.renewal is Renewal.IDLE and held.clock.renewal_due(now):

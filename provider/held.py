@@ -6,8 +6,8 @@ Two regions, each changed only through the methods below:
               Running ------------------finish--^
     renewal:  Idle --begin_renewal--> InFlight --end_renewal--> Idle
 
-`stop_reason` says why the work was asked to stop; a reason that forbids writes
-overrides one that allows them. Once the final write is under way nothing stops it
+`stop_reason` says why the work was asked to stop; a graver reason overrides a
+milder one (StopReason.rank). Once the final write is under way nothing stops it
 and no renewal starts.
 """
 
@@ -24,13 +24,35 @@ from taskmill.api.task import Task
 class StopReason(StrEnum):
     CANCELLED = "Cancelled"  # spec.cancel: terminate, then acknowledge (release, hold)
     SHUTDOWN = "Shutdown"  # provider stopping: terminate, then release to Pending
+    # Could not renew in time: terminate, no more renewals; then one fenced release,
+    # which the API server drops if the lease moved on meanwhile.
+    DEADLINE_MISSED = "DeadlineMissed"
     LEASE_LOST = "LeaseLost"  # a write was rejected or the lease moved on: no more writes
-    DEADLINE_MISSED = "DeadlineMissed"  # could not renew in time: no more writes
     GONE = "Gone"  # deleted, or no longer leased to us (a watch cannot tell which)
 
     @property
+    def rank(self) -> int:
+        """A later stop overrides an earlier one of lower rank (never the same rank)."""
+        return _RANKS[self]
+
+    @property
+    def renews(self) -> bool:
+        """Whether the lease is still renewed while the work winds down."""
+        return self.rank == 1
+
+    @property
     def may_write(self) -> bool:
-        return self in (StopReason.CANCELLED, StopReason.SHUTDOWN)
+        """Whether the lease's final (fenced) write is still sent."""
+        return self.rank < 3
+
+
+_RANKS = {
+    StopReason.CANCELLED: 1,
+    StopReason.SHUTDOWN: 1,
+    StopReason.DEADLINE_MISSED: 2,
+    StopReason.LEASE_LOST: 3,
+    StopReason.GONE: 3,
+}
 
 
 class Phase(StrEnum):
@@ -68,10 +90,10 @@ class Held:
         return self.phase in (Phase.FINISHING, Phase.ENDED)
 
     def stop(self, reason: StopReason) -> None:
-        """Ask the work to stop. A reason that forbids writes overrides one that allows them."""
+        """Ask the work to stop. A graver reason overrides a milder one."""
         if self.finishing:
             return
-        if self.stop_reason is None or (self.stop_reason.may_write and not reason.may_write):
+        if self.stop_reason is None or reason.rank > self.stop_reason.rank:
             self.stop_reason = reason
         self.phase = Phase.STOPPING
         self.ctx.cancelled.set()

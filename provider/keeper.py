@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import aiohttp
 from taskmill.provider.background import Background
-from taskmill.provider.backoff import RETRY_BACKOFF
+from taskmill.provider.backoff import RETRY_BACKOFF, sleep_unless
 from taskmill.provider.clock import Clock
 from taskmill.provider.config import ProviderConfig
 from taskmill.provider.context import Context
@@ -33,6 +33,7 @@ from taskmill.api import protocol
 from taskmill.api.protocol import Fence, Patch
 from taskmill.api.task import Task
 from taskmill.kube import ApiError, KubeApi
+from taskmill.kube.client import JSON_PATCH
 from taskmill.kube.paths import TASKS
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 REMEMBERED_ENDS = 1024
 RELEASED_ON_SHUTDOWN = "ProviderShutdown"
 RELEASED_ORPHAN = "ProviderRestarted"
+RELEASED_DEADLINE_MISSED = "LeaseDeadlineMissed"
+# One final-write request: short, so that retries resume soon after an outage ends.
+FINAL_WRITE_TIMEOUT = 10.0
 
 _TRANSIENT = (aiohttp.ClientError, TimeoutError)
 
@@ -79,6 +83,7 @@ class Keeper:
         self.chores = Background()
         self.heartbeat = Heartbeat(api, config.namespace, self.held, self.chores, clock)
         self._on_freed = on_freed
+        self._abandon = asyncio.Event()  # set at the end of a shutdown: stop retrying writes
         self._claiming: set[str] = set()
         self._stashed: dict[str, tuple[str, dict[str, Any]]] = {}
         # (name, epoch) of leases this process ended: late events about them are not orphans.
@@ -92,6 +97,10 @@ class Keeper:
     def stop_all(self, reason: StopReason) -> None:
         for held in list(self.held.values()):
             held.stop(reason)
+
+    def abandon_writes(self) -> None:
+        """Final writes still retrying give up (the provider is about to exit)."""
+        self._abandon.set()
 
     # --- claims in flight ------------------------------------------------------
 
@@ -208,10 +217,11 @@ class Keeper:
             self._on_freed()
 
     async def _finish(self, held: Held, outcome: Outcome) -> None:
+        # Work that finished is reported even past the holder's own deadline (after an
+        # outage, say): that deadline stops work, not results. The write is fenced, so
+        # the API server drops it if the lease moved on meanwhile.
         held.finish()
         reason = held.stop_reason
-        if reason is None and held.clock.expired(self._clock.mono()):
-            reason = StopReason.DEADLINE_MISSED
         if reason is not None and not reason.may_write:
             log.warning("task %s: abandoned (%s); no result written", held.name, reason)
             return
@@ -220,12 +230,18 @@ class Keeper:
 
     def _final_patch(self, held: Held, outcome: Outcome, reason: StopReason | None) -> Patch:
         task, fence, now = held.task, held.fence, self._clock.wall()
-        if reason == StopReason.CANCELLED:
+        # A cancel is acknowledged even when the deadline overtook its termination.
+        cancelled = reason == StopReason.DEADLINE_MISSED and task.spec.cancel
+        if reason == StopReason.CANCELLED or cancelled:
             why = task.spec.cancel_reason or "Cancelled"
             return protocol.release(task, fence, now, outcome="Cancelled", reason=why, hold=True)
-        if reason == StopReason.SHUTDOWN:
+        released = {
+            StopReason.SHUTDOWN: RELEASED_ON_SHUTDOWN,
+            StopReason.DEADLINE_MISSED: RELEASED_DEADLINE_MISSED,
+        }
+        if reason in released:
             return protocol.release(
-                task, fence, now, outcome="Released", reason=RELEASED_ON_SHUTDOWN, hold=False
+                task, fence, now, outcome="Released", reason=released[reason], hold=False
             )
         if outcome.succeeded:
             return protocol.succeed(task, fence, now, outcome.result)
@@ -234,11 +250,18 @@ class Keeper:
         )
 
     async def _write_final(self, held: Held, ops: Patch) -> None:
-        """The last write of a lease; retried on transient errors while the lease is ours."""
+        """The last write of a lease; retried on transient errors until the API server
+        answers it, however long that takes, unless the provider is exiting."""
         failures = 0
         while True:
             try:
-                await self._api.json_patch(self._status_path(held.name), ops)
+                await self._api.request(
+                    "PATCH",
+                    self._status_path(held.name),
+                    body=ops,
+                    content_type=JSON_PATCH,
+                    request_timeout=FINAL_WRITE_TIMEOUT,
+                )
             except ApiError as e:
                 if e.conflict or e.status == 404:
                     log.warning("task %s: final write rejected (%s); result dropped", held.name, e)
@@ -250,11 +273,11 @@ class Keeper:
                 log.info("task %s: %s", held.name, _describe(held, ops))
                 return
             failures += 1
-            if held.clock.expired(self._clock.mono()):
-                log.warning("task %s: lease deadline passed during final write; dropped", held.name)
+            if self._abandon.is_set():
+                log.warning("task %s: final write failed (%s); dropped at exit", held.name, error)
                 return
             log.warning("task %s: final write failed (%s); retrying", held.name, error)
-            await asyncio.sleep(RETRY_BACKOFF.delay(failures, self._rng))
+            await sleep_unless(self._abandon, RETRY_BACKOFF.delay(failures, self._rng))
 
     def _status_path(self, name: str) -> str:
         return TASKS.path(self._config.namespace, name, "status")

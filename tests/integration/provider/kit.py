@@ -16,10 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from taskmill.api import protocol
 from taskmill.api.meta import API_VERSION, LABEL_BATCHJOB, LABEL_CAPABILITY
 from taskmill.api.task import Task
 from tests.harness.cluster import Cluster
+from tests.harness.controlplane import Layout
 from tests.harness.polling import wait_for
 
 REPO = Path(__file__).resolve().parents[3]
@@ -214,6 +217,20 @@ def wait_task(
 
     result: Task = wait_for(check, timeout=timeout, what=f"task {name}: {what}")
     return result
+
+
+@contextmanager
+def apiserver_paused(cluster: Cluster) -> Iterator[None]:
+    """The harness's kube-apiserver stopped (SIGSTOP) for the block: a control-plane
+    outage in which connections hang rather than fail. Skips on an existing cluster."""
+    pid = Layout(cluster.kubeconfig.parent).recorded_pids().get("kube-apiserver")
+    if pid is None:
+        pytest.skip("needs the harness's own control plane")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def process_alive(pid: int) -> bool:

@@ -116,7 +116,12 @@ def test_paused_provider_abandons_work_reassigned_meanwhile(
         )
     finally:
         paused.signal(signal.SIGCONT)
-    wait_for(lambda: "abandoned" in paused.log_text(), timeout=30, what="the abandonment")
+    # Its work is stopped; its fenced release, if it sends one, is refused.
+    wait_for(
+        lambda: any(w in paused.log_text() for w in ("abandoned", "final write rejected")),
+        timeout=30,
+        what="the abandonment",
+    )
     wait_gone(pids)
 
     task = get_task(cluster, namespace, "s-0")

@@ -24,6 +24,7 @@ from tests.unit.provider.kit import (
     is_final,
     running,
     task_path,
+    until,
     writes_to,
 )
 from tests.unit.provider.tasks import task_obj
@@ -197,5 +198,49 @@ def test_each_task_gets_a_working_directory_removed_after() -> None:
         assert not executor.workdir.exists()
         status = s.api.objects[task_path("t")]["status"]
         assert status["result"]["message"] == "SystemExit: 2"  # its own task fails, no more
+
+    run(main)
+
+
+def test_work_that_finished_is_reported_after_an_outage_past_the_deadline() -> None:
+    async def main() -> None:
+        s = Setup(Returns())
+        for _ in range(2):  # the API server is unreachable for a while
+            s.api.fail(is_final, TimeoutError())
+        s.start()
+        s.clock.advance(60)  # far past the holder's own deadline (3 s)
+        await s.keeper.works.settle()
+        assert [is_final(r) for r in s.api.writes()] == [True, True, True]
+        assert s.api.objects[task_path("t")]["status"]["phase"] == "Succeeded"
+
+    run(main)
+
+
+def test_work_stopped_at_the_deadline_is_handed_back_without_an_attempt() -> None:
+    async def main() -> None:
+        executor = UntilCancelled()
+        s = Setup(executor)
+        s.start()
+        await executor.started.wait()
+        s.keeper.held["t"].stop(StopReason.DEADLINE_MISSED)
+        await s.keeper.works.settle()
+        status = s.api.objects[task_path("t")]["status"]
+        assert (status["phase"], status["lease"]["holder"]) == ("Pending", "")
+        assert "attempts" not in status
+        assert status["history"][-1]["reason"] == "LeaseDeadlineMissed"
+
+    run(main)
+
+
+def test_at_exit_a_final_write_that_keeps_failing_is_given_up() -> None:
+    async def main() -> None:
+        s = Setup(Returns())
+        for _ in range(100):
+            s.api.fail(is_final, ApiError(503, "ServiceUnavailable", "down"))
+        s.start()
+        await until(lambda: len(s.api.writes()) >= 1)
+        s.keeper.abandon_writes()
+        await asyncio.wait_for(s.keeper.works.settle(), 10)
+        assert s.api.objects[task_path("t")]["status"]["phase"] == "Running"
 
     run(main)

@@ -60,11 +60,12 @@ def held() -> Held:
         (StopReason.SHUTDOWN, StopReason.LEASE_LOST, StopReason.LEASE_LOST),
         (StopReason.CANCELLED, StopReason.GONE, StopReason.GONE),
         (StopReason.DEADLINE_MISSED, StopReason.CANCELLED, StopReason.DEADLINE_MISSED),
+        (StopReason.CANCELLED, StopReason.DEADLINE_MISSED, StopReason.DEADLINE_MISSED),
+        (StopReason.DEADLINE_MISSED, StopReason.GONE, StopReason.GONE),
+        (StopReason.LEASE_LOST, StopReason.DEADLINE_MISSED, StopReason.LEASE_LOST),
     ],
 )
-def test_a_reason_that_forbids_writes_wins(
-    first: StopReason, second: StopReason, final: StopReason
-) -> None:
+def test_the_graver_reason_wins(first: StopReason, second: StopReason, final: StopReason) -> None:
     h = held()
     h.stop(first)
     h.stop(second)
