@@ -66,7 +66,9 @@ class CommandRunner:
         self._argv = list(argv)
 
     async def execute(self, task: Task, ctx: Context) -> Outcome:
-        """Run the command in ctx.workdir (the task's own directory, removed after)."""
+        """Run the command, with ctx.workdir (the task's own directory, removed after) as
+        its scratch space; its current directory stays the provider's, so that relative
+        paths in params keep their meaning."""
         params = json.dumps(task.spec.params)
         (ctx.workdir / PARAMS_FILE).write_text(params)
         output = await _Output.open()
@@ -77,7 +79,6 @@ class CommandRunner:
                 *self._argv,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=output.write_fd,
-                cwd=ctx.workdir,
                 env=command_env(task, ctx, params, dict(os.environ)),
                 start_new_session=True,
             )

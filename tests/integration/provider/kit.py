@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from taskmill.api import protocol
+from taskmill.api.common import TaskPhase
 from taskmill.api.meta import API_VERSION, LABEL_BATCHJOB, LABEL_CAPABILITY
 from taskmill.api.task import Task
 from tests.harness.cluster import Cluster
@@ -231,6 +232,18 @@ def apiserver_paused(cluster: Cluster) -> Iterator[None]:
         yield
     finally:
         os.kill(pid, signal.SIGCONT)
+
+
+def wait_finished(cluster: Cluster, namespace: str, name: str, timeout: float = 60) -> Task:
+    """The task once it Succeeded or Failed (for good)."""
+    return wait_task(
+        cluster,
+        namespace,
+        name,
+        "finished",
+        lambda t: t.status.phase in (TaskPhase.SUCCEEDED, TaskPhase.FAILED),
+        timeout,
+    )
 
 
 def process_alive(pid: int) -> bool:

@@ -2,6 +2,8 @@
 identities, what the command is told about its lease."""
 
 import json
+import os
+import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -18,13 +20,12 @@ from tests.integration.provider.kit import (
     process_alive,
     recorded_pids,
     task_manifest,
+    wait_finished,
     wait_task,
     write_pid_command,
 )
 
 pytestmark = pytest.mark.integration
-
-FINISHED = (TaskPhase.SUCCEEDED, TaskPhase.FAILED)
 
 
 def python(code: str) -> list[str]:
@@ -53,13 +54,7 @@ def test_params_of_200_kb_reach_the_command(
         ),
     )
     create(cluster, namespace, task_manifest("big-0", "big", params={"item": blob}, maxAttempts=1))
-    done = wait_task(
-        cluster,
-        namespace,
-        "big-0",
-        "finished",
-        lambda t: t.status.phase in (TaskPhase.SUCCEEDED, TaskPhase.FAILED),
-    )
+    done = wait_finished(cluster, namespace, "big-0")
     assert done.status.result is not None
     assert (done.status.phase, done.status.result.output) == (TaskPhase.SUCCEEDED, "200000 True\n")
 
@@ -76,9 +71,7 @@ def test_a_result_over_the_inline_limit_fails_the_attempt(
         ),
     )
     create(cluster, namespace, task_manifest("large-0", "large", maxAttempts=1))
-    done = wait_task(
-        cluster, namespace, "large-0", "finished", lambda t: t.status.phase in FINISHED
-    )
+    done = wait_finished(cluster, namespace, "large-0")
     assert done.status.result is not None
     assert (done.status.phase, done.status.result.reason) == (TaskPhase.FAILED, "ResultTooLarge")
     assert "inline limit" in done.status.result.message
@@ -127,9 +120,7 @@ def test_the_command_is_told_its_lease_epoch_attempt_and_deadline(
         namespace,
         task_manifest("fence-0", "fence", maxAttempts=2, backoffSeconds=0, timeoutSeconds=600),
     )
-    done = wait_task(
-        cluster, namespace, "fence-0", "finished", lambda t: t.status.phase in FINISHED
-    )
+    done = wait_finished(cluster, namespace, "fence-0")
     assert done.status.phase == TaskPhase.SUCCEEDED
     assert done.status.start_time is not None
     assert done.status.result is not None
@@ -137,3 +128,30 @@ def test_the_command_is_told_its_lease_epoch_attempt_and_deadline(
     # The second attempt: the lease after the failed one's (epoch 1) and its release (2).
     assert done.status.result.output == f"3 2 {deadline}\n"
     assert [(h.epoch, h.outcome) for h in done.status.history] == [(1, "Failed"), (3, "Succeeded")]
+
+
+def test_a_grandchild_holding_stdout_neither_holds_up_the_task_nor_costs_its_output(
+    cluster: Cluster, namespace: str, providers: Providers, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "grandchild"
+    grandchild = (
+        f"import os, time; os.setsid(); open('{pid_file}', 'w').write(str(os.getpid()));"
+        "time.sleep(300)"
+    )
+    script = (
+        f'echo first; {sys.executable} -c "{grandchild}" &'
+        f" while [ ! -s {pid_file} ]; do sleep 0.05; done; echo last"
+    )
+    providers.start("grand-1", "grand", ["sh", "-c", script])
+    create(cluster, namespace, task_manifest("grand-0", "grand", maxAttempts=1))
+    try:
+        done = wait_finished(cluster, namespace, "grand-0")
+        assert done.status.result is not None
+        assert (done.status.phase, done.status.result.output) == (
+            TaskPhase.SUCCEEDED,
+            "first\nlast\n",
+        )
+        assert process_alive(int(pid_file.read_text()))  # reported while it still ran
+    finally:
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)

@@ -14,6 +14,7 @@ from tests.integration.provider.kit import (
     apiserver_paused,
     create,
     task_manifest,
+    wait_finished,
     wait_task,
 )
 
@@ -44,13 +45,7 @@ def test_work_finished_during_an_outage_is_reported_after_it(
             what="the result's write to fail during the outage",
         )
 
-    done = wait_task(
-        cluster,
-        namespace,
-        "o-0",
-        "reported",
-        lambda t: t.status.phase in (TaskPhase.SUCCEEDED, TaskPhase.FAILED),
-    )
+    done = wait_finished(cluster, namespace, "o-0")
     assert done.status.phase == TaskPhase.SUCCEEDED
     assert done.status.result is not None
     assert done.status.result.output == "done\n"

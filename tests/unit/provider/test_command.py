@@ -157,9 +157,17 @@ def test_a_command_that_never_reads_its_stdin_can_still_be_stopped() -> None:
     assert (outcome.succeeded, outcome.result.exit_code) == (False, -15)
 
 
-def test_the_command_runs_in_the_task_directory() -> None:
-    outcome = run(py("import os; print(os.getcwd() == os.environ['TASKMILL_WORKDIR'])"))
-    assert outcome.result.output == "True\n"
+def test_the_command_gets_a_directory_of_its_own() -> None:
+    code = (
+        "import os; d = os.environ['TASKMILL_WORKDIR'];"
+        "print(sorted(os.listdir(d)), os.getcwd() == os.environ['PWD_BEFORE'])"
+    )
+    os.environ["PWD_BEFORE"] = os.getcwd()
+    try:
+        outcome = run(py(code))
+    finally:
+        del os.environ["PWD_BEFORE"]
+    assert outcome.result.output == "['params.json'] True\n"
 
 
 def leased_task(timeout: int | None) -> Task:
