@@ -264,6 +264,17 @@ def write_pid_command(pid_dir: Path, seconds: float) -> list[str]:
     return ["sh", "-c", script]
 
 
+def running_with_pids(pid_dir: Path, name: str) -> list[int]:
+    """The pids write_pid_command recorded for task `name`, once both are there."""
+    pids: list[int] = wait_for(
+        lambda: (lambda p: p if len(p) == 2 else None)(recorded_pids(pid_dir, name)),
+        timeout=30,
+        what=f"{name}'s processes to start",
+    )
+    assert all(process_alive(pid) for pid in pids)
+    return pids
+
+
 def recorded_pids(pid_dir: Path, name: str) -> list[int]:
     pids = []
     for suffix in ("pid", "child"):

@@ -18,10 +18,9 @@ from tests.integration.provider.kit import (
     create,
     get_task,
     process_alive,
-    recorded_pids,
+    running_with_pids,
     task_manifest,
     wait_finished,
-    wait_task,
     write_pid_command,
 )
 
@@ -82,7 +81,7 @@ def test_a_second_provider_with_the_same_identity_refuses_to_start(
 ) -> None:
     first = providers.start("twin", "twin", write_pid_command(tmp_path, 300), lease_seconds=5)
     create(cluster, namespace, task_manifest("twin-0", "twin"))
-    wait_task(cluster, namespace, "twin-0", "running", lambda t: t.status.phase == "Running")
+    pids = running_with_pids(tmp_path, "twin-0")
     instance = presence_instance(cluster, namespace, "twin")
 
     second = providers.start("twin", "twin", ["true"], lease_seconds=5, wait_ready=False)
@@ -100,7 +99,7 @@ def test_a_second_provider_with_the_same_identity_refuses_to_start(
         1,
     )
     assert first.proc.poll() is None
-    assert all(process_alive(pid) for pid in recorded_pids(tmp_path, "twin-0"))
+    assert all(process_alive(pid) for pid in pids)
 
 
 def test_the_command_is_told_its_lease_epoch_attempt_and_deadline(

@@ -2,6 +2,7 @@
 finished during it is reported afterwards, whatever the holder's own deadline says."""
 
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,13 @@ from tests.integration.provider.kit import (
     Providers,
     apiserver_paused,
     create,
+    get_task,
+    process_alive,
+    running_with_pids,
     task_manifest,
     wait_finished,
     wait_task,
+    write_pid_command,
 )
 
 pytestmark = pytest.mark.integration
@@ -50,3 +55,26 @@ def test_work_finished_during_an_outage_is_reported_after_it(
     assert done.status.result is not None
     assert done.status.result.output == "done\n"
     assert done.status.attempts == 0
+
+
+def test_a_hung_renewal_does_not_let_the_work_outlive_the_lease(
+    cluster: Cluster, namespace: str, providers: Providers, tmp_path: Path
+) -> None:
+    # 8 s lease, 2 s kill grace: renewed every 2 s, given up 5 s after the last renewal
+    # was sent, so the command is dead, SIGKILL included, before the lease can end.
+    providers.start("hung-1", "work", write_pid_command(tmp_path, 300), lease_seconds=8)
+    create(cluster, namespace, task_manifest("h-0", "work"))
+    pids = running_with_pids(tmp_path, "h-0")
+    with apiserver_paused(cluster):  # renewals hang rather than fail
+        wait_for(
+            lambda: not any(process_alive(pid) for pid in pids),
+            timeout=60,
+            interval=0.05,
+            what="the command to be stopped",
+        )
+        stopped = datetime.now(UTC)
+    task = get_task(cluster, namespace, "h-0")
+    lease = task.status.lease
+    assert lease.renew_time is not None
+    # Safety, not speed: the work ended while the lease was still its holder's.
+    assert stopped < lease.renew_time + timedelta(seconds=8)
