@@ -266,8 +266,8 @@ def write_pid_command(pid_dir: Path, seconds: float) -> list[str]:
 
 def running_with_pids(pid_dir: Path, name: str) -> list[int]:
     """The pids write_pid_command recorded for task `name`, once both are there."""
-    pids: list[int] = wait_for(
-        lambda: (lambda p: p if len(p) == 2 else None)(recorded_pids(pid_dir, name)),
+    pids = wait_for(
+        lambda: (lambda p: p if len(p) == 2 else [])(recorded_pids(pid_dir, name)),
         timeout=30,
         what=f"{name}'s processes to start",
     )

@@ -72,10 +72,13 @@ def running(name: str = "t", epoch: int = 1, **kw: Any) -> dict[str, Any]:
     return obj
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Let other coroutines run until `condition` holds (no time passes)."""
-    for _ in range(200):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition never held")
+async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
+    """Let other coroutines (and the threads they wait for) run until `condition` holds.
+
+    The injected clocks do not move meanwhile: only the event loop's own does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition never held")
+        await asyncio.sleep(0.001)

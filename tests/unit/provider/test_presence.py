@@ -35,8 +35,12 @@ def test_a_second_live_process_with_the_same_identity_is_refused() -> None:
         api = FakeKube()
         first = presence(api, "first")
         await first.announce()
+
         # The first renews while the second watches its Lease.
-        second = presence(api, "second", on_sleep=lambda: api.put(PATH, api.objects[PATH]))
+        def renewed_by_first() -> None:
+            api.put(PATH, api.objects[PATH])
+
+        second = presence(api, "second", on_sleep=renewed_by_first)
         with pytest.raises(IdentityInUseError, match=r"identity 'me' is in use.*'first'"):
             await second.announce()
         assert holder(api) == "first"
