@@ -14,9 +14,6 @@ every write around it.
 import asyncio
 import logging
 import random
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime
 
 from taskmill.provider.backoff import sleep_unless
 from taskmill.provider.candidates import CandidateSet
@@ -62,14 +59,13 @@ class Agent:
         executor: Executor,
         *,
         rng: random.Random | None = None,
-        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
         pause: Pause = sleep_unless,
     ) -> None:
         self._kube = kube
         self._config = config
         self._rng = rng or random.Random()
-        self._clock = Clock(wall=wall, mono=monotonic)
+        self._clock = clock or Clock()
         self._candidates = CandidateSet(config.capabilities)
         self._keeper = Keeper(
             kube, config, executor, self._clock, self._rng, on_freed=lambda: self._claimer.wake()
