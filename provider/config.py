@@ -59,7 +59,8 @@ class ProviderConfig:
                 f"--lease-seconds {self.lease_seconds}: a holder that cannot renew stops its "
                 "work that long before its lease ends, and must still be able to renew "
                 f"first; raise --lease-seconds to at least "
-                f"{shortest_lease(self.kill_grace_seconds)} or lower --kill-grace-seconds"
+                f"{shortest_lease(self.kill_grace_seconds)} or lower --kill-grace-seconds "
+                "(in the SDK: Provider(lease_seconds=..., kill_grace_seconds=...))"
             )
 
 
