@@ -5,8 +5,11 @@
 #   docker run --rm taskmill:dev                                  # the operator (default)
 #   docker run --rm taskmill:dev taskmill.provider --capability demo.echo --command cat
 #
-# The entrypoint is `python -m`, the argument the module to run: always a module of the
-# installed wheel, never a file path (operator/ is not a package on its own; see DESIGN §1).
+# The entrypoint is `python -m` under tini, the argument the module to run: always a
+# module of the installed wheel, never a file path (operator/ is not a package on its
+# own; see DESIGN §1). tini is PID 1 so that processes a task's command leaves behind,
+# re-parented to PID 1, are reaped: python as PID 1 waits only for its own children,
+# and every orphan would stay a zombie. The chart starts providers under it too.
 # Kubernetes probes check health, so there is no HEALTHCHECK.
 
 ARG PYTHON_IMAGE=python:3.11-slim
@@ -35,6 +38,10 @@ LABEL org.opencontainers.image.title="taskmill" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/taskmill/taskmill"
+# Only the init: no compilers, nothing else from the package archive.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 taskmill \
  && useradd --system --uid 10001 --gid 10001 --no-create-home \
       --home-dir /nonexistent --shell /usr/sbin/nologin taskmill
@@ -46,5 +53,5 @@ ENV PATH=/opt/taskmill/bin:$PATH \
 WORKDIR /tmp
 # Numeric, so Kubernetes' runAsNonRoot can verify it without resolving names.
 USER 10001:10001
-ENTRYPOINT ["python", "-m"]
+ENTRYPOINT ["tini", "--", "python", "-m"]
 CMD ["taskmill.operator", "--all-namespaces"]

@@ -137,7 +137,8 @@ class Launcher:
         args = [
             "taskmill.provider", "--namespace", namespace, "--capability", capability,
             "--concurrency", str(concurrency), "--lease-seconds", str(lease_seconds),
-            "--grace-seconds", "5", "--command", *command,
+            # A kill grace that also fits the chaos scenario's 5 s leases.
+            "--grace-seconds", "5", "--kill-grace-seconds", "2", "--command", *command,
         ]  # fmt: skip
         proc = self._start(f"{namespace}-{identity}", args, {"POD_NAME": identity})
         if ready:

@@ -12,7 +12,7 @@ from taskmill.provider.runtime import serve, setup_logging
 def main(argv: list[str] | None = None) -> int:
     config, command = parse_args(sys.argv[1:] if argv is None else argv, os.environ)
     setup_logging(config.identity)
-    asyncio.run(serve(config, CommandRunner(command, config.kill_grace_seconds)))
+    asyncio.run(serve(config, CommandRunner(command)))
     return 0
 
 

@@ -1,5 +1,7 @@
 """The provider's backoff policies (taskmill.kube.backoff.Backoff)."""
 
+import asyncio
+import contextlib
 import random
 
 from taskmill.kube.backoff import Backoff
@@ -16,3 +18,9 @@ DENIED_BACKOFF = Backoff(base=1.0, cap=60.0, jitter=0.5)
 def claim_delay(consecutive_losses: int, rng: random.Random) -> float:
     """No delay for the first losses in a row; jittered exponential backoff after."""
     return CLAIM_BACKOFF.delay(consecutive_losses - CLAIM_LOSSES_BEFORE_BACKOFF + 1, rng)
+
+
+async def sleep_unless(event: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less if `event` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)

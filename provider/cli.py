@@ -17,9 +17,11 @@ from taskmill.provider.config import (
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="taskmill-provider",
-        description="Run CMD once per leased task: params JSON on stdin and in "
-        "TASKMILL_PARAMS, task name in TASKMILL_TASK, exit 0 is success, the stdout tail "
-        "becomes result.output, JSON written to $TASKMILL_RESULT becomes the result.",
+        description="Run CMD once per leased task: params JSON on stdin and in the file "
+        "$TASKMILL_PARAMS_FILE (also in TASKMILL_PARAMS when at most 32 KiB), task name in "
+        "TASKMILL_TASK, a scratch directory in TASKMILL_WORKDIR, exit 0 is success, the "
+        "stdout tail becomes result.output, JSON written to $TASKMILL_RESULT becomes the "
+        "result.",
     )
     p.add_argument(
         "--capability",

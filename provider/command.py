@@ -5,21 +5,20 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import signal
-import tempfile
-import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
 from taskmill.provider.context import Context
 from taskmill.provider.results import (
+    MAX_RESULT_FILE,
     Outcome,
     command_outcome,
     start_failed_outcome,
     tail_bytes,
 )
 
+from taskmill.api.protocol import timestamp
 from taskmill.api.task import Task
 
 log = logging.getLogger(__name__)
@@ -29,59 +28,85 @@ log = logging.getLogger(__name__)
 _DRAIN_SECONDS = 2.0
 
 
-def command_env(task: Task, result_path: Path, base: dict[str, str]) -> dict[str, str]:
-    return {
+# Linux refuses any single environment string over 128 KiB (MAX_ARG_STRLEN) and all of
+# them together past a quarter of the stack limit; params of any admitted size (up to
+# the API server's 1.5 MiB) go through stdin and a file, and into the environment only
+# when they are small enough never to hit either limit.
+PARAMS_ENV_LIMIT = 32 * 1024
+PARAMS_FILE = "params.json"
+RESULT_FILE = "result.json"
+
+
+def command_env(task: Task, ctx: Context, params: str, base: dict[str, str]) -> dict[str, str]:
+    workdir = ctx.workdir
+    env = {
         **base,
         "TASKMILL_TASK": task.metadata.name,
-        "TASKMILL_PARAMS": json.dumps(task.spec.params),
-        "TASKMILL_RESULT": str(result_path),
+        "TASKMILL_PARAMS_FILE": str(workdir / PARAMS_FILE),
+        "TASKMILL_RESULT": str(workdir / RESULT_FILE),
+        "TASKMILL_WORKDIR": str(workdir),
         "TASKMILL_CAPABILITY": task.spec.capability,
         "TASKMILL_NAMESPACE": task.metadata.namespace,
+        "TASKMILL_EPOCH": str(ctx.epoch),
+        "TASKMILL_ATTEMPT": str(ctx.attempt),
     }
+    if ctx.deadline is not None:
+        env["TASKMILL_DEADLINE"] = timestamp(ctx.deadline)
+    if len(params.encode()) <= PARAMS_ENV_LIMIT:
+        env["TASKMILL_PARAMS"] = params
+    return env
 
 
 class CommandRunner:
     """The command provider's executor: CMD [ARG...] once per task."""
 
-    def __init__(self, argv: Sequence[str], kill_grace_seconds: float) -> None:
+    def __init__(self, argv: Sequence[str]) -> None:
         if not argv:
             raise ValueError("a command is required")
         self._argv = list(argv)
-        self._kill_grace = kill_grace_seconds
-        # One directory for all result files: a directory per task costs a mkdir and an
-        # rmdir on the event loop for every task.
-        self._results = Path(tempfile.mkdtemp(prefix="taskmill-results-"))
-        weakref.finalize(self, shutil.rmtree, self._results, ignore_errors=True)
 
     async def execute(self, task: Task, ctx: Context) -> Outcome:
-        # Not created in advance: most commands write no result file.
-        result_path = self._results / f"{task.metadata.name}-{task.status.lease.epoch}.json"
+        """Run the command, with ctx.workdir (the task's own directory, removed after) as
+        its scratch space; its current directory stays the provider's, so that relative
+        paths in params keep their meaning."""
+        params = json.dumps(task.spec.params)
+        (ctx.workdir / PARAMS_FILE).write_text(params)
+        output = await _Output.open()
         # start_new_session: the command leads its own process group, so
         # termination reaches everything it started.
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self._argv,
                 stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                env=command_env(task, result_path, dict(os.environ)),
+                stdout=output.write_fd,
+                env=command_env(task, ctx, params, dict(os.environ)),
                 start_new_session=True,
             )
         except OSError as e:
+            output.close()
             return start_failed_outcome(e)
-        log.info("task %s: started %s (pid %d)", task.metadata.name, self._argv[0], proc.pid)
-        reader = asyncio.create_task(_read_tail(proc))
-        try:
-            await _feed_stdin(proc, json.dumps(task.spec.params).encode())
-            exit_code = await self._wait_or_terminate(proc, ctx)
         finally:
-            # Leftovers the command did not reap; all of it when this coroutine is
-            # cancelled instead of stopped through ctx, so no process outlives its task.
-            _signal_group(proc.pid, signal.SIGKILL)
+            os.close(output.write_fd)  # the command has its copy
+        log.info("task %s: started %s (pid %d)", task.metadata.name, self._argv[0], proc.pid)
+        reader = asyncio.create_task(output.read())
+        # Fed alongside the wait: a command that does not read its stdin must not keep
+        # a stop from reaching it once the pipe is full.
+        feeder = asyncio.create_task(_feed_stdin(proc, params.encode()))
         try:
-            tail = await asyncio.wait_for(reader, _DRAIN_SECONDS)
-        except TimeoutError:
-            tail = b""
-        return command_outcome(exit_code, tail, _take(result_path))
+            exit_code = await self._wait_or_terminate(proc, ctx)
+            # Leftovers the command did not reap are killed below; one that left the
+            # process group may hold stdout open: read on a little, then keep what came.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reader), _DRAIN_SECONDS)
+        finally:
+            feeder.cancel()
+            reader.cancel()
+            # All of the group, also when this coroutine is cancelled instead of stopped
+            # through ctx, so no process outlives its task.
+            _signal_group(proc.pid, signal.SIGKILL)
+            await asyncio.gather(feeder, reader, proc.wait(), return_exceptions=True)
+            output.close()
+        return command_outcome(exit_code, output.tail, _read(ctx.workdir / RESULT_FILE))
 
     async def _wait_or_terminate(self, proc: asyncio.subprocess.Process, ctx: Context) -> int:
         """Wait for exit; once ctx.cancelled is set: SIGTERM the group, SIGKILL after grace."""
@@ -93,7 +118,7 @@ class CommandRunner:
             log.info("task %s: terminating process group %d", ctx.name, proc.pid)
             _signal_group(proc.pid, signal.SIGTERM)
             try:
-                await asyncio.wait_for(asyncio.shield(exited), self._kill_grace)
+                await asyncio.wait_for(asyncio.shield(exited), ctx.kill_grace_seconds)
             except TimeoutError:
                 log.info("task %s: killing process group %d", ctx.name, proc.pid)
                 _signal_group(proc.pid, signal.SIGKILL)
@@ -101,30 +126,60 @@ class CommandRunner:
 
 
 async def _feed_stdin(proc: asyncio.subprocess.Process, data: bytes) -> None:
-    assert proc.stdin is not None
-    # A command that never reads its stdin is fine.
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        proc.stdin.write(data)
-        await proc.stdin.drain()
-    proc.stdin.close()
-
-
-async def _read_tail(proc: asyncio.subprocess.Process) -> bytes:
-    assert proc.stdout is not None
-    tail = b""
-    while chunk := await proc.stdout.read(65536):
-        tail = tail_bytes(tail, chunk)
-    return tail
-
-
-def _take(path: Path) -> str:
-    """The result file's contents ("" when the command wrote none), removing the file."""
+    stdin = proc.stdin
+    assert stdin is not None
     try:
-        text = path.read_text(errors="replace")
+        # A command that never reads its stdin is fine.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            stdin.write(data)
+            await stdin.drain()
+        stdin.close()
+    except asyncio.CancelledError:
+        stdin.transport.abort()  # drop what the command never read; do not wait for it
+        raise
+
+
+class _Output:
+    """The command's stdout, on a pipe whose read end this runner owns.
+
+    A grandchild that leaves the process group and keeps the write end open must not
+    cost the output: the tail read so far is kept, and the read end is closed when the
+    runner stops reading, whether or not EOF came.
+    """
+
+    def __init__(
+        self, write_fd: int, reader: asyncio.StreamReader, transport: asyncio.ReadTransport
+    ) -> None:
+        self.write_fd = write_fd
+        self.tail = b""
+        self._reader = reader
+        self._transport = transport
+
+    @classmethod
+    async def open(cls) -> "_Output":
+        read_fd, write_fd = os.pipe()
+        reader = asyncio.StreamReader()
+        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
+        )
+        return cls(write_fd, reader, transport)
+
+    async def read(self) -> None:
+        while chunk := await self._reader.read(65536):
+            self.tail = tail_bytes(self.tail, chunk)
+
+    def close(self) -> None:
+        self._transport.close()
+
+
+def _read(path: Path) -> str:
+    """The result file's contents ("" when the command wrote none), up to just past the
+    most a valid one can hold."""
+    try:
+        with path.open("rb") as f:
+            return f.read(MAX_RESULT_FILE + 1).decode(errors="replace")
     except FileNotFoundError:
         return ""
-    path.unlink()
-    return text
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -6,6 +6,8 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from taskmill.provider.lease_clock import kill_grace_fits, shortest_lease
+
 from taskmill.api.meta import CAPABILITY_PATTERN
 
 DEFAULT_LEASE_SECONDS = 15
@@ -49,6 +51,17 @@ class ProviderConfig:
             raise ValueError("lease seconds must be between 5 and 3600")
         if not self.identity:
             raise ValueError("a provider needs an identity")
+        if self.kill_grace_seconds < 0:
+            raise ValueError("kill grace seconds must not be negative")
+        if not kill_grace_fits(self.lease_seconds, self.kill_grace_seconds):
+            raise ValueError(
+                f"--kill-grace-seconds {self.kill_grace_seconds:g} does not fit in "
+                f"--lease-seconds {self.lease_seconds}: a holder that cannot renew stops its "
+                "work that long before its lease ends, and must still be able to renew "
+                f"first; raise --lease-seconds to at least "
+                f"{shortest_lease(self.kill_grace_seconds)} or lower --kill-grace-seconds "
+                "(in the SDK: Provider(lease_seconds=..., kill_grace_seconds=...))"
+            )
 
 
 def parse_capabilities(values: list[str]) -> tuple[str, ...]:

@@ -1,6 +1,8 @@
 """The handle a piece of work gets: its task, progress reporting, cancellation."""
 
 import asyncio
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from taskmill.api.task import Task
@@ -15,8 +17,13 @@ class Context:
     it is abandoned after the kill grace period and its result is never written.
     """
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, *, kill_grace_seconds: float, workdir: Path) -> None:
         self.task = task
+        # The task's own directory: empty at the start, removed with its contents after.
+        self.workdir = workdir
+        # How long stopped work may take to end (SIGTERM to SIGKILL, or until a handler
+        # is abandoned): the provider's setting, or less when this lease cannot cover it.
+        self.kill_grace_seconds = kill_grace_seconds
         self.cancelled = asyncio.Event()
         self._progress: tuple[int | None, str] | None = None
 
@@ -31,6 +38,26 @@ class Context:
     @property
     def capability(self) -> str:
         return self.task.spec.capability
+
+    @property
+    def epoch(self) -> int:
+        """The lease epoch: a fencing token. Side effects keyed by it can be told apart
+        from those of an earlier holder of the same task (a higher epoch is newer)."""
+        return self.task.status.lease.epoch
+
+    @property
+    def attempt(self) -> int:
+        """Which attempt this is, from 1: earlier failed or expired attempts plus one."""
+        return self.task.status.attempts + 1
+
+    @property
+    def deadline(self) -> datetime | None:
+        """When the task's timeoutSeconds, counted from the claim, runs out (UTC); None
+        without a timeout. The operator stops the work then (ctx.cancelled)."""
+        start, timeout = self.task.status.start_time, self.task.spec.timeout_seconds
+        if start is None or timeout is None:
+            return None
+        return start + timedelta(seconds=timeout)
 
     def progress(self, percent: int | None = None, message: str = "") -> None:
         """Record progress; the next lease renewal carries it (no extra write).

@@ -10,7 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from taskmill.provider.context import Context
-from taskmill.provider.results import Outcome, error_outcome, handler_outcome
+from taskmill.provider.results import (
+    Outcome,
+    error_outcome,
+    handler_outcome,
+    own_cancellation,
+)
 
 from taskmill.api.task import Task
 
@@ -22,14 +27,13 @@ Handler = Callable[[dict[str, Any], Context], Any]
 class HandlerRunner:
     """Runs async handlers on the event loop and sync handlers each in a thread.
 
-    A handler that is still running `kill_grace_seconds` after ctx.cancelled was set is
+    A handler that is still running ctx.kill_grace_seconds after ctx.cancelled was set is
     abandoned: an async one is cancelled, a sync one's thread is left to finish on its
     own (Python cannot kill a thread); either way its result is never written.
     """
 
-    def __init__(self, handlers: dict[str, Handler], kill_grace_seconds: float) -> None:
+    def __init__(self, handlers: dict[str, Handler]) -> None:
         self._handlers = handlers
-        self._kill_grace = kill_grace_seconds
 
     async def execute(self, task: Task, ctx: Context) -> Outcome:
         handler = self._handlers[task.spec.capability]
@@ -38,7 +42,7 @@ class HandlerRunner:
         try:
             await asyncio.wait({running, cancelled}, return_when=asyncio.FIRST_COMPLETED)
             if not running.done():
-                done, _ = await asyncio.wait({running}, timeout=self._kill_grace)
+                done, _ = await asyncio.wait({running}, timeout=ctx.kill_grace_seconds)
                 if not done:
                     log.warning("task %s: handler ignored cancellation; abandoned", ctx.name)
                     running.cancel()
@@ -58,9 +62,18 @@ class HandlerRunner:
                 value = await handler(ctx.params, ctx)
             else:
                 value = await _in_daemon_thread(handler, ctx)
-        except Exception as e:
+        except BaseException as e:
+            # sys.exit, KeyboardInterrupt, any BaseException: the handler's own failure,
+            # which must not reach the event loop (asyncio re-raises SystemExit out of
+            # it and the whole provider would stop). Only our own cancel goes on.
+            if own_cancellation(e):
+                raise
             return error_outcome(e, traceback.format_exc())
         return handler_outcome(value)
+
+
+class ThreadEndedError(RuntimeError):
+    """A sync handler's thread ended without returning or raising."""
 
 
 async def _in_daemon_thread(handler: Handler, ctx: Context) -> Any:
@@ -78,14 +91,18 @@ async def _in_daemon_thread(handler: Handler, ctx: Context) -> Any:
             future.set_exception(error)
 
     def call() -> None:
-        value, error = None, None
+        value: Any = None
+        error: BaseException | None = ThreadEndedError("the handler's thread ended abruptly")
         try:
             value = handler(ctx.params, ctx)
+            error = None
         except BaseException as e:
             error = e
-        # An abandoned handler may outlive the event loop; its result goes nowhere.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle, value, error)
+        finally:
+            # Whatever ended the thread, the task hears of it. An abandoned handler may
+            # outlive the event loop; its result then goes nowhere.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, value, error)
 
     threading.Thread(target=call, name=f"task-{ctx.name}", daemon=True).start()
     return await future

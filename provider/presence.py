@@ -3,14 +3,23 @@
 Format fixed with the operator: coordination.k8s.io/v1 Lease
 `taskmill-provider-<identity>`, labelled `taskmill.io/provider=true` and
 `capability.taskmill.io/<name>=true` per capability, annotated with the capability
-list and concurrency, renewed every duration/3 with one merge patch of renewTime,
-deleted on graceful exit.
+list and concurrency, renewed every duration/3, deleted on graceful exit.
+
+The Lease also makes the identity exclusive. It carries this process's instance id;
+a provider that finds the Lease held by another instance watches it for a lease
+duration and refuses to start if it is renewed meanwhile (another live process has
+this identity), or takes it over if not (an earlier run that died). Renewals test
+the instance id and the deletion on exit is conditional on the Lease's uid, so no
+process renews or deletes another's Lease.
 """
 
 import asyncio
 import logging
-from collections.abc import Callable
+import os
+import secrets
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 from taskmill.provider.config import ProviderConfig
@@ -21,20 +30,34 @@ from taskmill.api.meta import (
     PROVIDER_LEASE_PREFIX,
 )
 from taskmill.api.protocol import timestamp
-from taskmill.kube import ApiError, Kube
+from taskmill.kube import ApiError, KubeApi
 from taskmill.kube.paths import LEASES
 
 log = logging.getLogger(__name__)
 
 ANNOTATION_CAPABILITIES = "taskmill.io/capabilities"
 ANNOTATION_CONCURRENCY = "taskmill.io/concurrency"
+ANNOTATION_INSTANCE = "taskmill.io/instance"
+# Observations of another instance's Lease per lease duration.
+CHECKS_PER_DURATION = 5
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class IdentityInUseError(RuntimeError):
+    """Another live process serves under this provider identity."""
+
+
+def new_instance_id() -> str:
+    """Unique per process, even for two processes on one host."""
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def lease_name(identity: str) -> str:
     return f"{PROVIDER_LEASE_PREFIX}{identity}"
 
 
-def lease_body(config: ProviderConfig, now: datetime) -> dict[str, object]:
+def lease_body(config: ProviderConfig, instance: str, now: datetime) -> dict[str, object]:
     labels = {LABEL_PROVIDER: "true"}
     labels.update({f"{CAPABILITY_LABEL_PREFIX}{c}": "true" for c in config.capabilities})
     return {
@@ -47,6 +70,7 @@ def lease_body(config: ProviderConfig, now: datetime) -> dict[str, object]:
             "annotations": {
                 ANNOTATION_CAPABILITIES: ",".join(config.capabilities),
                 ANNOTATION_CONCURRENCY: str(config.concurrency),
+                ANNOTATION_INSTANCE: instance,
             },
         },
         "spec": {
@@ -58,39 +82,119 @@ def lease_body(config: ProviderConfig, now: datetime) -> dict[str, object]:
     }
 
 
-def renewal(now: datetime) -> dict[str, object]:
-    return {"spec": {"renewTime": timestamp(now)}}
+def renewal(instance: str, now: datetime) -> list[dict[str, Any]]:
+    """Renew, only while the Lease is still this instance's."""
+    return [
+        {"op": "test", "path": "/metadata/annotations/taskmill.io~1instance", "value": instance},
+        {"op": "replace", "path": "/spec/renewTime", "value": timestamp(now)},
+    ]
+
+
+def instance_of(lease: dict[str, Any]) -> str:
+    return str((lease.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_INSTANCE, ""))
 
 
 class Presence:
     """Creates, renews and deletes the presence Lease."""
 
-    def __init__(self, kube: Kube, config: ProviderConfig, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        kube: KubeApi,
+        config: ProviderConfig,
+        now: Callable[[], datetime],
+        *,
+        instance: str | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self._kube = kube
         self._config = config
         self._now = now
+        self._sleep = sleep
+        self.instance = instance or new_instance_id()
         self._path = LEASES.path(config.namespace, lease_name(config.identity))
+        self._uid = ""
 
     async def announce(self) -> None:
-        """Create the Lease; one left by an earlier run under this identity is replaced,
-        so stale capability labels go with it."""
-        body = lease_body(self._config, self._now())
+        """Create the Lease, or take over one an earlier process left behind (its stale
+        capability labels go with it). Raises IdentityInUseError if that process lives."""
         try:
-            await self._kube.create(LEASES.path(self._config.namespace), body)
+            await self._create()
+            return
         except ApiError as e:
             if e.status != 409:
                 raise
-            await self._kube.delete(self._path)
-            await self._kube.create(LEASES.path(self._config.namespace), body)
+        existing = await self._kube.get(self._path)
+        if instance_of(existing) == self.instance:
+            self._uid = existing["metadata"].get("uid", "")
+            return
+        version = await self._await_stale(existing)
+        if version is not None:
+            try:
+                await self._kube.delete(self._path, {"preconditions": {"resourceVersion": version}})
+            except ApiError as e:
+                if e.status == 409:
+                    raise self._in_use(existing) from e
+                if e.status != 404:
+                    raise
+        try:
+            await self._create()
+        except ApiError as e:
+            if e.status == 409:
+                raise self._in_use(existing) from e
+            raise
+
+    async def _create(self) -> None:
+        body = lease_body(self._config, self.instance, self._now())
+        created = await self._kube.create(LEASES.path(self._config.namespace), body)
+        self._uid = created.get("metadata", {}).get("uid", "")
+
+    async def _await_stale(self, existing: dict[str, Any]) -> str | None:
+        """Watch another instance's Lease for a lease duration: its resourceVersion if it
+        was not renewed meanwhile, None if it is gone. Raises if it was renewed."""
+        spec = existing.get("spec") or {}
+        duration = float(spec.get("leaseDurationSeconds") or self._config.lease_seconds)
+        version = str(existing["metadata"].get("resourceVersion", ""))
+        log.warning(
+            "presence Lease %s is held by instance %r; checking for %.0fs whether it is alive",
+            lease_name(self._config.identity),
+            instance_of(existing),
+            duration,
+        )
+        step = duration / CHECKS_PER_DURATION
+        for _ in range(CHECKS_PER_DURATION + 1):
+            await self._sleep(step)
+            try:
+                current = await self._kube.get(self._path)
+            except ApiError as e:
+                if e.status == 404:
+                    return None
+                raise
+            if str(current["metadata"].get("resourceVersion", "")) != version:
+                raise self._in_use(current)
+        log.info("instance %r is gone; taking over its identity", instance_of(existing))
+        return version
+
+    def _in_use(self, lease: dict[str, Any]) -> IdentityInUseError:
+        name = lease_name(self._config.identity)
+        return IdentityInUseError(
+            f"provider identity {self._config.identity!r} is in use: presence Lease {name} in "
+            f"{self._config.namespace} is held by another live process (instance "
+            f"{instance_of(lease)!r}; this one is {self.instance!r}). Give every provider a "
+            "unique identity (POD_NAME, or Provider(identity=...))"
+        )
 
     async def keep(self) -> None:
-        """Renew every duration/3 until cancelled; recreate the Lease if someone deleted it."""
+        """Renew every duration/3 until cancelled; recreate the Lease if someone deleted it.
+
+        Raises IdentityInUseError once another instance holds the Lease."""
         interval = self._config.lease_seconds / 3
         while True:
-            await asyncio.sleep(interval)
+            await self._sleep(interval)
             try:
-                await self._kube.merge_patch(self._path, renewal(self._now()))
+                await self._kube.json_patch(self._path, renewal(self.instance, self._now()))
             except ApiError as e:
+                if e.conflict:
+                    raise self._in_use(await self._current()) from e
                 if e.status != 404:
                     log.warning("presence renewal failed: %s", e)
                     continue
@@ -99,6 +203,12 @@ class Presence:
             except (aiohttp.ClientError, TimeoutError) as e:
                 log.warning("presence renewal failed: %s", e)
 
+    async def _current(self) -> dict[str, Any]:
+        try:
+            return await self._kube.get(self._path)
+        except (ApiError, aiohttp.ClientError, TimeoutError):
+            return {}
+
     async def _announce_again(self) -> None:
         try:
             await self.announce()
@@ -106,10 +216,13 @@ class Presence:
             log.warning("presence announce failed: %s", e)
 
     async def retract(self) -> None:
+        """Delete the Lease, only if it is still the one this instance created."""
+        if not self._uid:
+            return  # never announced: nothing here is ours
         try:
-            await self._kube.delete(self._path)
+            await self._kube.delete(self._path, {"preconditions": {"uid": self._uid}})
         except ApiError as e:
-            if e.status != 404:
+            if e.status not in (404, 409):
                 log.warning("could not delete presence Lease: %s", e)
         except (aiohttp.ClientError, TimeoutError) as e:
             log.warning("could not delete presence Lease: %s", e)

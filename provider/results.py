@@ -4,8 +4,13 @@ The command contract: exit 0 is success; the stdout tail is result.output unless
 command wrote JSON to the file named by TASKMILL_RESULT, which then supplies the
 result's message, reason and output. SDK handlers return a JSON-serialisable value,
 which becomes result.output.
+
+A stdout tail is clipped to the inline limit by definition; a result the work chose
+(a handler's value, the result file's output) is never clipped: clipping JSON makes
+it invalid, so one over the limit fails the attempt with reason ResultTooLarge.
 """
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass
@@ -19,8 +24,11 @@ REASON_NON_ZERO_EXIT = "NonZeroExit"
 REASON_HANDLER_ERROR = "HandlerError"
 REASON_INVALID_RESULT = "InvalidResult"
 REASON_START_FAILED = "StartFailed"
+REASON_RESULT_TOO_LARGE = "ResultTooLarge"
 
 MAX_MESSAGE = 1024
+# The most of a result file that is read: far more than a valid one can hold.
+MAX_RESULT_FILE = 64 * 1024
 MAX_REASON = 64
 _REASON_PATTERN = r"[A-Z][A-Za-z0-9]*"
 _RESULT_FIELDS = frozenset({"message", "reason", "output"})
@@ -38,6 +46,24 @@ class Outcome:
 
 class InvalidResultError(ValueError):
     """The result file or a handler's return value does not fit the contract."""
+
+    reason = REASON_INVALID_RESULT
+
+
+class ResultTooLargeError(InvalidResultError):
+    """A result over the inline limit (it is never clipped)."""
+
+    reason = REASON_RESULT_TOO_LARGE
+
+
+def check_size(output: str, what: str) -> str:
+    size = len(output.encode())
+    if size > MAX_RESULT_OUTPUT:
+        raise ResultTooLargeError(
+            f"{what} is {size} bytes, over the {MAX_RESULT_OUTPUT}-byte inline limit of "
+            "result.output; store large results elsewhere and return a reference"
+        )
+    return output
 
 
 def clip_output(text: str, limit: int = MAX_RESULT_OUTPUT) -> str:
@@ -61,6 +87,11 @@ def parse_result_file(text: str) -> dict[str, str]:
     """
     if not text.strip():
         return {}
+    if len(text.encode()) > MAX_RESULT_FILE:
+        raise ResultTooLargeError(
+            f"result file is over {MAX_RESULT_FILE} bytes; result.output holds at most "
+            f"{MAX_RESULT_OUTPUT}: store large results elsewhere and return a reference"
+        )
     try:
         body = json.loads(text)
     except ValueError as e:
@@ -84,7 +115,8 @@ def parse_result_file(text: str) -> dict[str, str]:
         )
     if "output" in body:
         output = body["output"]
-        fields["output"] = output if isinstance(output, str) else json.dumps(output)
+        text = output if isinstance(output, str) else json.dumps(output)
+        fields["output"] = check_size(text, "result file output")
     return fields
 
 
@@ -98,13 +130,13 @@ def command_outcome(exit_code: int, stdout_tail: bytes, result_file: str) -> Out
     try:
         fields = parse_result_file(result_file)
     except InvalidResultError as e:
-        return _invalid(str(e), output, exit_code)
+        return _invalid(e, output, exit_code)
     succeeded = exit_code == 0
     default_reason = REASON_COMPLETED if succeeded else REASON_NON_ZERO_EXIT
     default_message = "" if succeeded else f"command exited with code {exit_code}"
     result = TaskResult(
         exit_code=exit_code,
-        output=clip_output(fields.get("output", output)),
+        output=fields.get("output", output),
         message=fields.get("message", default_message)[:MAX_MESSAGE],
         reason=fields.get("reason") or default_reason,
     )
@@ -121,13 +153,28 @@ def handler_outcome(value: Any) -> Outcome:
         try:
             output = json.dumps(value)
         except (TypeError, ValueError) as e:
-            return _invalid(f"handler returned a value that is not JSON: {e}", "", None)
-    return Outcome(True, TaskResult(output=clip_output(output), reason=REASON_COMPLETED))
+            error = InvalidResultError(f"handler returned a value that is not JSON: {e}")
+            return _invalid(error, "", None)
+    try:
+        check_size(output, "the handler's return value")
+    except ResultTooLargeError as e:
+        return _invalid(e, "", None)
+    return Outcome(True, TaskResult(output=output, reason=REASON_COMPLETED))
+
+
+def own_cancellation(error: BaseException) -> bool:
+    """Whether `error` is the current task being cancelled (not something work raised)."""
+    task = asyncio.current_task()
+    return isinstance(error, asyncio.CancelledError) and task is not None and task.cancelling() > 0
 
 
 def error_outcome(exc: BaseException, traceback_text: str) -> Outcome:
-    """Outcome of an SDK handler that raised."""
-    message = f"{type(exc).__name__}: {exc}"[:MAX_MESSAGE]
+    """Outcome of an SDK handler that raised (anything: SystemExit included)."""
+    try:
+        text = str(exc)
+    except Exception:  # an exception whose __str__ raises still fails only its task
+        text = "<unprintable>"
+    message = f"{type(exc).__name__}: {text}"[:MAX_MESSAGE]
     result = TaskResult(
         output=clip_output(traceback_text), message=message, reason=REASON_HANDLER_ERROR
     )
@@ -140,11 +187,11 @@ def start_failed_outcome(error: OSError) -> Outcome:
     return Outcome(False, TaskResult(message=message, reason=REASON_START_FAILED))
 
 
-def _invalid(message: str, output: str, exit_code: int | None) -> Outcome:
+def _invalid(error: InvalidResultError, output: str, exit_code: int | None) -> Outcome:
     result = TaskResult(
         exit_code=exit_code,
         output=output,
-        message=message[:MAX_MESSAGE],
-        reason=REASON_INVALID_RESULT,
+        message=str(error)[:MAX_MESSAGE],
+        reason=error.reason,
     )
     return Outcome(False, result)

@@ -5,12 +5,16 @@ import logging
 import signal
 import sys
 
-from taskmill.provider.agent import Agent, Executor
+from taskmill.provider.agent import Agent
 from taskmill.provider.config import ProviderConfig
+from taskmill.provider.keeper import Executor
+from taskmill.provider.presence import IdentityInUseError
 
 from taskmill.kube import Kube, load_connection
 
 log = logging.getLogger(__name__)
+
+EXIT_IDENTITY_IN_USE = 3
 
 
 def setup_logging(identity: str) -> None:
@@ -33,6 +37,9 @@ async def serve(
         conn = load_connection()
         async with Kube(conn, user_agent=f"taskmill-provider/{config.identity}") as kube:
             await Agent(kube, config, executor).run(shutdown)
+    except IdentityInUseError as e:
+        log.error("%s", e)
+        raise SystemExit(EXIT_IDENTITY_IN_USE) from None
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -71,7 +71,7 @@ class Provider:
     async def serve(self, shutdown: asyncio.Event | None = None) -> None:
         """Run inside an existing event loop until SIGTERM/SIGINT or `shutdown`."""
         config = self.config()
-        await serve(config, HandlerRunner(self.handlers, config.kill_grace_seconds), shutdown)
+        await serve(config, HandlerRunner(self.handlers), shutdown)
 
     def run(self) -> None:
         """Run until SIGTERM/SIGINT; returns after a graceful shutdown."""

@@ -16,10 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from taskmill.api import protocol
+from taskmill.api.common import TaskPhase
 from taskmill.api.task import Task
 from tests.builders import make_task
 from tests.harness.cluster import Cluster
+from tests.harness.controlplane import Layout
 from tests.harness.polling import wait_for
 
 REPO = Path(__file__).resolve().parents[3]
@@ -205,6 +209,32 @@ def wait_task(
     return result
 
 
+@contextmanager
+def apiserver_paused(cluster: Cluster) -> Iterator[None]:
+    """The harness's kube-apiserver stopped (SIGSTOP) for the block: a control-plane
+    outage in which connections hang rather than fail. Skips on an existing cluster."""
+    pid = Layout(cluster.kubeconfig.parent).recorded_pids().get("kube-apiserver")
+    if pid is None:
+        pytest.skip("needs the harness's own control plane")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def wait_finished(cluster: Cluster, namespace: str, name: str, timeout: float = 60) -> Task:
+    """The task once it Succeeded or Failed (for good)."""
+    return wait_task(
+        cluster,
+        namespace,
+        name,
+        "finished",
+        lambda t: t.status.phase in (TaskPhase.SUCCEEDED, TaskPhase.FAILED),
+        timeout,
+    )
+
+
 def process_alive(pid: int) -> bool:
     """From the process table: present and not a zombie."""
     try:
@@ -221,6 +251,17 @@ def write_pid_command(pid_dir: Path, seconds: float) -> list[str]:
         f'echo $$ > "{pid_dir}/$TASKMILL_TASK.pid"; wait; echo done'
     )
     return ["sh", "-c", script]
+
+
+def running_with_pids(pid_dir: Path, name: str) -> list[int]:
+    """The pids write_pid_command recorded for task `name`, once both are there."""
+    pids = wait_for(
+        lambda: (lambda p: p if len(p) == 2 else [])(recorded_pids(pid_dir, name)),
+        timeout=30,
+        what=f"{name}'s processes to start",
+    )
+    assert all(process_alive(pid) for pid in pids)
+    return pids
 
 
 def recorded_pids(pid_dir: Path, name: str) -> list[int]:

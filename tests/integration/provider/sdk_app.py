@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,11 @@ from taskmill.provider.sdk import Provider
 parser = argparse.ArgumentParser()
 parser.add_argument("--namespace", required=True)
 provider = Provider(
-    namespace=parser.parse_args().namespace, concurrency=2, lease_seconds=6, grace_seconds=1
+    namespace=parser.parse_args().namespace,
+    concurrency=2,
+    lease_seconds=6,
+    grace_seconds=1,
+    kill_grace_seconds=2,
 )
 
 
@@ -29,6 +34,13 @@ async def total(params: dict[str, Any], ctx: Context) -> Any:
 @provider.handler("sdk.fail")
 def fail(params: dict[str, Any], ctx: Context) -> Any:
     raise ValueError(params["why"])
+
+
+@provider.handler("sdk.exit")
+def leave(params: dict[str, Any], ctx: Context) -> Any:
+    (ctx.workdir / "scratch").write_text("left behind")
+    Path(params["seen"]).write_text(str(ctx.workdir))
+    sys.exit(params["code"])  # fails this task only
 
 
 if __name__ == "__main__":

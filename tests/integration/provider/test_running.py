@@ -39,10 +39,13 @@ def test_presence_lease(cluster: Cluster, namespace: str, providers: Providers) 
         "capability.taskmill.io/echo": "true",
         "capability.taskmill.io/resize": "true",
     }
-    assert lease["metadata"]["annotations"] == {
+    annotations = lease["metadata"]["annotations"]
+    assert annotations == {
         "taskmill.io/capabilities": "echo,resize",
         "taskmill.io/concurrency": "3",
+        "taskmill.io/instance": annotations["taskmill.io/instance"],
     }
+    assert annotations["taskmill.io/instance"].startswith(f"{provider.pid}-")
     assert lease["spec"]["holderIdentity"] == "pres-1"
     assert lease["spec"]["leaseDurationSeconds"] == 15
     first_renewal = lease["spec"]["renewTime"]

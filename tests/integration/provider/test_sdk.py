@@ -15,12 +15,16 @@ def test_sdk_handlers(
     cluster: Cluster, namespace: str, providers: Providers, tmp_path: Path
 ) -> None:
     go = tmp_path / "go"
+    seen = tmp_path / "workdir"
     sdk = providers.start("sdk-1", "", [], module="tests.integration.provider.sdk_app")
     create(
         cluster,
         namespace,
         task_manifest("sum", "sdk.sum", params={"numbers": [1, 2, 3], "go": str(go)}),
         task_manifest("fail", "sdk.fail", index=1, params={"why": "nope"}, maxAttempts=1),
+        task_manifest(
+            "exit", "sdk.exit", index=2, params={"code": 3, "seen": str(seen)}, maxAttempts=1
+        ),
     )
     running = wait_task(
         cluster,
@@ -43,5 +47,14 @@ def test_sdk_handlers(
     assert failed.status.result.reason == "HandlerError"
     assert failed.status.result.message == "ValueError: nope"
     assert "Traceback" in failed.status.result.output
+
+    exited = wait_task(cluster, namespace, "exit", "failed", lambda t: t.status.phase == "Failed")
+    assert exited.status.result is not None
+    assert (exited.status.result.reason, exited.status.result.message) == (
+        "HandlerError",
+        "SystemExit: 3",
+    )
+    assert not Path(seen.read_text()).exists()  # its working directory is gone
+    assert sdk.proc.poll() is None  # the provider serves on
 
     assert sdk.terminate() == 0

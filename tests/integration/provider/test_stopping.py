@@ -19,23 +19,13 @@ from tests.integration.provider.kit import (
     get_task,
     patch_status,
     process_alive,
-    recorded_pids,
+    running_with_pids,
     task_manifest,
     wait_task,
     write_pid_command,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def running_with_pids(pid_dir: Path, name: str) -> list[int]:
-    pids = wait_for(
-        lambda: (lambda p: p if len(p) == 2 else None)(recorded_pids(pid_dir, name)),
-        timeout=30,
-        what=f"{name}'s processes to start",
-    )
-    assert all(process_alive(pid) for pid in pids)
-    return pids
 
 
 def wait_gone(pids: list[int], timeout: float = 20) -> None:
@@ -116,7 +106,12 @@ def test_paused_provider_abandons_work_reassigned_meanwhile(
         )
     finally:
         paused.signal(signal.SIGCONT)
-    wait_for(lambda: "abandoned" in paused.log_text(), timeout=30, what="the abandonment")
+    # Its work is stopped; its fenced release, if it sends one, is refused.
+    wait_for(
+        lambda: any(w in paused.log_text() for w in ("abandoned", "final write rejected")),
+        timeout=30,
+        what="the abandonment",
+    )
     wait_gone(pids)
 
     task = get_task(cluster, namespace, "s-0")

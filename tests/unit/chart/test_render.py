@@ -216,7 +216,7 @@ def test_provider_pools_become_deployments_with_their_capabilities_and_identity(
     main = container(hashers)
 
     assert hashers["spec"]["replicas"] == 3
-    assert main["command"] == ["python", "-m", "taskmill.provider"]
+    assert main["command"] == ["tini", "--", "python", "-m", "taskmill.provider"]
     assert main["args"] == [
         "--capability=file.hash,file.checksum",
         "--concurrency=4",

@@ -2,7 +2,12 @@ import random
 
 import pytest
 from taskmill.provider.backoff import Backoff, claim_delay
-from taskmill.provider.lease_clock import LeaseClock, renew_interval, safety_margin
+from taskmill.provider.lease_clock import (
+    LeaseClock,
+    LeaseTiming,
+    kill_grace_fits,
+    shortest_lease,
+)
 
 
 def test_backoff_doubles_and_caps_with_bounded_jitter() -> None:
@@ -26,24 +31,50 @@ def test_claim_losses_move_on_at_once_then_back_off(losses: int, waits: bool) ->
 
 
 @pytest.mark.parametrize(
-    ("duration", "interval", "margin"), [(5, 1, 1.0), (15, 5, 3.0), (30, 10, 6.0)]
+    ("duration", "kill_grace", "interval", "margin", "effective_kill_grace"),
+    [
+        (5, 2, 1, 3.0, 2),
+        (5, 5, 1, 3.0, 2),  # a task's shorter lease: the kill grace shrinks to fit
+        (15, 5, 4, 6.5, 5),  # renewed more often, so a failed renewal can be retried
+        (15, 0, 5, 1.5, 0),
+        (30, 5, 10, 8.0, 5),
+    ],
 )
-def test_interval_and_margin(duration: int, interval: int, margin: float) -> None:
-    assert renew_interval(duration) == interval
-    assert safety_margin(duration) == margin
+def test_the_margin_covers_the_kill_grace(
+    duration: int, kill_grace: float, interval: int, margin: float, effective_kill_grace: float
+) -> None:
+    timing = LeaseTiming.of(duration, kill_grace)
+    assert (timing.interval, timing.margin, timing.kill_grace) == (
+        interval,
+        margin,
+        effective_kill_grace,
+    )
+    assert duration - timing.margin >= 2 * timing.interval  # two renewals before giving up
+
+
+@pytest.mark.parametrize(
+    ("duration", "kill_grace", "fits"),
+    [(5, 2, True), (5, 2.5, False), (15, 5, True), (7, 5, False)],
+)
+def test_kill_grace_fits(duration: int, kill_grace: float, fits: bool) -> None:
+    assert kill_grace_fits(duration, kill_grace) is fits
+
+
+def test_shortest_lease() -> None:
+    assert [shortest_lease(k) for k in (0, 2, 5, 30)] == [3, 5, 8, 36]
 
 
 def test_renewal_due_and_own_deadline() -> None:
-    clock = LeaseClock.start(15, 5, sent_at=100.0)
-    table = [(104.9, False, False), (105.0, True, False), (111.9, True, False), (112.0, True, True)]
+    clock = LeaseClock.start(LeaseTiming.of(15, 0), sent_at=100.0)  # margin 1.5
+    table = [(104.9, False, False), (105.0, True, False), (113.4, True, False), (113.5, True, True)]
     for now, due, expired in table:
         assert (clock.renewal_due(now), clock.expired(now)) == (due, expired), now
 
 
 def test_renewal_moves_the_deadline_but_never_back() -> None:
-    clock = LeaseClock.start(15, 5, sent_at=100.0)
+    clock = LeaseClock.start(LeaseTiming.of(15, 0), sent_at=100.0)
     clock.renewed(sent_at=110.0)
-    assert not clock.expired(121.9)
-    assert clock.expired(122.0)
+    assert not clock.expired(123.4)
+    assert clock.expired(123.5)
     clock.renewed(sent_at=105.0)  # an older renewal answered late
-    assert clock.expired(122.0)
+    assert clock.expired(123.5)

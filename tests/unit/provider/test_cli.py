@@ -41,3 +41,17 @@ def test_rejected(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
         parse_args(argv, {"POD_NAME": "p"})
     assert exc.value.code == 2
     assert "usage:" in capsys.readouterr().err
+
+
+def test_a_kill_grace_the_lease_cannot_cover_is_refused_naming_the_flags(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["--capability", "x", "--lease-seconds", "5", "--command", "true"]
+    with pytest.raises(SystemExit) as exc:
+        parse_args(argv, {"POD_NAME": "p"})  # the default kill grace is 5 s
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--kill-grace-seconds 5 does not fit in --lease-seconds 5" in err
+    assert "at least 8" in err
+    config, _ = parse_args([*argv[:4], "--kill-grace-seconds", "2", *argv[4:]], {"POD_NAME": "p"})
+    assert config.kill_grace_seconds == 2

@@ -2,10 +2,15 @@
 
 import asyncio
 import json
+import os
+import signal
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from taskmill.provider.command import CommandRunner
 from taskmill.provider.context import Context
 from taskmill.provider.results import Outcome
@@ -16,14 +21,15 @@ from tests.unit.provider.tasks import task_obj
 TASK = Task.model_validate(task_obj("job-3", index=3))
 
 
-def run(argv: list[str], cancel_after: float | None = None) -> Outcome:
-    async def main() -> Outcome:
-        ctx = Context(TASK)
+def run(argv: list[str], cancel_after: float | None = None, task: Task = TASK) -> Outcome:
+    async def main(workdir: str) -> Outcome:
+        ctx = Context(task, kill_grace_seconds=1, workdir=Path(workdir))
         if cancel_after is not None:
             asyncio.get_running_loop().call_later(cancel_after, ctx.cancelled.set)
-        return await CommandRunner(argv, kill_grace_seconds=1).execute(TASK, ctx)
+        return await CommandRunner(argv).execute(task, ctx)
 
-    return asyncio.run(main())
+    with tempfile.TemporaryDirectory() as workdir:
+        return asyncio.run(main(workdir))
 
 
 def py(code: str) -> list[str]:
@@ -110,8 +116,9 @@ def test_cancelling_the_executor_kills_the_process_group(tmp_path: Path) -> None
     pid_file = tmp_path / "pid"
 
     async def main() -> None:
-        runner = CommandRunner(["sh", "-c", f"echo $$ > {pid_file}; sleep 60"], 1)
-        work = asyncio.create_task(runner.execute(TASK, Context(TASK)))
+        runner = CommandRunner(["sh", "-c", f"echo $$ > {pid_file}; sleep 60"])
+        ctx = Context(TASK, kill_grace_seconds=1, workdir=tmp_path)
+        work = asyncio.create_task(runner.execute(TASK, ctx))
         deadline = time.monotonic() + 10
         while not (pid_file.exists() and pid_file.read_text().strip()):
             assert time.monotonic() < deadline, "the command never started"
@@ -121,3 +128,94 @@ def test_cancelling_the_executor_kills_the_process_group(tmp_path: Path) -> None
 
     asyncio.run(main())
     assert gone([int(pid_file.read_text())])
+
+
+def big_task() -> Task:
+    obj = task_obj("big")
+    obj["spec"]["params"] = {"blob": "x" * 200_000}  # over Linux's 128 KiB per env string
+    return Task.model_validate(obj)
+
+
+BIG = big_task()
+
+
+def test_params_of_any_size_reach_the_command_on_stdin_and_in_a_file() -> None:
+    code = (
+        "import json, os, sys; p = json.load(sys.stdin);"
+        "f = json.load(open(os.environ['TASKMILL_PARAMS_FILE']));"
+        "print(len(p['blob']), p == f, 'TASKMILL_PARAMS' in os.environ)"
+    )
+    outcome = run(py(code), task=BIG)
+    assert outcome.succeeded, outcome.result
+    assert outcome.result.output == "200000 True False\n"
+
+
+def test_a_command_that_never_reads_its_stdin_can_still_be_stopped() -> None:
+    # 200 KB of params overfill the pipe: feeding them must not hold off the stop, which
+    # ends the command by SIGTERM (it would otherwise sleep its minute and exit 0).
+    outcome = run(["sleep", "60"], cancel_after=0.5, task=BIG)
+    assert (outcome.succeeded, outcome.result.exit_code) == (False, -15)
+
+
+def test_the_command_gets_a_directory_of_its_own() -> None:
+    code = (
+        "import os; d = os.environ['TASKMILL_WORKDIR'];"
+        "print(sorted(os.listdir(d)), os.getcwd() == os.environ['PWD_BEFORE'])"
+    )
+    os.environ["PWD_BEFORE"] = os.getcwd()
+    try:
+        outcome = run(py(code))
+    finally:
+        del os.environ["PWD_BEFORE"]
+    assert outcome.result.output == "['params.json'] True\n"
+
+
+def leased_task(timeout: int | None) -> Task:
+    obj = task_obj("fenced", phase="Running", holder="me", epoch=4)
+    obj["status"].update(attempts=2, startTime="2026-01-01T00:00:00Z")
+    obj["spec"]["timeoutSeconds"] = timeout
+    return Task.model_validate(obj)
+
+
+@pytest.mark.parametrize(
+    ("timeout", "deadline"), [(90, "2026-01-01T00:01:30.000000Z"), (None, "none")]
+)
+def test_the_command_is_told_its_epoch_attempt_and_deadline(
+    timeout: int | None, deadline: str
+) -> None:
+    code = (
+        "import os; e = os.environ;"
+        "print(e['TASKMILL_EPOCH'], e['TASKMILL_ATTEMPT'], e.get('TASKMILL_DEADLINE', 'none'))"
+    )
+    outcome = run(py(code), task=leased_task(timeout))
+    assert outcome.result.output == f"4 3 {deadline}\n"
+
+
+def test_a_grandchild_holding_stdout_does_not_cost_the_output_tail(tmp_path: Path) -> None:
+    # The grandchild leaves the process group (so the group's SIGKILL misses it) and
+    # sleeps on with the command's stdout open: EOF never comes while it lives.
+    pid_file = tmp_path / "grandchild"
+    grandchild = (
+        f"import os, time; os.setsid(); open('{pid_file}', 'w').write(str(os.getpid()));"
+        "time.sleep(60)"
+    )
+    script = (
+        f'echo first; {sys.executable} -c "{grandchild}" &'
+        f" while [ ! -s {pid_file} ]; do sleep 0.05; done; echo last"
+    )
+    try:
+        outcome = run(["sh", "-c", script])
+        assert (outcome.succeeded, outcome.result.output) == (True, "first\nlast\n")
+        # The command's end was reported while the grandchild still held stdout, not
+        # only once it let go (it may never).
+        assert _alive(int(pid_file.read_text()))
+    finally:
+        wait_until(pid_file.exists)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)

@@ -1,10 +1,15 @@
 """HandlerRunner: sync and async handlers, errors, cooperative cancellation, abandonment."""
 
+import _thread
 import asyncio
+import sys
 import threading
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
 from taskmill.provider.context import Context
 from taskmill.provider.handlers import Handler, HandlerRunner
 from taskmill.provider.results import Outcome
@@ -17,8 +22,8 @@ TASK = Task.model_validate(task_obj("t-1", index=1))
 
 def run(handler: Handler, cancel_after: float | None = None) -> tuple[Outcome, Context]:
     async def main() -> tuple[Outcome, Context]:
-        runner = HandlerRunner({"cap": handler}, kill_grace_seconds=0.5)
-        ctx = Context(TASK)
+        runner = HandlerRunner({"cap": handler})
+        ctx = Context(TASK, kill_grace_seconds=0.5, workdir=Path("/nonexistent"))
         if cancel_after is not None:
             asyncio.get_running_loop().call_later(cancel_after, ctx.cancelled.set)
         return await runner.execute(TASK, ctx), ctx
@@ -85,3 +90,75 @@ def test_sync_handler_ignoring_cancellation_is_abandoned() -> None:
     release.set()
     assert time.monotonic() - started < 5
     assert not outcome.succeeded
+
+
+class Fatal(BaseException):
+    pass
+
+
+def exits(params: dict[str, Any], ctx: Context) -> Any:
+    sys.exit(3)
+
+
+async def exits_async(params: dict[str, Any], ctx: Context) -> Any:
+    sys.exit(4)
+
+
+def interrupted(params: dict[str, Any], ctx: Context) -> Any:
+    raise KeyboardInterrupt
+
+
+async def fatal_async(params: dict[str, Any], ctx: Context) -> Any:
+    raise Fatal("deep")
+
+
+async def cancels_itself(params: dict[str, Any], ctx: Context) -> Any:
+    raise asyncio.CancelledError
+
+
+def ends_its_thread(params: dict[str, Any], ctx: Context) -> Any:
+    _thread.exit()
+
+
+@pytest.mark.parametrize(
+    ("handler", "message"),
+    [
+        (exits, "SystemExit: 3"),
+        (exits_async, "SystemExit: 4"),
+        (interrupted, "KeyboardInterrupt: "),
+        (fatal_async, "Fatal: deep"),
+        (cancels_itself, "CancelledError: "),
+        (ends_its_thread, "SystemExit: "),
+    ],
+)
+def test_a_handler_that_exits_or_raises_base_exceptions_fails_only_its_task(
+    handler: Handler, message: str
+) -> None:
+    outcome, _ = run(handler)  # returning at all means the event loop survived
+    assert (outcome.succeeded, outcome.reason, outcome.result.message) == (
+        False,
+        "HandlerError",
+        message,
+    )
+
+
+def test_an_exception_that_cannot_be_printed_still_fails_only_its_task() -> None:
+    class UnprintableError(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    def handler(params: dict[str, Any], ctx: Context) -> Any:
+        raise UnprintableError
+
+    outcome, _ = run(handler)
+    assert (outcome.succeeded, outcome.result.message) == (False, "UnprintableError: <unprintable>")
+
+
+def test_the_context_carries_epoch_attempt_and_deadline() -> None:
+    obj = task_obj("t", phase="Running", holder="me", epoch=7)
+    obj["status"].update(attempts=1, startTime="2026-01-01T00:00:00Z")
+    obj["spec"]["timeoutSeconds"] = 30
+    ctx = Context(Task.model_validate(obj), kill_grace_seconds=1, workdir=Path("/nonexistent"))
+    assert (ctx.epoch, ctx.attempt) == (7, 2)
+    assert ctx.deadline == datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)
+    assert Context(TASK, kill_grace_seconds=1, workdir=Path("/x")).deadline is None

@@ -1,10 +1,11 @@
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from taskmill.provider.config import ProviderConfig
 from taskmill.provider.context import Context
 from taskmill.provider.held import Held, StopReason
-from taskmill.provider.lease_clock import LeaseClock
+from taskmill.provider.lease_clock import LeaseClock, LeaseTiming
 from taskmill.provider.presence import lease_body, renewal
 
 from taskmill.api.protocol import Fence
@@ -18,7 +19,7 @@ def test_presence_lease_format() -> None:
     config = ProviderConfig(
         capabilities=("image.resize", "ocr"), identity="pod-7", namespace="ns", concurrency=4
     )
-    body = lease_body(config, NOW)
+    body = lease_body(config, "42-cafe", NOW)
     assert body["metadata"] == {
         "name": "taskmill-provider-pod-7",
         "namespace": "ns",
@@ -30,6 +31,7 @@ def test_presence_lease_format() -> None:
         "annotations": {
             "taskmill.io/capabilities": "image.resize,ocr",
             "taskmill.io/concurrency": "4",
+            "taskmill.io/instance": "42-cafe",
         },
     }
     assert body["spec"] == {
@@ -38,12 +40,17 @@ def test_presence_lease_format() -> None:
         "acquireTime": "2026-01-02T03:04:05.678901Z",
         "renewTime": "2026-01-02T03:04:05.678901Z",
     }
-    assert renewal(NOW) == {"spec": {"renewTime": "2026-01-02T03:04:05.678901Z"}}
+    assert renewal("42-cafe", NOW) == [
+        {"op": "test", "path": "/metadata/annotations/taskmill.io~1instance", "value": "42-cafe"},
+        {"op": "replace", "path": "/spec/renewTime", "value": "2026-01-02T03:04:05.678901Z"},
+    ]
 
 
 def held() -> Held:
     task = Task.model_validate(task_obj("t", holder="me", epoch=2, phase="Running"))
-    return Held(task, Fence("me", 2), LeaseClock.start(15, 5, 0.0), Context(task))
+    clock = LeaseClock.start(LeaseTiming.of(15, 5), 0.0)
+    ctx = Context(task, kill_grace_seconds=5, workdir=Path("/nonexistent"))
+    return Held(task, Fence("me", 2), clock, ctx)
 
 
 @pytest.mark.parametrize(
@@ -53,11 +60,12 @@ def held() -> Held:
         (StopReason.SHUTDOWN, StopReason.LEASE_LOST, StopReason.LEASE_LOST),
         (StopReason.CANCELLED, StopReason.GONE, StopReason.GONE),
         (StopReason.DEADLINE_MISSED, StopReason.CANCELLED, StopReason.DEADLINE_MISSED),
+        (StopReason.CANCELLED, StopReason.DEADLINE_MISSED, StopReason.DEADLINE_MISSED),
+        (StopReason.DEADLINE_MISSED, StopReason.GONE, StopReason.GONE),
+        (StopReason.LEASE_LOST, StopReason.DEADLINE_MISSED, StopReason.LEASE_LOST),
     ],
 )
-def test_a_reason_that_forbids_writes_wins(
-    first: StopReason, second: StopReason, final: StopReason
-) -> None:
+def test_the_graver_reason_wins(first: StopReason, second: StopReason, final: StopReason) -> None:
     h = held()
     h.stop(first)
     h.stop(second)
@@ -67,7 +75,7 @@ def test_a_reason_that_forbids_writes_wins(
 
 def test_no_stop_once_the_final_write_is_under_way() -> None:
     h = held()
-    h.finishing = True
+    h.finish()
     h.stop(StopReason.LEASE_LOST)
     assert (h.stop_reason, h.ctx.cancelled.is_set()) == (None, False)
 

@@ -2,7 +2,9 @@ import json
 
 import pytest
 from taskmill.provider.results import (
+    MAX_RESULT_FILE,
     InvalidResultError,
+    Outcome,
     clip_output,
     command_outcome,
     error_outcome,
@@ -112,3 +114,27 @@ def test_handler_error() -> None:
     outcome = error_outcome(ValueError("bad input"), "Traceback...")
     assert (outcome.succeeded, outcome.reason) == (False, "HandlerError")
     assert outcome.result.message == "ValueError: bad input"
+
+
+BIG = {"rows": ["r" * 100] * 50}  # about 5 KB of JSON
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        handler_outcome(BIG),
+        handler_outcome("s" * 5000),
+        command_outcome(0, b"out", json.dumps({"output": BIG})),
+        command_outcome(0, b"out", json.dumps({"output": "x" * (MAX_RESULT_FILE + 10)})),
+    ],
+    ids=["handler-json", "handler-text", "file-output", "huge-file"],
+)
+def test_a_result_over_the_inline_limit_fails_the_attempt_unclipped(outcome: Outcome) -> None:
+    assert (outcome.succeeded, outcome.reason) == (False, "ResultTooLarge")
+    assert "4096-byte" in outcome.result.message or "result file is over" in outcome.result.message
+    assert len(outcome.result.output.encode()) <= 4096
+
+
+def test_a_result_at_the_limit_is_kept_whole() -> None:
+    outcome = handler_outcome("v" * 4096)
+    assert (outcome.succeeded, len(outcome.result.output)) == (True, 4096)

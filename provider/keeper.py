@@ -1,0 +1,288 @@
+"""The leases this provider holds: their work, what the held-task watch says about
+them, and the last write of each.
+
+The keeper is the held-task watch's cache: every event about a task leased to this
+identity lands here. Events that arrive while a claim of that task is still in
+flight are stashed and replayed once the claim's answer is known.
+"""
+
+import asyncio
+import logging
+import random
+import shutil
+import tempfile
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+from taskmill.provider.background import Background
+from taskmill.provider.backoff import RETRY_BACKOFF, sleep_unless
+from taskmill.provider.clock import Clock
+from taskmill.provider.config import ProviderConfig
+from taskmill.provider.context import Context
+from taskmill.provider.heartbeat import Heartbeat
+from taskmill.provider.held import Held, StopReason
+from taskmill.provider.lease_clock import LeaseClock, LeaseTiming
+from taskmill.provider.results import Outcome, error_outcome, own_cancellation
+
+from taskmill.api import protocol
+from taskmill.api.protocol import Fence, Patch
+from taskmill.api.task import Task
+from taskmill.kube import ApiError, KubeApi
+from taskmill.kube.client import JSON_PATCH
+from taskmill.kube.paths import TASKS
+
+log = logging.getLogger(__name__)
+
+REMEMBERED_ENDS = 1024
+RELEASED_ON_SHUTDOWN = "ProviderShutdown"
+RELEASED_ORPHAN = "ProviderRestarted"
+RELEASED_DEADLINE_MISSED = "LeaseDeadlineMissed"
+# One final-write request: short, so that retries resume soon after an outage ends.
+FINAL_WRITE_TIMEOUT = 10.0
+
+_TRANSIENT = (aiohttp.ClientError, TimeoutError)
+
+
+class Executor(Protocol):
+    """Runs one task's work. Must return soon after ctx.cancelled is set."""
+
+    async def execute(self, task: Task, ctx: Context) -> Outcome: ...
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claim that won: the task as the server answered, how it is held, when it was sent."""
+
+    task: Task
+    timing: LeaseTiming
+    sent: float
+
+
+class Keeper:
+    def __init__(
+        self,
+        api: KubeApi,
+        config: ProviderConfig,
+        executor: Executor,
+        clock: Clock,
+        rng: random.Random,
+        on_freed: Callable[[], None],
+    ) -> None:
+        self._api = api
+        self._config = config
+        self._executor = executor
+        self._clock = clock
+        self._rng = rng
+        self.held: dict[str, Held] = {}
+        self.works = Background()
+        self.chores = Background()
+        self.heartbeat = Heartbeat(api, config.namespace, self.held, self.chores, clock)
+        self._on_freed = on_freed
+        self._abandon = asyncio.Event()  # set at the end of a shutdown: stop retrying writes
+        self._claiming: set[str] = set()
+        self._stashed: dict[str, tuple[str, dict[str, Any]]] = {}
+        # (name, epoch) of leases this process ended: late events about them are not orphans.
+        self._ended: deque[tuple[str, int]] = deque(maxlen=REMEMBERED_ENDS)
+
+    @property
+    def load(self) -> int:
+        """Slots taken: leases held and claims in flight."""
+        return len(self.held) + len(self._claiming)
+
+    def stop_all(self, reason: StopReason) -> None:
+        for held in list(self.held.values()):
+            held.stop(reason)
+
+    def abandon_writes(self) -> None:
+        """Final writes still retrying give up (the provider is about to exit)."""
+        self._abandon.set()
+
+    # --- claims in flight ------------------------------------------------------
+
+    def claiming(self, name: str) -> None:
+        self._claiming.add(name)
+
+    def claimed(self, name: str, won: Claimed | None) -> None:
+        """The claim's answer (None when it was lost); then the events stashed meanwhile."""
+        self._claiming.discard(name)
+        if won is not None:
+            self._start(won)
+        stashed = self._stashed.pop(name, None)
+        if stashed:
+            self.apply(*stashed)
+
+    def _start(self, claimed: Claimed) -> None:
+        task = claimed.task
+        lease = task.status.lease
+        held = Held(
+            task=task,
+            fence=Fence(lease.holder, lease.epoch),
+            clock=LeaseClock.start(claimed.timing, claimed.sent),
+            ctx=Context(
+                task,
+                kill_grace_seconds=claimed.timing.kill_grace,
+                workdir=Path(tempfile.mkdtemp(prefix=f"taskmill-{task.metadata.name}-")),
+            ),
+        )
+        self.held[held.name] = held
+        log.info(
+            "task %s: claimed (epoch %d, priority %d)", held.name, lease.epoch, task.spec.priority
+        )
+        self.works.spawn(self._work(held))
+        self.heartbeat.wake()
+        if task.spec.cancel:
+            held.stop(StopReason.CANCELLED)
+
+    # --- the held-task watch (watch.Cache) ---------------------------------------
+
+    def replace(self, objects: list[dict[str, Any]]) -> None:
+        """A relist is applied as ADDED events."""
+        for obj in objects:
+            self.apply("ADDED", obj)
+
+    def apply(self, event_type: str, obj: dict[str, Any]) -> None:
+        """An event about a task leased to this identity (or that just stopped being)."""
+        name = obj.get("metadata", {}).get("name", "")
+        if name in self._claiming:
+            self._stashed[name] = (event_type, obj)
+            return
+        task = Task.model_validate(obj)
+        held = self.held.get(name)
+        if held is None:
+            self._maybe_release_orphan(event_type, task)
+            return
+        epoch = task.status.lease.epoch
+        if epoch < held.fence.epoch:
+            return  # an event from before this lease, delivered late
+        if event_type == "DELETED":
+            # Deleted, or it left the holder selector: the event carries the last state
+            # that matched, so the two look alike. Either way the lease is gone.
+            log.warning("task %s: deleted or leased away; abandoning the work", name)
+            held.stop(StopReason.GONE)
+        elif not held.is_current(task):
+            log.warning("task %s: lease moved on (epoch %d); abandoning the work", name, epoch)
+            held.stop(StopReason.LEASE_LOST)
+        else:
+            held.task = task
+            if task.spec.cancel and held.stop_reason is None:
+                log.info("task %s: cancel requested (%s)", name, task.spec.cancel_reason)
+                held.stop(StopReason.CANCELLED)
+
+    def _maybe_release_orphan(self, event_type: str, task: Task) -> None:
+        """A task held under this identity that this process does not know: a claim whose
+        answer was lost, or an earlier run under the same pod name. Give it back at once
+        instead of leaving it to expire."""
+        lease = task.status.lease
+        key = (task.metadata.name, lease.epoch)
+        if event_type == "DELETED" or lease.holder != self._config.identity or key in self._ended:
+            return
+        self._ended.append(key)
+        log.info("task %s: held under this identity but unknown here; releasing", key[0])
+        fence = Fence(lease.holder, lease.epoch)
+        ops = protocol.release(
+            task, fence, self._clock.wall(), outcome="Released", reason=RELEASED_ORPHAN, hold=False
+        )
+        self.chores.spawn(self._write_once(task.metadata.name, ops))
+
+    async def _write_once(self, name: str, ops: Patch) -> None:
+        try:
+            await self._api.json_patch(self._status_path(name), ops)
+        except (ApiError, *_TRANSIENT) as e:
+            log.warning("task %s: release failed: %s", name, e)
+
+    # --- work and its final write ----------------------------------------------
+
+    async def _work(self, held: Held) -> None:
+        try:
+            try:
+                outcome = await self._executor.execute(held.task, held.ctx)
+            except BaseException as e:
+                if own_cancellation(e):
+                    raise
+                # Whatever the work raised fails this task, never the provider.
+                log.exception("task %s: executor failed", held.name)
+                outcome = error_outcome(e, traceback.format_exc())
+            finally:
+                await asyncio.to_thread(shutil.rmtree, held.ctx.workdir, ignore_errors=True)
+            await self._finish(held, outcome)
+        finally:
+            held.end()
+            self.held.pop(held.name, None)
+            self._ended.append((held.name, held.fence.epoch))
+            self._on_freed()
+
+    async def _finish(self, held: Held, outcome: Outcome) -> None:
+        # Work that finished is reported even past the holder's own deadline (after an
+        # outage, say): that deadline stops work, not results. The write is fenced, so
+        # the API server drops it if the lease moved on meanwhile.
+        held.finish()
+        reason = held.stop_reason
+        if reason is not None and not reason.may_write:
+            log.warning("task %s: abandoned (%s); no result written", held.name, reason)
+            return
+        ops = self._final_patch(held, outcome, reason)
+        await self._write_final(held, ops)
+
+    def _final_patch(self, held: Held, outcome: Outcome, reason: StopReason | None) -> Patch:
+        task, fence, now = held.task, held.fence, self._clock.wall()
+        # A cancel is acknowledged even when the deadline overtook its termination.
+        cancelled = reason == StopReason.DEADLINE_MISSED and task.spec.cancel
+        if reason == StopReason.CANCELLED or cancelled:
+            why = task.spec.cancel_reason or "Cancelled"
+            return protocol.release(task, fence, now, outcome="Cancelled", reason=why, hold=True)
+        released = {
+            StopReason.SHUTDOWN: RELEASED_ON_SHUTDOWN,
+            StopReason.DEADLINE_MISSED: RELEASED_DEADLINE_MISSED,
+        }
+        if reason in released:
+            return protocol.release(
+                task, fence, now, outcome="Released", reason=released[reason], hold=False
+            )
+        if outcome.succeeded:
+            return protocol.succeed(task, fence, now, outcome.result)
+        return protocol.fail_attempt(
+            task, fence, now, outcome="Failed", reason=outcome.reason, result=outcome.result
+        )
+
+    async def _write_final(self, held: Held, ops: Patch) -> None:
+        """The last write of a lease; retried on transient errors until the API server
+        answers it, however long that takes, unless the provider is exiting."""
+        failures = 0
+        while True:
+            try:
+                await self._api.request(
+                    "PATCH",
+                    self._status_path(held.name),
+                    body=ops,
+                    content_type=JSON_PATCH,
+                    request_timeout=FINAL_WRITE_TIMEOUT,
+                )
+            except ApiError as e:
+                if e.conflict or e.status == 404:
+                    log.warning("task %s: final write rejected (%s); result dropped", held.name, e)
+                    return
+                error: Exception = e
+            except _TRANSIENT as e:
+                error = e
+            else:
+                log.info("task %s: %s", held.name, _describe(held, ops))
+                return
+            failures += 1
+            if self._abandon.is_set():
+                log.warning("task %s: final write failed (%s); dropped at exit", held.name, error)
+                return
+            log.warning("task %s: final write failed (%s); retrying", held.name, error)
+            await sleep_unless(self._abandon, RETRY_BACKOFF.delay(failures, self._rng))
+
+    def _status_path(self, name: str) -> str:
+        return TASKS.path(self._config.namespace, name, "status")
+
+
+def _describe(held: Held, ops: Patch) -> str:
+    phase = next((op["value"] for op in ops if op.get("path") == "/status/phase"), "?")
+    return f"reported (epoch {held.fence.epoch}) -> {phase}"

@@ -1,0 +1,107 @@
+"""Claiming against FakeKube: a won claim starts the work, a lost one moves on."""
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+from taskmill.provider.candidates import CandidateSet
+from taskmill.provider.claimer import ClaimDeniedError, Claimer
+from taskmill.provider.held import StopReason
+from taskmill.provider.keeper import Keeper
+
+from taskmill.api.task import Task
+from taskmill.kube import ApiError
+from tests.fakes.clock import ManualClock
+from tests.fakes.kube_api import FakeKube, Request
+from tests.unit.provider.executors import UntilCancelled
+from tests.unit.provider.kit import CONFIG, api_with, clock_of, task_path, until
+from tests.unit.provider.tasks import task_obj
+
+
+class Setup:
+    def __init__(self, api: FakeKube, *pending: dict[str, Any]) -> None:
+        clock, rng = clock_of(ManualClock()), random.Random(0)
+        self.keeper = Keeper(api, CONFIG, UntilCancelled(), clock, rng, on_freed=lambda: None)
+        self.candidates = CandidateSet(CONFIG.capabilities)
+        self.candidates.replace(list(pending))
+        self.claimer = Claimer(api, CONFIG, self.keeper, self.candidates, clock, rng)
+
+    def remaining(self) -> Task | None:
+        return self.candidates.choose(random.Random(0), 1)
+
+    async def close(self) -> None:
+        self.keeper.stop_all(StopReason.SHUTDOWN)
+        await self.keeper.works.settle()
+
+
+def is_claim(request: Request) -> bool:
+    return request.method == "PATCH"
+
+
+def test_a_won_claim_holds_the_lease_at_the_next_epoch() -> None:
+    async def main() -> None:
+        pending = task_obj("t", epoch=3)
+        api = api_with(pending)
+        s = Setup(api, pending)
+        assert await s.claimer.claim(Task.model_validate(pending))
+        lease = api.objects[task_path("t")]["status"]["lease"]
+        assert (lease["holder"], lease["epoch"], lease["durationSeconds"]) == ("me", 4, 5)
+        assert s.keeper.held["t"].fence.epoch == 4
+        assert s.remaining() is None
+        await s.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("error", "restored"),
+    [
+        (None, False),  # the server's task moved on: the test ops fail (422)
+        (ApiError(404, "NotFound", "gone"), False),
+        (ApiError(500, "InternalError", "etcd"), True),
+        (TimeoutError(), True),
+    ],
+)
+def test_a_lost_claim_starts_nothing(error: Exception | None, restored: bool) -> None:
+    async def main() -> None:
+        pending = task_obj("t")
+        api = api_with(task_obj("t", phase="Running", holder="other", epoch=1))
+        if error is not None:
+            api.fail(is_claim, error)
+        s = Setup(api, pending)
+        assert not await s.claimer.claim(Task.model_validate(pending))
+        assert s.keeper.load == 0
+        assert (s.remaining() is not None) == restored
+
+    asyncio.run(main())
+
+
+def test_a_denied_claim_raises_and_keeps_the_candidate() -> None:
+    async def main() -> None:
+        pending = task_obj("t")
+        api = api_with(pending)
+        api.fail(is_claim, ApiError(403, "Forbidden", "admission policy"))
+        s = Setup(api, pending)
+        with pytest.raises(ClaimDeniedError):
+            await s.claimer.claim(Task.model_validate(pending))
+        assert (s.keeper.load, s.remaining() is not None) == (0, True)
+
+    asyncio.run(main())
+
+
+def test_no_claims_beyond_the_concurrency() -> None:
+    async def main() -> None:
+        first, second = task_obj("a"), task_obj("b", index=1)
+        api = api_with(first, second)
+        s = Setup(api, first, second)
+        runner = asyncio.create_task(s.claimer.run())
+        await until(lambda: s.keeper.load == 1)
+        for _ in range(20):  # time for a second claim, were one allowed
+            await asyncio.sleep(0)
+        assert (len(s.keeper.held), len(api.writes())) == (1, 1)  # concurrency 1
+        s.claimer.stop()
+        await runner
+        await s.close()
+
+    asyncio.run(main())

@@ -1,0 +1,79 @@
+"""The presence Lease makes the identity exclusive: against FakeKube, time stepped by hand."""
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from taskmill.provider.presence import IdentityInUseError, Presence, lease_name
+
+from taskmill.kube.paths import LEASES
+from tests.fakes.kube_api import FakeKube
+from tests.unit.provider.kit import CONFIG
+
+PATH = LEASES.path("ns", lease_name("me"))
+
+
+def now() -> datetime:
+    return datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def presence(api: FakeKube, instance: str, on_sleep: Callable[[], None] = lambda: None) -> Presence:
+    async def sleep(seconds: float) -> None:
+        on_sleep()
+        await asyncio.sleep(0)
+
+    return Presence(api, CONFIG, now, instance=instance, sleep=sleep)
+
+
+def holder(api: FakeKube) -> str:
+    return str(api.objects[PATH]["metadata"]["annotations"]["taskmill.io/instance"])
+
+
+def test_a_second_live_process_with_the_same_identity_is_refused() -> None:
+    async def main() -> None:
+        api = FakeKube()
+        first = presence(api, "first")
+        await first.announce()
+
+        # The first renews while the second watches its Lease.
+        def renewed_by_first() -> None:
+            api.put(PATH, api.objects[PATH])
+
+        second = presence(api, "second", on_sleep=renewed_by_first)
+        with pytest.raises(IdentityInUseError, match=r"identity 'me' is in use.*'first'"):
+            await second.announce()
+        assert holder(api) == "first"
+        await second.retract()  # never its Lease to delete
+        assert holder(api) == "first"
+
+    asyncio.run(main())
+
+
+def test_a_lease_nobody_renews_any_more_is_taken_over() -> None:
+    async def main() -> None:
+        api = FakeKube()
+        await presence(api, "dead").announce()
+        sleeps: list[int] = []
+        reborn = presence(api, "reborn", on_sleep=lambda: sleeps.append(1))
+        await reborn.announce()
+        assert holder(api) == "reborn"
+        assert len(sleeps) == 6  # watched it for a whole lease duration first
+        await reborn.retract()
+        assert PATH not in api.objects
+
+    asyncio.run(main())
+
+
+def test_a_process_whose_lease_was_taken_over_stops_renewing_it() -> None:
+    async def main() -> None:
+        api = FakeKube()
+        old = presence(api, "old")
+        await old.announce()
+        await presence(api, "new").announce()  # `old` was paused past its lease
+        with pytest.raises(IdentityInUseError):
+            await old.keep()
+        await old.retract()
+        assert holder(api) == "new"
+
+    asyncio.run(main())
