@@ -1,22 +1,26 @@
 """What a job costs the API server: requests by verb and resource during a whole run.
 
 The happy path of a short task is create (operator), claim and complete (provider);
-kopf must add nothing per Task, and the BatchJob status is written about once a second.
+the operator adds nothing per Task, and the BatchJob status is written about once a second.
 """
 
-import subprocess
 import time
 
 from tests.harness import Cluster, wait_for
 from tests.harness.metrics import diff, request_counts
 from tests.integration.leasing import LeaseDriver
+from tests.integration.operator.conftest import OperatorFactory
 
 TASKS = 50
 
 
 def test_requests_per_task(
-    cluster: Cluster, driver: LeaseDriver, operator: subprocess.Popen[bytes]
+    cluster: Cluster, driver: LeaseDriver, start_operator: OperatorFactory
 ) -> None:
+    # The default leader Lease (15 s), not the fixture's short one: a request may take
+    # a third of the Lease, and a create cut off sooner on a loaded machine is sent
+    # again, which is right for the operator and wrong for this count.
+    start_operator("--leader-lease-seconds", "15")
     # The operator's startup (lists, watches, leader Lease) happens before the baseline.
     wait_for(driver.leader, timeout=30, what="operator leading")
     before = request_counts(cluster.metrics())
@@ -41,7 +45,7 @@ def test_requests_per_task(
 
     assert completed == TASKS
     assert calls[("POST", "tasks", "")] == TASKS
-    # No writes to Task objects from kopf or the operator on the happy path.
+    # No writes to Task objects by the operator on the happy path.
     assert calls[("PATCH", "tasks", "")] == 0
     assert calls[("PUT", "tasks", "")] == 0
     assert calls[("PUT", "tasks", "status")] == 0
@@ -50,6 +54,4 @@ def test_requests_per_task(
     assert calls[("PATCH", "batchjobs", "")] == 0
     assert calls[("PATCH", "batchjobs", "status")] <= elapsed + 3
     for task in driver.raw_tasks():
-        meta = task["metadata"]
-        assert not meta.get("finalizers")
-        assert not any(k.startswith("kopf.zalando.org") for k in meta.get("annotations", {}))
+        assert not task["metadata"].get("finalizers")
