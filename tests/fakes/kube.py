@@ -151,11 +151,19 @@ class FakeKube:
         return await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
 
     async def watch(
-        self, path: str, *, resource_version: str, timeout_seconds: int = 300, **params: str
+        self,
+        path: str,
+        *,
+        resource_version: str,
+        timeout_seconds: int = 300,
+        on_open: Callable[[], None] | None = None,
+        **params: str,
     ) -> AsyncIterator[WatchEvent]:
         await self._enter(Request("watch", path, timeout=timeout_seconds))
         watcher = _Watcher(path, params)
         self._watchers.append(watcher)
+        if on_open is not None:
+            on_open()  # from here on every write is announced to this watch
         try:
             while True:
                 yield await watcher.queue.get()
