@@ -40,7 +40,7 @@ verify: crds lint ## Fail when generated CRDs or docs are stale, or lint fails
 	@test -z "$$(git status --porcelain -- crds charts/taskmill/files/crds)" || { echo "untracked generated files in crds/"; exit 1; }
 	$(BIN)/python hack/apidocs.py --check
 
-lint: venv ## ruff and mypy --strict
+lint: venv ## ruff, and mypy --strict over the packages, tests and bench
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python hack/typecheck.py

@@ -79,6 +79,8 @@ def install(tally: Tally) -> None:
         tally.add(request_key(method, str(str_or_url), kwargs.get("params")))
         return await original(self, method, str_or_url, **kwargs)
 
+    # Replacing the method on the class is the point (every session, kopf's too); mypy
+    # forbids assigning to a method, and there is no hook that sees every request.
     aiohttp.ClientSession._request = counted  # type: ignore[method-assign]
 
 

@@ -1,8 +1,11 @@
-"""Run mypy --strict and the import-linter contracts over the taskmill packages.
+"""Run mypy --strict over the taskmill packages, the tests and the bench, and the
+import-linter contracts over the packages.
 
 operator/ and provider/ are mapped into the taskmill namespace by setuptools'
 package-dir, which neither mypy nor import-linter can follow; a tree of symlinks
-under build/ shows them the installed layout without touching the sources.
+under build/ shows them the installed layout without touching the sources. The tests
+and the bench sit beside the package in that tree, as they do beside the installed
+package when they run, so they are checked with the same strict config.
 """
 
 import os
@@ -19,18 +22,23 @@ SOURCES = {
     "operator": ROOT / "operator",
     "provider": ROOT / "provider",
 }
+# Top-level packages checked beside taskmill (not by import-linter: nothing imports them).
+BESIDE = ("tests", "bench")
 
 
 def main() -> int:
     pkg = TREE / "taskmill"
     pkg.mkdir(parents=True, exist_ok=True)
-    for name, source in SOURCES.items():
-        link = pkg / name
+    links = {pkg / name: source for name, source in SOURCES.items()}
+    links.update({TREE / name: ROOT / name for name in BESIDE})
+    for link, source in links.items():
         if not link.is_symlink():
             link.symlink_to(source, target_is_directory=True)
     files = sorted(
         os.path.relpath(os.path.join(d, f), TREE)
-        for d, _, names in os.walk(pkg, followlinks=True)
+        for top in (pkg, *(TREE / name for name in BESIDE))
+        for d, dirs, names in os.walk(top, followlinks=True)
+        if "__pycache__" not in d
         for f in names
         if f.endswith(".py")
     )

@@ -11,8 +11,11 @@ class PollTimeoutError(AssertionError):
     """A polled condition did not hold in time (an AssertionError, so tests fail, not error)."""
 
 
-def wait_for(condition: Callable[[], T], *, timeout: float, what: str, interval: float = 0.2) -> T:
-    """Call `condition` until it returns something truthy, and return that."""
+def wait_for(
+    condition: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.2
+) -> T:
+    """Call `condition` until it returns something truthy, and return that (never None:
+    callers get the narrowed type)."""
     deadline = time.monotonic() + timeout
     while True:
         result = condition()

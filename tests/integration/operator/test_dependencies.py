@@ -59,11 +59,11 @@ def test_dependency_cycle_is_refused(
     driver.create_job("ping", {"capability": "echo", "items": [1], "dependsOn": ["pong"]})
     driver.create_job("pong", {"capability": "echo", "items": [1], "dependsOn": ["ping"]})
     for name in ("ping", "pong"):
-        wait_for(
-            lambda name=name: _job(driver, name).status.phase == "Failed",
-            timeout=TIMEOUT,
-            what=f"{name} refused",
-        )
+
+        def refused(job: str = name) -> bool:
+            return _job(driver, job).status.phase == "Failed"
+
+        wait_for(refused, timeout=TIMEOUT, what=f"{name} refused")
         job = _job(driver, name)
         assert _condition(job, "Accepted") == ("False", "DependencyCycle")
         assert "ping" in next(c for c in job.status.conditions if c.type == "Accepted").message

@@ -76,7 +76,7 @@ def test_a_split_change_that_strands_uncreated_tasks_fails_the_job_and_stops_its
     assert (accepted.status, accepted.reason) == ("False", "SplitChanged")
 
     running = wait_for(
-        lambda: (t := driver.task(held.name)).spec.cancel and t,
+        lambda: t if (t := driver.task(held.name)).spec.cancel else None,
         timeout=TIMEOUT,
         what="cancel of the running task",
     )

@@ -4,7 +4,7 @@ import subprocess
 
 from taskmill.api import BatchJob, Task
 from tests.harness import Cluster, wait_for
-from tests.integration.leasing import LeaseDriver
+from tests.integration.leasing import Held, LeaseDriver
 from tests.integration.operator.conftest import OperatorFactory
 
 TIMEOUT = 60
@@ -67,7 +67,7 @@ def test_timeout_cancels_then_retries_then_fails(
 
 
 def test_cancel_terminates_running_and_cancels_the_rest(
-    driver: LeaseDriver, start_operator
+    driver: LeaseDriver, start_operator: OperatorFactory
 ) -> None:
     start_operator("--max-live-tasks", "3")
     driver.create_job("stopme", {"capability": "echo", "items": list(range(6))})
@@ -178,7 +178,7 @@ def test_parallelism_is_never_exceeded(
 ) -> None:
     driver.create_job("narrow", {"capability": "echo", "items": list(range(8)), "parallelism": 2})
     peak = 0
-    held = []
+    held: list[Held] = []
 
     def sample_and_work() -> bool:
         nonlocal peak

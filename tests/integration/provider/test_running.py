@@ -48,7 +48,7 @@ def test_presence_lease(cluster: Cluster, namespace: str, providers: Providers) 
     assert annotations["taskmill.io/instance"].startswith(f"{provider.pid}-")
     assert lease["spec"]["holderIdentity"] == "pres-1"
     assert lease["spec"]["leaseDurationSeconds"] == 15
-    first_renewal = lease["spec"]["renewTime"]
+    first_renewal: str = lease["spec"]["renewTime"]
 
     def renewed() -> bool:
         out = cluster.kubectl(

@@ -132,7 +132,7 @@ def test_killed_provider_task_is_reassigned_with_one_result(
     )
     orphan = int(
         wait_for(
-            lambda: pgid_file.exists() and pgid_file.read_text().strip(),
+            lambda: pgid_file.read_text().strip() if pgid_file.exists() else None,
             timeout=30,
             what="the victim's command to start",
         )

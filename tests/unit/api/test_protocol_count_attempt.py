@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from taskmill.api import Task, TaskLease, TaskSpec, TaskStatus
+from taskmill.api import Task, TaskLease, TaskPhase, TaskSpec, TaskStatus
 from taskmill.api.protocol import count_attempt
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -18,7 +18,7 @@ def held(attempts: int, max_attempts: int = 3, backoff: int = 0) -> Task:
             backoff_seconds=backoff,
         ),
         status=TaskStatus(
-            phase="Held",
+            phase=TaskPhase.HELD,
             reason="CancelAcknowledged",
             attempts=attempts,
             lease=TaskLease(holder="", epoch=4),

@@ -12,7 +12,7 @@ import pytest
 from taskmill.kube import ApiError, GoneError, WatchEvent
 from taskmill.kube.backoff import Backoff
 from taskmill.kube.reflector import Reflector
-from tests.unit.kube.scripted import HANG, Scripted, bookmark, obj
+from tests.fakes.scripted import HANG, Scripted, bookmark, obj
 
 GONE = GoneError(410, "Expired", "too old")
 

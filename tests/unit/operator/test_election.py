@@ -1,65 +1,22 @@
-"""Leader election against an in-memory Lease with resourceVersion checks."""
+"""Leader election against the in-memory API (tests/fakes): Lease writes fenced on the
+resourceVersion, an API server that is down (503) or never answers (held)."""
 
 import asyncio
-import itertools
 import time
 from typing import Any
 
 import pytest
-from taskmill.operator.election import LeaderElector, default_identity
+from taskmill.operator.election import LEASE_NAME, LeaderElector, default_identity
 
 from taskmill.kube import ApiError
+from taskmill.kube.paths import LEASES
+from tests.fakes.kube import FakeKube
+
+PATH = LEASES.path("ns", LEASE_NAME)
 
 
-class FakeLeases:
-    """GET / POST / merge-PATCH of one Lease, 409 when the resourceVersion is stale.
-
-    `down` answers 503; `hang` never answers (an API server that stopped)."""
-
-    def __init__(self) -> None:
-        self.lease: dict[str, Any] | None = None
-        self.version = itertools.count(1)
-        self.down = False
-        self.hang = False
-        self.timeouts: list[float] = []
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        request_timeout: float = 30,
-    ) -> dict[str, Any]:
-        self.timeouts.append(request_timeout)
-        if self.hang:
-            await asyncio.Event().wait()
-        if self.down:
-            raise ApiError(503, "ServiceUnavailable", "down")
-        if method == "GET":
-            if self.lease is None:
-                raise ApiError(404, "NotFound", path)
-            return {"metadata": dict(self.lease["metadata"]), "spec": dict(self.lease["spec"])}
-        if method == "POST":
-            if self.lease is not None:
-                raise ApiError(409, "AlreadyExists", path)
-            self.lease = {"metadata": {"resourceVersion": "0"}, "spec": body["spec"]}
-        else:
-            assert self.lease is not None
-            assert content_type == "application/merge-patch+json"
-            expected = body.get("metadata", {}).get("resourceVersion")
-            if expected is not None and expected != self.lease["metadata"]["resourceVersion"]:
-                raise ApiError(409, "Conflict", path)
-            self.lease["spec"] = {**self.lease["spec"], **body["spec"]}
-        self.lease["metadata"]["resourceVersion"] = str(next(self.version))
-        return self.lease
-
-    @property
-    def holder(self) -> str:
-        assert self.lease is not None
-        return str(self.lease["spec"]["holderIdentity"])
+def holder(kube: FakeKube) -> str:
+    return str(kube.objects[PATH]["spec"]["holderIdentity"])
 
 
 class Clock:
@@ -70,13 +27,13 @@ class Clock:
         return self.now
 
 
-def elector(leases: FakeLeases, who: str, clock: Any, **kwargs: Any) -> LeaderElector:
+def elector(leases: FakeKube, who: str, clock: Any, **kwargs: Any) -> LeaderElector:
     options = {"duration_seconds": 15, "retry_seconds": 0, "monotonic": clock, **kwargs}
     return LeaderElector(leases, "ns", who, **options)
 
 
 def test_standby_takes_over_only_after_the_leader_went_silent() -> None:
-    leases, clock = FakeLeases(), Clock()
+    leases, clock = FakeKube(), Clock()
     a, b = elector(leases, "a", clock), elector(leases, "b", clock)
 
     async def scenario() -> None:
@@ -89,15 +46,14 @@ def test_standby_takes_over_only_after_the_leader_went_silent() -> None:
         assert (await b._try(1)).value == "wait"  # b saw the renewal at 10.0: 14 s < 15 s
         clock.now = 25.0
         assert (await b._try(1)).value == "held"
-        assert leases.holder == "b"
-        assert leases.lease is not None
-        assert leases.lease["spec"]["leaseTransitions"] == 1
+        assert holder(leases) == "b"
+        assert leases.objects[PATH]["spec"]["leaseTransitions"] == 1
 
     asyncio.run(scenario())
 
 
 def test_a_leader_that_sees_another_holder_steps_down_at_once() -> None:
-    leases, clock = FakeLeases(), Clock()
+    leases, clock = FakeKube(), Clock()
     a, b = elector(leases, "a", clock), elector(leases, "b", clock)
 
     async def scenario() -> None:
@@ -111,18 +67,18 @@ def test_a_leader_that_sees_another_holder_steps_down_at_once() -> None:
         a._renewed_at = 40.0
         await asyncio.wait_for(a.hold(), timeout=5)
         assert not a.leading
-        assert leases.holder == "b"
+        assert holder(leases) == "b"
 
     asyncio.run(scenario())
 
 
 def test_a_leader_that_cannot_renew_steps_down_before_a_standby_may_take_over() -> None:
-    leases, clock = FakeLeases(), Clock()
+    leases, clock = FakeKube(), Clock()
     a = elector(leases, "a", clock)
 
     async def scenario() -> float:
         await a.acquire()
-        leases.down = True
+        leases.fail(lambda _: True, ApiError(503, "ServiceUnavailable", "down"), times=None)
 
         async def tick() -> None:
             while True:
@@ -141,12 +97,12 @@ def test_a_leader_that_cannot_renew_steps_down_before_a_standby_may_take_over() 
 def test_a_renewal_that_hangs_is_cut_off_at_the_renew_deadline() -> None:
     # A request that never answers (an API server stopped mid-request) kept the old
     # leader waiting on it, and leading, for the client's 30 s request timeout.
-    leases = FakeLeases()
+    leases = FakeKube()
     a = elector(leases, "a", time.monotonic, duration_seconds=1, retry_seconds=0.05)
 
     async def scenario() -> float:
         await a.acquire()
-        leases.hang = True
+        leases.hold(lambda _: True)  # never released: the API server stopped
         started = time.monotonic()
         await asyncio.wait_for(a.hold(), timeout=5)
         return time.monotonic() - started
@@ -154,11 +110,13 @@ def test_a_renewal_that_hangs_is_cut_off_at_the_renew_deadline() -> None:
     held_for = asyncio.run(scenario())
     assert held_for < 1.0  # the lease duration: a standby may take over from then on
     assert not a.leading
-    assert max(leases.timeouts) <= 1.0  # no request may outlast the lease it protects
+    assert (
+        max(r.timeout for r in leases.requests) <= 1.0
+    )  # no request may outlast the lease it protects
 
 
 def test_a_second_process_with_the_same_identity_does_not_lead_too() -> None:
-    leases, clock = FakeLeases(), Clock()
+    leases, clock = FakeKube(), Clock()
     first, second = elector(leases, "same", clock), elector(leases, "same", clock)
 
     async def scenario() -> None:
@@ -180,10 +138,12 @@ def test_default_identities_differ_between_processes_on_one_host() -> None:
     assert default_identity({}) != default_identity({})
 
 
-@pytest.mark.parametrize("holder", ["a", "other"])
-def test_release_frees_only_our_own_lease(holder: str) -> None:
-    leases, clock = FakeLeases(), Clock()
+@pytest.mark.parametrize("who", ["a", "other"])
+def test_release_frees_only_our_own_lease(who: str) -> None:
+    leases, clock = FakeKube(), Clock()
     a = elector(leases, "a", clock)
-    leases.lease = {"metadata": {"resourceVersion": "7"}, "spec": {"holderIdentity": holder}}
+    leases.put(
+        LEASES.path("ns"), {"metadata": {"name": LEASE_NAME}, "spec": {"holderIdentity": who}}
+    )
     asyncio.run(a.release())
-    assert leases.holder == ("" if holder == "a" else "other")
+    assert holder(leases) == ("" if who == "a" else "other")

@@ -14,7 +14,7 @@ from taskmill.api import BatchJob, Task
 from taskmill.api.protocol import timestamp
 from taskmill.kube import ApiError
 from taskmill.kube.paths import BATCHJOBS, EVENTS, TASKS
-from tests.fakes.kube import FakeKube
+from tests.fakes.kube import FakeKube, on
 
 from .builders import T0
 
@@ -131,7 +131,7 @@ def test_a_refused_create_leaves_the_rest_of_the_pass_running() -> None:
             }
         )
     world.task(0, **running())
-    world.kube.fail("create", TASKS.path(NS), QUOTA)
+    world.kube.fail(on("create", TASKS.path(NS)), QUOTA, times=None)
     world.later(10)  # the lease (5 s + 1 s grace) was last seen 10 s ago
 
     wake_in = world.run()
@@ -145,7 +145,8 @@ def test_a_refused_create_leaves_the_rest_of_the_pass_running() -> None:
     assert ("BatchJob", "job", "FailedCreate") in world.events()
     assert wake_in <= 5.0  # creating is retried
 
-    world.kube.fail("create", TASKS.path(NS), QUOTA)  # still refused: no second Event
+    # Still refused: no second Event.
+    world.kube.fail(on("create", TASKS.path(NS)), QUOTA, times=None)
     world.run()
     assert world.events().count(("BatchJob", "job", "FailedCreate")) == 1
 
@@ -298,7 +299,7 @@ def test_a_new_job_records_its_split_and_shows_its_total_before_its_tasks_are_cr
 
     world.run()
 
-    writes = [verb for verb, _ in world.kube.requests if verb in ("merge_patch", "create")]
+    writes = [r.verb for r in world.kube.requests if r.verb in ("merge_patch", "create")]
     assert writes[0] == "merge_patch"
     first = world.kube.objects[BATCHJOBS.path(NS, "job")]
     assert first["status"]["split"]["total"] == 270
@@ -311,7 +312,7 @@ def test_a_new_job_records_its_split_and_shows_its_total_before_its_tasks_are_cr
 def test_no_task_is_created_before_the_split_is_on_record() -> None:
     world = World()
     world.job()
-    world.kube.fail("merge_patch", BATCHJOBS.path(NS), ApiError(409, "Conflict", "modified"), 1)
+    world.kube.fail(on("merge_patch", BATCHJOBS.path(NS)), ApiError(409, "Conflict", "modified"))
 
     world.run()  # the first status write is refused: nothing is created
 

@@ -1,6 +1,5 @@
 """/readyz: what makes the operator ready."""
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -8,38 +7,8 @@ from taskmill.operator.election import LeaderElector
 from taskmill.operator.observer import Sight
 from taskmill.operator.runtime import Health
 
-from taskmill.kube import WatchEvent
 from taskmill.kube.reflector import Reflector
-
-
-class Unused:
-    """A client the reflectors never call here: only their `synced` flags are read."""
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        request_timeout: float = 30,
-    ) -> dict[str, Any]:
-        raise AssertionError("no requests")
-
-    async def list_objects(self, path: str, **params: str) -> dict[str, Any]:
-        raise AssertionError("no lists")
-
-    def watch(
-        self,
-        path: str,
-        *,
-        resource_version: str,
-        timeout_seconds: int = 300,
-        on_open: Callable[[], None] | None = None,
-        **params: str,
-    ) -> AsyncIterator[WatchEvent]:
-        raise AssertionError("no watches")
+from tests.fakes.kube import FakeKube
 
 
 class Nothing:
@@ -65,9 +34,11 @@ def test_readiness(
     sight = Sight(tolerance=3.0, monotonic=lambda: now[0])
     sight.heard()
     now[0] += heard_ago
-    elector = LeaderElector(Unused(), "ns", "me")
+    kube = FakeKube()
+    elector = LeaderElector(kube, "ns", "me")
     elector.leading = leading
-    watches = [Reflector(Unused(), path, Nothing()) for path in ("/a", "/b")]
+    watches = [Reflector(kube, path, Nothing()) for path in ("/a", "/b")]
     for watch, is_synced in zip(watches, synced, strict=True):
         watch.synced = is_synced
     assert Health(sight, elector, watches).problems() == problems
+    assert kube.requests == []  # readiness reads flags, never the API server

@@ -12,7 +12,7 @@ from taskmill.operator.watching import reflector
 from taskmill.api.meta import CAPABILITY_LABEL_PREFIX
 from taskmill.kube import GoneError, WatchEvent
 from taskmill.kube.reflector import Reflector
-from tests.unit.kube.scripted import Scripted
+from tests.fakes.scripted import Scripted
 
 GONE = GoneError(410, "Expired", "too old")
 

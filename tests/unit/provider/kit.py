@@ -9,7 +9,7 @@ from taskmill.provider.config import ProviderConfig
 
 from taskmill.kube.paths import TASKS
 from tests.fakes.clock import ManualClock
-from tests.fakes.kube_api import FakeKube, Request
+from tests.fakes.kube import FakeKube, Request
 from tests.unit.provider.tasks import task_obj
 
 CONFIG = ProviderConfig(
@@ -29,7 +29,7 @@ def task_path(name: str) -> str:
 def api_with(*objs: dict[str, Any]) -> FakeKube:
     api = FakeKube()
     for obj in objs:
-        api.put(task_path(obj["metadata"]["name"]), obj)
+        api.put(TASKS.path("ns"), obj)
     return api
 
 
@@ -41,14 +41,14 @@ def writes_to(api: FakeKube, path: str) -> list[str]:
     """The non-test op paths of every status PATCH of the object, in order (one set each)."""
     return [
         ",".join(sorted({op["path"] for op in r.body if op["op"] != "test"}))
-        for r in api.writes()
+        for r in api.sent("json_patch")
         if r.path == f"{path}/status"
     ]
 
 
 def is_renewal(request: Request) -> bool:
     return (
-        request.method == "PATCH"
+        request.verb == "json_patch"
         and any(
             op.get("path") == "/status/lease/renewTime" and op["op"] == "add"
             for op in request.body
@@ -59,7 +59,7 @@ def is_renewal(request: Request) -> bool:
 
 
 def is_final(request: Request) -> bool:
-    return request.method == "PATCH" and any(
+    return request.verb == "json_patch" and any(
         op.get("path") == "/status/lease" and op["value"].get("holder") == ""
         for op in request.body
         if isinstance(op, dict)

@@ -8,7 +8,7 @@ import pytest
 from taskmill.provider.agent import Agent
 
 from taskmill.kube import ApiError
-from tests.fakes.kube_api import FakeKube, Request
+from tests.fakes.kube import FakeKube, Request
 from tests.unit.provider.executors import UntilCancelled
 from tests.unit.provider.kit import CONFIG, api_with, is_renewal, task_path, writes_to
 from tests.unit.provider.tasks import task_obj
@@ -40,7 +40,7 @@ def test_rejected_renewal_aborts_the_work_and_writes_nothing_more() -> None:
 
     assert executor.cancelled.is_set()
     assert writes_to(api, task_path("t")) == [CLAIM, "/status/lease/renewTime"]
-    renewal = api.writes()[-1].body
+    renewal = api.sent("json_patch")[-1].body
     assert {"op": "test", "path": "/status/lease/epoch", "value": 1} in renewal
 
 
@@ -62,7 +62,7 @@ def test_shutdown_releases_held_work_to_pending() -> None:
 
 
 def is_claim(request: Request) -> bool:
-    return request.method == "PATCH" and request.path.endswith("/status")
+    return request.verb == "json_patch" and request.path.endswith("/status")
 
 
 def test_a_denied_claim_is_reported_once_and_retried_with_growing_pauses(
@@ -88,7 +88,7 @@ def test_a_denied_claim_is_reported_once_and_retried_with_growing_pauses(
     with caplog.at_level(logging.ERROR, logger="taskmill.provider.claimer"):
         asyncio.run(main())
 
-    assert len(api.writes()) == len(pauses)  # every denial waits before the next try
+    assert len(api.sent("json_patch")) == len(pauses)  # every denial waits before the next try
     assert pauses[0] >= 1
     assert pauses == sorted(set(pauses))  # growing
     (error,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]

@@ -1,13 +1,15 @@
 import random
 
 import pytest
-from taskmill.provider.backoff import Backoff, claim_delay
+from taskmill.provider.backoff import claim_delay
 from taskmill.provider.lease_clock import (
     LeaseClock,
     LeaseTiming,
     kill_grace_fits,
     shortest_lease,
 )
+
+from taskmill.kube.backoff import Backoff
 
 
 def test_backoff_doubles_and_caps_with_bounded_jitter() -> None:

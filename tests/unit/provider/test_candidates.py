@@ -1,5 +1,6 @@
 import random
 from collections import Counter
+from typing import Any
 
 import pytest
 from taskmill.provider.candidates import CandidateSet, Spread, is_leasable
@@ -8,11 +9,18 @@ from taskmill.api.task import Task
 from tests.unit.provider.tasks import task_obj
 
 
-def candidates(*objs: dict) -> CandidateSet:
+def candidates(*objs: dict[str, Any]) -> CandidateSet:
     cands = CandidateSet(["cap"])
     for obj in objs:
         cands.apply("ADDED", obj)
     return cands
+
+
+def chosen(cands: CandidateSet, rng: random.Random, top_k: int) -> str:
+    """The name of the Task `choose` picks (there must be one)."""
+    task = cands.choose(rng, top_k)
+    assert task is not None
+    return task.metadata.name
 
 
 @pytest.mark.parametrize(
@@ -26,7 +34,7 @@ def candidates(*objs: dict) -> CandidateSet:
         ({"cancel": True}, False),
     ],
 )
-def test_leasable(changes: dict, leasable: bool) -> None:
+def test_leasable(changes: dict[str, Any], leasable: bool) -> None:
     task = Task.model_validate(task_obj("t", **changes))
     assert is_leasable(task, frozenset({"cap"})) is leasable
 
@@ -38,13 +46,13 @@ def test_choose_takes_highest_priority_then_oldest_then_lowest_index() -> None:
         task_obj("old-2", priority=5, index=2),
         task_obj("old-1", priority=5, index=1),
     )
-    assert cands.choose(random.Random(0), top_k=1).metadata.name == "old-1"
+    assert chosen(cands, random.Random(0), 1) == "old-1"
 
 
 def test_top_k_spreads_over_the_first_k_of_the_top_priority() -> None:
     cands = candidates(*(task_obj(f"t{i}", index=i) for i in range(10)))
     rng = random.Random(42)
-    picks = Counter(cands.choose(rng, top_k=3).metadata.name for _ in range(300))
+    picks = Counter(chosen(cands, rng, 3) for _ in range(300))
     assert set(picks) == {"t0", "t1", "t2"}
     assert min(picks.values()) > 60  # roughly uniform
 
@@ -52,7 +60,7 @@ def test_top_k_spreads_over_the_first_k_of_the_top_priority() -> None:
 def test_top_k_never_reaches_below_the_top_priority() -> None:
     cands = candidates(task_obj("hi", priority=9), task_obj("lo1"), task_obj("lo2", index=1))
     rng = random.Random(1)
-    assert {cands.choose(rng, top_k=3).metadata.name for _ in range(50)} == {"hi"}
+    assert {chosen(cands, rng, 3) for _ in range(50)} == {"hi"}
 
 
 def test_choose_on_empty() -> None:
@@ -65,9 +73,9 @@ def test_stale_entries_never_win_and_do_not_pile_up() -> None:
         cands.discard(f"t{i}")  # claimed by others: gone from the set
     cands.apply("MODIFIED", task_obj("t199", index=199, priority=7))  # re-keyed
     rng = random.Random(3)
-    assert cands.choose(rng, top_k=1).metadata.name == "t199"
+    assert chosen(cands, rng, 1) == "t199"
     cands.discard("t199")
-    assert cands.choose(rng, top_k=1).metadata.name == "t1"
+    assert chosen(cands, rng, 1) == "t1"
     for i in range(1, 199, 2):
         cands.apply("MODIFIED", task_obj(f"t{i}", index=i, priority=1))
     assert len(cands._heap) <= 2 * len(cands) + 64
@@ -89,7 +97,7 @@ def test_events_keep_the_set_current() -> None:
         cands.apply(event_type, obj)
 
     assert len(cands) == 1
-    assert cands.choose(random.Random(0), 3).metadata.name == "c"
+    assert chosen(cands, random.Random(0), 3) == "c"
 
 
 def test_replace_forgets_what_the_new_list_lacks() -> None:

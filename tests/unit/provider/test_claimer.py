@@ -13,7 +13,7 @@ from taskmill.provider.keeper import Keeper
 from taskmill.api.task import Task
 from taskmill.kube import ApiError
 from tests.fakes.clock import ManualClock
-from tests.fakes.kube_api import FakeKube, Request
+from tests.fakes.kube import FakeKube, Request
 from tests.unit.provider.executors import UntilCancelled
 from tests.unit.provider.kit import CONFIG, api_with, clock_of, task_path, until
 from tests.unit.provider.tasks import task_obj
@@ -36,7 +36,7 @@ class Setup:
 
 
 def is_claim(request: Request) -> bool:
-    return request.method == "PATCH"
+    return request.verb == "json_patch"
 
 
 def test_a_won_claim_holds_the_lease_at_the_next_epoch() -> None:
@@ -99,7 +99,7 @@ def test_no_claims_beyond_the_concurrency() -> None:
         await until(lambda: s.keeper.load == 1)
         for _ in range(20):  # time for a second claim, were one allowed
             await asyncio.sleep(0)
-        assert (len(s.keeper.held), len(api.writes())) == (1, 1)  # concurrency 1
+        assert (len(s.keeper.held), len(api.sent("json_patch"))) == (1, 1)  # concurrency 1
         s.claimer.stop()
         await runner
         await s.close()

@@ -14,7 +14,7 @@ from taskmill.api.protocol import Fence
 from taskmill.api.task import Task
 from taskmill.kube import ApiError
 from tests.fakes.clock import ManualClock
-from tests.fakes.kube_api import FakeKube
+from tests.fakes.kube import FakeKube
 from tests.unit.provider.kit import api_with, clock_of, is_renewal, running, until
 
 
@@ -74,13 +74,13 @@ def test_an_accepted_renewal_moves_the_deadline_from_when_it_was_sent() -> None:
         answer = api.hold(is_renewal)
         clock.advance(5)
         heartbeat.tick()
-        await until(lambda: bool(api.writes()))
+        await until(lambda: bool(api.sent("json_patch")))
         assert beat(held, clock.now) is Beat.WAIT  # in flight: no second renewal
         clock.advance(3)  # the answer takes a while: the deadline counts from the send
         answer.set()
         await chores.settle()
         assert held.renewal is Renewal.IDLE
-        assert [is_renewal(r) for r in api.writes()] == [True]
+        assert [is_renewal(r) for r in api.sent("json_patch")] == [True]
         assert not held.clock.expired(clock.now + 7.9)
         assert held.clock.expired(clock.now + 8.0)
 
@@ -114,7 +114,7 @@ def test_a_failed_renewal_keeps_its_progress_for_the_next_one() -> None:
         assert (held.stop_reason, held.renewal) == (None, Renewal.IDLE)
         heartbeat.tick()  # still due: retried on the next tick
         await chores.settle()
-        _, retried = api.writes()
+        _, retried = api.sent("json_patch")
         progress = {"message": "reading", "percent": 40}
         assert {"op": "add", "path": "/status/progress", "value": progress} in retried.body
 
@@ -128,7 +128,7 @@ def test_past_its_own_deadline_the_holder_stops_the_work() -> None:
     clock.advance(12)
     heartbeat.tick()
     assert held.stop_reason is StopReason.DEADLINE_MISSED
-    assert api.writes() == []
+    assert api.sent("json_patch") == []
 
 
 def test_a_hung_renewal_does_not_hold_off_the_deadline() -> None:
@@ -139,13 +139,13 @@ def test_a_hung_renewal_does_not_hold_off_the_deadline() -> None:
         heartbeat, chores = heartbeat_for(api, clock, held)
         clock.advance(5)
         heartbeat.tick()
-        await until(lambda: bool(api.writes()))
+        await until(lambda: bool(api.sent("json_patch")))
         clock.advance(6)
         heartbeat.tick()
         assert held.stop_reason is StopReason.DEADLINE_MISSED
         assert held.ctx.cancelled.is_set()
         # The renewal itself gives up by the deadline: it cannot hang on past it.
-        (renewal,) = api.writes()
+        (renewal,) = api.sent("json_patch")
         assert renewal.timeout <= 11
         answer.set()
         await chores.settle()

@@ -63,7 +63,7 @@ def test_finished_work_is_reported_once_and_frees_its_slot() -> None:
         s = Setup(Returns())
         s.start()
         await s.keeper.works.settle()
-        (final,) = s.api.writes()
+        (final,) = s.api.sent("json_patch")
         assert is_final(final)
         assert s.api.objects[task_path("t")]["status"]["phase"] == "Succeeded"
         assert (s.keeper.load, s.freed) == (0, 1)
@@ -128,7 +128,7 @@ def test_events_during_a_claim_wait_for_its_answer() -> None:
         s.keeper.claiming("t")
         cancelled = task_obj("t", phase="Running", holder="me", epoch=1, cancel=True)
         s.keeper.apply("MODIFIED", cancelled)
-        assert s.api.writes() == []  # not taken for an orphan
+        assert s.api.sent("json_patch") == []  # not taken for an orphan
         task = Task.model_validate(running())
         s.keeper.claimed("t", Claimed(task, TIMING, s.clock.now))
         assert s.keeper.held["t"].stop_reason is StopReason.CANCELLED
@@ -158,7 +158,7 @@ def test_the_final_write_is_retried_through_transient_errors() -> None:
         s.api.fail(is_final, ApiError(500, "InternalError", "etcd timeout"))
         s.start()
         await s.keeper.works.settle()
-        assert [is_final(r) for r in s.api.writes()] == [True, True]
+        assert [is_final(r) for r in s.api.sent("json_patch")] == [True, True]
         assert s.api.objects[task_path("t")]["status"]["phase"] == "Succeeded"
 
     run(main)
@@ -169,7 +169,7 @@ def test_a_rejected_final_write_drops_the_result() -> None:
         s = Setup(Returns(), running(epoch=2))  # someone else's lease by now
         s.start()
         await s.keeper.works.settle()
-        assert len(s.api.writes()) == 1
+        assert len(s.api.sent("json_patch")) == 1
         assert s.api.objects[task_path("t")]["status"]["phase"] == "Running"
 
     run(main)
@@ -210,7 +210,7 @@ def test_work_that_finished_is_reported_after_an_outage_past_the_deadline() -> N
         s.start()
         s.clock.advance(60)  # far past the holder's own deadline (3 s)
         await s.keeper.works.settle()
-        assert [is_final(r) for r in s.api.writes()] == [True, True, True]
+        assert [is_final(r) for r in s.api.sent("json_patch")] == [True, True, True]
         assert s.api.objects[task_path("t")]["status"]["phase"] == "Succeeded"
 
     run(main)
@@ -238,7 +238,7 @@ def test_at_exit_a_final_write_that_keeps_failing_is_given_up() -> None:
         for _ in range(100):
             s.api.fail(is_final, ApiError(503, "ServiceUnavailable", "down"))
         s.start()
-        await until(lambda: len(s.api.writes()) >= 1)
+        await until(lambda: len(s.api.sent("json_patch")) >= 1)
         s.keeper.abandon_writes()
         await asyncio.wait_for(s.keeper.works.settle(), 10)
         assert s.api.objects[task_path("t")]["status"]["phase"] == "Running"

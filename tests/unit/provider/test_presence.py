@@ -8,7 +8,7 @@ import pytest
 from taskmill.provider.presence import IdentityInUseError, Presence, lease_name
 
 from taskmill.kube.paths import LEASES
-from tests.fakes.kube_api import FakeKube
+from tests.fakes.kube import FakeKube
 from tests.unit.provider.kit import CONFIG
 
 PATH = LEASES.path("ns", lease_name("me"))
@@ -38,7 +38,7 @@ def test_a_second_live_process_with_the_same_identity_is_refused() -> None:
 
         # The first renews while the second watches its Lease.
         def renewed_by_first() -> None:
-            api.put(PATH, api.objects[PATH])
+            api.put(LEASES.path("ns"), api.objects[PATH])
 
         second = presence(api, "second", on_sleep=renewed_by_first)
         with pytest.raises(IdentityInUseError, match=r"identity 'me' is in use.*'first'"):

@@ -1,4 +1,5 @@
 import json
+from typing import Any
 
 import pytest
 from taskmill.provider.results import (
@@ -45,7 +46,7 @@ def test_tail_bytes_is_bounded() -> None:
         ('{"output": "plain"}', {"output": "plain"}),
     ],
 )
-def test_result_file_fields(text: str, fields: dict) -> None:
+def test_result_file_fields(text: str, fields: dict[str, Any]) -> None:
     assert parse_result_file(text) == fields
 
 

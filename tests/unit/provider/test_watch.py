@@ -1,65 +1,19 @@
-"""list_watch driven by recorded list answers and event sequences."""
+"""list_watch driven by scripted list answers and event sequences (tests/fakes/scripted)."""
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from taskmill.provider.candidates import CandidateSet
 from taskmill.provider.watch import Selector, list_watch
 
 from taskmill.kube import GoneError, WatchEvent
+from tests.fakes.scripted import Scripted, bookmark
 from tests.unit.provider.tasks import task_obj
 
 SELECTOR = Selector("/tasks", label_selector="taskmill.io/capability in (cap)", field_selector="f")
 
 
-def page(items: list[dict[str, Any]], rv: str, cont: str = "") -> dict[str, Any]:
-    return {"items": items, "metadata": {"resourceVersion": rv, "continue": cont}}
-
-
-def ev(event_type: str, obj: dict[str, Any]) -> WatchEvent:
-    return WatchEvent(event_type, obj)
-
-
-def bookmark(rv: str) -> WatchEvent:
-    return WatchEvent("BOOKMARK", {"kind": "Task", "metadata": {"resourceVersion": rv}})
-
-
-class Recorded:
-    """Answers lists and watches from scripts; each watch script is a list of events,
-    optionally ending with an exception. Records every request."""
-
-    def __init__(self, lists: list[dict[str, Any]], watches: list[list[Any]]) -> None:
-        self.lists = lists
-        self.watches = watches
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        self.exhausted = asyncio.Event()
-
-    async def list_objects(self, path: str, **params: str) -> dict[str, Any]:
-        self.requests.append(("list", params))
-        return self.lists.pop(0)
-
-    async def watch(
-        self,
-        path: str,
-        *,
-        resource_version: str,
-        timeout_seconds: int = 300,
-        on_open: Callable[[], None] | None = None,
-        **params: str,
-    ) -> AsyncIterator[WatchEvent]:
-        self.requests.append(("watch", {"resourceVersion": resource_version, **params}))
-        if not self.watches:
-            self.exhausted.set()
-            await asyncio.Event().wait()
-        for item in self.watches.pop(0):
-            if isinstance(item, Exception):
-                raise item
-            yield item
-
-
-def run(client: Recorded, cache: CandidateSet) -> int:
+def run(client: Scripted, cache: CandidateSet) -> int:
     changes = 0
 
     def changed() -> None:
@@ -70,7 +24,7 @@ def run(client: Recorded, cache: CandidateSet) -> int:
         task = asyncio.create_task(
             list_watch(client, SELECTOR, cache, on_change=changed, rng=random.Random(0))
         )
-        await asyncio.wait_for(client.exhausted.wait(), 5)
+        await asyncio.wait_for(client.done.wait(), 5)
         task.cancel()
 
     asyncio.run(main())
@@ -78,11 +32,12 @@ def run(client: Recorded, cache: CandidateSet) -> int:
 
 
 def test_list_then_watch_applies_events_and_resumes_from_the_last_version() -> None:
-    client = Recorded(
-        lists=[page([task_obj("a", resource_version="10")], "10")],
-        watches=[
-            [ev("ADDED", task_obj("b", resource_version="11")), bookmark("15")],  # server closes
-            [ev("DELETED", task_obj("a", resource_version="16"))],
+    client = Scripted(
+        listings=[[[task_obj("a", resource_version="100")]]],
+        scripts=[
+            # The server closes each watch after its events.
+            [WatchEvent("ADDED", task_obj("b", resource_version="101")), bookmark("105")],
+            [WatchEvent("DELETED", task_obj("a", resource_version="106"))],
         ],
     )
     cache = CandidateSet(["cap"])
@@ -91,9 +46,9 @@ def test_list_then_watch_applies_events_and_resumes_from_the_last_version() -> N
     assert ("a" in cache, "b" in cache) == (False, True)
     assert [(kind, p.get("resourceVersion")) for kind, p in client.requests] == [
         ("list", None),
-        ("watch", "10"),
-        ("watch", "15"),  # resumed from the bookmark
-        ("watch", "16"),
+        ("watch", "100"),
+        ("watch", "105"),  # resumed from the bookmark
+        ("watch", "106"),
     ]
     assert changes == 3  # the list and two events; bookmarks change nothing
     assert client.requests[1][1]["labelSelector"] == "taskmill.io/capability in (cap)"
@@ -101,13 +56,13 @@ def test_list_then_watch_applies_events_and_resumes_from_the_last_version() -> N
 
 
 def test_gone_relists_and_replaces_the_cache() -> None:
-    client = Recorded(
-        lists=[
-            page([task_obj("a"), task_obj("b")], "10"),
-            page([task_obj("b"), task_obj("c")], "50"),
-        ],
-        watches=[
-            [ev("ADDED", task_obj("d", resource_version="12")), GoneError(410, "Expired", "")],
+    client = Scripted(
+        listings=[[[task_obj("a"), task_obj("b")]], [[task_obj("b"), task_obj("c")]]],
+        scripts=[
+            [
+                WatchEvent("ADDED", task_obj("d", resource_version="101")),
+                GoneError(410, "Expired", ""),
+            ],
             [],
         ],
     )
@@ -117,19 +72,17 @@ def test_gone_relists_and_replaces_the_cache() -> None:
     assert sorted(n for n in "abcd" if n in cache) == ["b", "c"]
     assert [(kind, p.get("resourceVersion")) for kind, p in client.requests] == [
         ("list", None),
-        ("watch", "10"),
+        ("watch", "100"),
         ("list", None),
-        ("watch", "50"),
-        ("watch", "50"),
+        ("watch", "200"),
+        ("watch", "200"),
     ]
 
 
 def test_list_follows_continue_tokens() -> None:
-    client = Recorded(
-        lists=[page([task_obj("a")], "7", cont="tok"), page([task_obj("b")], "7")],
-        watches=[],
-    )
+    client = Scripted(listings=[[[task_obj("a")], [task_obj("b")]]], scripts=[])
     cache = CandidateSet(["cap"])
     run(client, cache)
     assert len(cache) == 2
-    assert client.requests[1] == ("list", {**SELECTOR.params(), "limit": "500", "continue": "tok"})
+    page_2 = {**SELECTOR.params(), "limit": "500", "continue": "page-1"}
+    assert client.requests[1] == ("list", page_2)

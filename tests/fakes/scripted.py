@@ -1,4 +1,5 @@
-"""A scripted list/watch client for reflector tests: it conforms to ListWatch.
+"""A scripted list/watch client for tests of what follows a collection (the reflector,
+the operator's watches, the provider's list_watch): it conforms to ListWatch.
 
 Each list answers with the next listing (pages: lists of objects, the last one ending
 the list); each watch plays the next script, whose steps are events, exceptions to
