@@ -2,7 +2,11 @@
 # Build the local control plane's binaries from the Go module proxy and cache them
 # outside the repo, keyed by version. Idempotent: a cached version is reused as-is.
 #
-#   hack/build-control-plane.sh [kube|etcd|helm|kwok ...]   (default: kube etcd helm)
+#   hack/build-control-plane.sh [kube|etcd|helm|kwok|prometheus ...]
+#   (default: kube etcd helm prometheus)
+#
+# prometheus (and promtool) is Debian's package, unpacked rather than installed: no
+# service, no files outside the cache.
 #
 # Output: $TASKMILL_CACHE/bin/<component>-<version>/ (default ~/.cache/taskmill).
 # Components build in parallel. Each prints a few lines (start, a heartbeat each
@@ -40,6 +44,10 @@ cached_kube() {
 }
 cached_etcd() { [ -x "$CACHE/bin/etcd-v$ETCD_VERSION/etcd" ]; }
 cached_helm() { [ -x "$CACHE/bin/helm-v$HELM_VERSION/helm" ]; }
+cached_prometheus() {
+  [ -x "$CACHE/bin/prometheus-$PROMETHEUS_VERSION/prometheus" ] &&
+    [ -x "$CACHE/bin/prometheus-$PROMETHEUS_VERSION/promtool" ]
+}
 cached_kwok() { [ -x "$CACHE/bin/kwok-v$KWOK_VERSION/kwok" ]; }
 
 build_kube() {
@@ -93,6 +101,20 @@ build_helm() {
   rm -rf "$out"; mv "$out.tmp" "$out"
 }
 
+build_prometheus() {
+  local out="$CACHE/bin/prometheus-$PROMETHEUS_VERSION"
+  command -v apt-get >/dev/null || { log "prometheus: needs apt-get (Debian's package)"; return 1; }
+  in_scratch
+  # A fresh machine has no package lists yet.
+  apt-get download "prometheus=$PROMETHEUS_VERSION" ||
+    { apt-get update -q && apt-get download "prometheus=$PROMETHEUS_VERSION"; }
+  dpkg-deb -x prometheus_*.deb unpacked
+  mkdir -p "$out.tmp"
+  cp unpacked/usr/bin/prometheus unpacked/usr/bin/promtool "$out.tmp/"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  "$out/prometheus" --version
+}
+
 build_kwok() {
   local out="$CACHE/bin/kwok-v$KWOK_VERSION"
   need_go
@@ -128,8 +150,11 @@ run_build() {
   ) 9>"$CACHE/bin/.$c.lock"
 }
 
-declare -A VERSION_OF=([kube]=$K8S_VERSION [etcd]=$ETCD_VERSION [helm]=$HELM_VERSION [kwok]=$KWOK_VERSION)
-components=("$@"); [ ${#components[@]} -gt 0 ] || components=(kube etcd helm)
+declare -A VERSION_OF=(
+  [kube]=$K8S_VERSION [etcd]=$ETCD_VERSION [helm]=$HELM_VERSION [kwok]=$KWOK_VERSION
+  [prometheus]=$PROMETHEUS_VERSION
+)
+components=("$@"); [ ${#components[@]} -gt 0 ] || components=(kube etcd helm prometheus)
 pids=()
 for c in "${components[@]}"; do
   [ -n "${VERSION_OF[$c]:-}" ] || { log "unknown component: $c"; exit 2; }

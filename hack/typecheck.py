@@ -17,8 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TREE = ROOT / "build" / "typecheck"
 # Sub-package of taskmill -> the directory that holds it in the repository.
 SOURCES = {
-    "api": ROOT / "taskmill" / "api",
-    "kube": ROOT / "taskmill" / "kube",
+    **{d.name: d for d in (ROOT / "taskmill").iterdir() if (d / "__init__.py").exists()},
     "operator": ROOT / "operator",
     "provider": ROOT / "provider",
 }

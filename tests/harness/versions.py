@@ -48,6 +48,7 @@ class Binaries:
     kube_dir: Path
     etcd_dir: Path
     helm_dir: Path
+    prometheus_dir: Path
 
     @classmethod
     def locate(cls, environ: Mapping[str, str] = os.environ) -> "Binaries":
@@ -57,6 +58,7 @@ class Binaries:
             kube_dir=bin_root / f"kube-v{versions['K8S_VERSION']}",
             etcd_dir=bin_root / f"etcd-v{versions['ETCD_VERSION']}",
             helm_dir=bin_root / f"helm-v{versions['HELM_VERSION']}",
+            prometheus_dir=bin_root / f"prometheus-{versions['PROMETHEUS_VERSION']}",
         )
 
     @property
@@ -79,11 +81,20 @@ class Binaries:
     def helm(self) -> Path:
         return self.helm_dir / "helm"
 
+    @property
+    def prometheus(self) -> Path:
+        return self.prometheus_dir / "prometheus"
+
+    @property
+    def promtool(self) -> Path:
+        return self.prometheus_dir / "promtool"
+
     def _files(self, component: str) -> tuple[Path, ...]:
         return {
             "kube": (self.kube_apiserver, self.kube_controller_manager, self.kubectl),
             "etcd": (self.etcd,),
             "helm": (self.helm,),
+            "prometheus": (self.prometheus, self.promtool),
         }[component]
 
     def missing(self, components: Iterable[str]) -> list[str]:

@@ -89,3 +89,8 @@ taskmill.io/pool: {{ .pool.name }}
     fieldRef:
       fieldPath: metadata.namespace
 {{- end }}
+
+{{/* --metrics-bind-address of operator and providers: :PORT, or 0 when metrics are off. */}}
+{{- define "taskmill.metricsBindAddress" -}}
+{{- if .Values.metrics.enabled }}:{{ .Values.metrics.port }}{{ else }}0{{ end }}
+{{- end }}
