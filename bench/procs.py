@@ -119,7 +119,7 @@ class Launcher:
     ) -> Proc:
         args = [
             "taskmill.operator", "--namespace", namespace, "--identity", identity,
-            *extra,
+            "--metrics-bind-address", "0", *extra,
         ]  # fmt: skip
         return self._start(f"{namespace}-{identity}", args, {})
 

@@ -7,8 +7,11 @@ import sys
 
 from taskmill.operator import logs
 from taskmill.operator.election import default_identity
+from taskmill.operator.metrics import OperatorMetrics
 from taskmill.operator.reconciler import Settings
 from taskmill.operator.runtime import Config, run
+
+from taskmill.metrics import BindAddressError, parse_bind_address, serve
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -17,6 +20,12 @@ def parse_args(argv: list[str] | None = None) -> Config:
     scope.add_argument("--namespace", help="watch one namespace (default: $POD_NAMESPACE)")
     scope.add_argument("--all-namespaces", action="store_true", help="watch every namespace")
     parser.add_argument("--liveness-port", type=int, help="serve /healthz on this port")
+    parser.add_argument(
+        "--metrics-bind-address",
+        default=":8080",
+        help="serve Prometheus metrics at /metrics on HOST:PORT or :PORT; 0 turns them "
+        "off (default %(default)s)",
+    )
     parser.add_argument(
         "--max-live-tasks",
         type=int,
@@ -51,6 +60,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
         "--leader-lease-seconds", type=int, default=15, help="leader Lease duration"
     )
     args = parser.parse_args(argv)
+    try:
+        metrics_address = parse_bind_address(args.metrics_bind_address)
+    except BindAddressError as e:
+        parser.error(str(e))
     pod_namespace = os.environ.get("POD_NAMESPACE")
     namespace = None if args.all_namespaces else (args.namespace or pod_namespace or "default")
     logs.configure(args.log_format)
@@ -59,6 +72,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         identity=args.identity or default_identity(),
         lease_namespace=args.leader_lease_namespace or namespace or pod_namespace or "default",
         liveness_port=args.liveness_port,
+        metrics_address=metrics_address,
         leader_lease_seconds=args.leader_lease_seconds,
         settings=Settings(
             max_live_tasks=args.max_live_tasks,
@@ -70,8 +84,14 @@ def parse_args(argv: list[str] | None = None) -> Config:
 
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv)
+    metrics = OperatorMetrics()
+    if config.metrics_address is not None:
+        try:
+            serve(config.metrics_address, metrics.registry)
+        except BindAddressError as e:
+            sys.exit(f"taskmill-operator: {e}")
     try:
-        code = asyncio.run(run(config))
+        code = asyncio.run(run(config, metrics))
     except asyncio.CancelledError:  # SIGTERM / SIGINT: a requested, clean stop
         code = 0
     sys.exit(code)

@@ -20,6 +20,20 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from taskmill.api import Task
+from taskmill.api.common import ACTIVE_TASK_PHASES, TaskPhase
+
+TaskKey = tuple[str, str]  # (namespace, name)
+# History outcomes (taskmill.api.task.HistoryEntry) as metric label values.
+OUTCOMES = {
+    "Succeeded": "succeeded",
+    "Failed": "failed",
+    "Expired": "expired",
+    "TimedOut": "timed_out",
+    "Cancelled": "cancelled",
+    "Released": "released",
+}
+
 # Dispatch is usually tens of milliseconds; a backlog can make it minutes.
 DISPATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
 RUN_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600)
@@ -152,3 +166,62 @@ class OperatorMetrics:
 
     def publish(self, snapshot: Snapshot) -> None:
         self._state.snapshot = snapshot
+
+
+class TaskTransitions:
+    """Turns the Task versions the store accepts into dispatch latency, run durations
+    and attempt outcomes.
+
+    It keeps, per unfinished Task, when it became leasable and the newest epoch whose
+    outcome it counted: history is read only past that epoch, so a re-delivered version
+    (a relist, a watch resumed) never counts an attempt twice. Times are the operator's
+    own monotonic clock, like every other judgement it makes.
+    """
+
+    def __init__(self, metrics: OperatorMetrics) -> None:
+        self._m = metrics
+        self._leasable_since: dict[TaskKey, float] = {}
+        self._counted: dict[TaskKey, int] = {}
+
+    def observe(self, key: TaskKey, before: TaskPhase | None, task: Task, now: float) -> None:
+        capability, phase = task.spec.capability, TaskPhase(task.status.phase)
+        if phase == TaskPhase.PENDING and before != TaskPhase.PENDING:
+            self._leasable_since[key] = now
+        elif phase in ACTIVE_TASK_PHASES:
+            since = self._leasable_since.pop(key, None)
+            if since is not None:
+                self._m.dispatch_latency.labels(capability).observe(now - since)
+        self._count_outcomes(key, before, task)
+        if phase in (TaskPhase.SUCCEEDED, TaskPhase.FAILED, TaskPhase.CANCELLED):
+            if before is not None:  # seen finishing, not found finished by a relist
+                self._finished(capability, task)
+            self.forget(key)
+
+    def _finished(self, capability: str, task: Task) -> None:
+        started, ended = task.status.start_time, task.status.completion_time
+        if started is not None and ended is not None:
+            seconds = max(0.0, (ended - started).total_seconds())
+            self._m.run_duration.labels(capability).observe(seconds)
+        if task.status.phase == TaskPhase.FAILED:
+            self._m.tasks_failed.labels(capability).inc()
+
+    def _count_outcomes(self, key: TaskKey, before: TaskPhase | None, task: Task) -> None:
+        history = task.status.history
+        newest = max((h.epoch for h in history), default=0)
+        if before is None and key not in self._counted:
+            # First sight (a start or relist): what happened before is not ours to count.
+            self._counted[key] = newest
+            return
+        counted = self._counted.get(key, 0)
+        for entry in history:
+            if entry.epoch <= counted:
+                continue
+            outcome = OUTCOMES.get(entry.outcome, "other")
+            self._m.attempts.labels(task.spec.capability, outcome).inc()
+            if outcome == "expired":
+                self._m.lease_expiries.labels(task.spec.capability).inc()
+        self._counted[key] = max(counted, newest)
+
+    def forget(self, key: TaskKey) -> None:
+        self._leasable_since.pop(key, None)
+        self._counted.pop(key, None)

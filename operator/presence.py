@@ -13,7 +13,12 @@ from typing import Any
 from taskmill.operator.observer import ObserverClock, stale_at
 from taskmill.operator.watching import reflector
 
-from taskmill.api.meta import CAPABILITY_LABEL_PREFIX, LABEL_PROVIDER
+from taskmill.api.meta import (
+    ANNOTATION_BUSY,
+    ANNOTATION_CONCURRENCY,
+    CAPABILITY_LABEL_PREFIX,
+    LABEL_PROVIDER,
+)
 from taskmill.kube.api import ListWatch
 from taskmill.kube.paths import LEASES
 from taskmill.kube.reflector import Reflector
@@ -26,17 +31,34 @@ ProviderKey = tuple[str, str]
 class Provider:
     capabilities: frozenset[str]
     duration_seconds: int
+    slots: int = 0
+    busy: int = 0
 
 
 def provider_from_lease(body: dict[str, Any]) -> Provider:
-    labels = body.get("metadata", {}).get("labels") or {}
+    meta = body.get("metadata", {})
+    labels = meta.get("labels") or {}
     capabilities = frozenset(
         key[len(CAPABILITY_LABEL_PREFIX) :]
         for key, value in labels.items()
         if key.startswith(CAPABILITY_LABEL_PREFIX) and value == "true"
     )
     spec = body.get("spec") or {}
-    return Provider(capabilities, int(spec.get("leaseDurationSeconds") or DEFAULT_LEASE_SECONDS))
+    annotations = meta.get("annotations") or {}
+    return Provider(
+        capabilities,
+        int(spec.get("leaseDurationSeconds") or DEFAULT_LEASE_SECONDS),
+        slots=_count(annotations.get(ANNOTATION_CONCURRENCY)),
+        busy=_count(annotations.get(ANNOTATION_BUSY)),
+    )
+
+
+def _count(value: object) -> int:
+    """A count a provider advertises; anything else reads as 0 (it is only reported)."""
+    try:
+        return max(0, int(str(value)))
+    except ValueError:
+        return 0
 
 
 class ProviderPresence:
@@ -71,6 +93,19 @@ class ProviderPresence:
             if now < self._stale_at(key, provider):
                 live |= provider.capabilities
         return frozenset(live)
+
+    def capacity(self, now: float) -> tuple[dict[str, int], dict[str, int]]:
+        """Live providers and their free slots, by capability. A provider serving two
+        capabilities counts under each: its slots are free for either."""
+        providers: dict[str, int] = {}
+        free: dict[str, int] = {}
+        for key, provider in self._providers.items():
+            if now >= self._stale_at(key, provider):
+                continue
+            for capability in provider.capabilities:
+                providers[capability] = providers.get(capability, 0) + 1
+                free[capability] = free.get(capability, 0) + max(0, provider.slots - provider.busy)
+        return providers, free
 
     def next_expiry(self, now: float) -> float | None:
         """The next observer time a live provider turns stale, if it does not renew."""

@@ -21,6 +21,7 @@ from taskmill.operator.counting import Tally, tally
 from taskmill.operator.deadlines import next_deadline
 from taskmill.operator.events import NORMAL, Recorder, regarding
 from taskmill.operator.jobstatus import JobFacts, compute_status, status_changed
+from taskmill.operator.metrics import OperatorMetrics
 from taskmill.operator.ownership import ForeignTasks, foreign_tasks
 from taskmill.operator.planning import Situation, plan
 from taskmill.operator.presence import ProviderPresence
@@ -33,6 +34,7 @@ from taskmill.operator.splitting import (
     task_capability,
     task_count,
 )
+from taskmill.operator.statemetrics import snapshot
 from taskmill.operator.store import JobKey, JobTasks, Store
 from taskmill.operator.taskwrites import TRANSIENT, TaskWriter
 from taskmill.operator.ttl import dependents_holding, ttl_expires_at
@@ -45,6 +47,7 @@ from taskmill.kube.paths import BATCHJOBS
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_ERROR = 5.0
+PUBLISH_SECONDS = 1.0  # how stale the exported state gauges may be
 FAILED_CREATE = "FailedCreate"
 # Conditions whose change to this status is worth an Event on the BatchJob.
 EVENT_CONDITIONS = {"Accepted": "False", "ProvidersAvailable": "False", "Failed": "True"}
@@ -116,6 +119,7 @@ class Reconciler:
         *,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
+        metrics: OperatorMetrics | None = None,
     ) -> None:
         self._kube = kube
         self._store = store
@@ -133,18 +137,34 @@ class Reconciler:
         # per job: why the API server last refused to create one of its Tasks
         self._create_failures: dict[JobKey, str] = {}
         self.presence_listed = presence is None
+        self._metrics = metrics
+        self._published = -math.inf
 
     async def run(self) -> None:
         while True:
             self._notice_presence()
             dirty = self._store.take_dirty()
             now = self._mono()
-            for key in dirty | {k for k, t in self._due.items() if t <= now}:
+            keys = dirty | {k for k, t in self._due.items() if t <= now}
+            for key in keys:
                 self._due.pop(key, None)
                 wake_in = await self._reconcile_safely(key)
                 if wake_in < math.inf:
                     self._due[key] = self._mono() + wake_in
+            self._export(keys, now)
             await self._sleep()
+
+    def _export(self, keys: set[JobKey], started: float) -> None:
+        """Count the pass, and publish the state gauges at most once a second."""
+        if self._metrics is None:
+            return
+        now = self._mono()
+        if keys:
+            self._metrics.reconcile_passes.inc()
+            self._metrics.reconcile_duration.observe(now - started)
+        if now - self._published >= PUBLISH_SECONDS:
+            self._published = now
+            self._metrics.publish(snapshot(self._store, self._presence, now))
 
     async def _sleep(self) -> None:
         now = self._mono()
@@ -175,6 +195,8 @@ class Reconciler:
             log.warning("reconcile failed; retrying", extra={"job": key, "error": str(e)})
         except Exception:
             log.exception("reconcile crashed; retrying", extra={"job": key})
+        if self._metrics is not None:
+            self._metrics.reconcile_errors.inc()
         return RETRY_AFTER_ERROR
 
     async def reconcile(self, key: JobKey) -> float:

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from taskmill.operator.election import RENEW_DEADLINE_FRACTION, LeaderElector
 from taskmill.operator.events import Recorder
+from taskmill.operator.metrics import OperatorMetrics, TaskTransitions
 from taskmill.operator.observer import Sight
 from taskmill.operator.presence import ProviderPresence, presence_reflector
 from taskmill.operator.reconciler import Reconciler, Settings
@@ -22,6 +23,7 @@ from taskmill.operator.watching import reflector
 from taskmill.kube import Kube, load_connection
 from taskmill.kube.paths import BATCHJOBS, TASKS
 from taskmill.kube.reflector import Reflector
+from taskmill.metrics import BindAddress
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ class Config:
     identity: str
     lease_namespace: str
     liveness_port: int | None = None
+    metrics_address: BindAddress | None = None
     leader_lease_seconds: int = 15
     settings: Settings = field(default_factory=Settings)
 
@@ -56,7 +59,7 @@ class Health:
         return problems
 
 
-async def run(config: Config) -> int:
+async def run(config: Config, metrics: OperatorMetrics | None = None) -> int:
     """Returns the exit code: 1 when a part of the leader stopped (the process must
     restart). Leadership lost to another replica, or given up because it could not be
     renewed in time, makes this replica a standby again, keeping nothing of its term.
@@ -64,6 +67,7 @@ async def run(config: Config) -> int:
     SIGTERM and SIGINT cancel the run; leadership is then released on the way out so
     that a standby takes over at once instead of after the Lease duration.
     """
+    metrics = metrics or OperatorMetrics()  # kept, if not served
     main = asyncio.current_task()
     assert main is not None
     _stop_on_signals(main)
@@ -95,25 +99,43 @@ async def run(config: Config) -> int:
             retry_seconds=retry,
         )
         health.elector = elector
+        leading = metrics.leader
+        leading.set(0)
         try:
             while True:
                 log.info("waiting for leadership", extra={"identity": config.identity})
                 await elector.acquire()
-                if not await _lead(kube, config, elector, sight, health):
-                    return 1
+                leading.set(1)
+                try:
+                    if not await _lead(kube, config, elector, sight, health, metrics):
+                        return 1
+                finally:
+                    leading.set(0)
                 log.warning("no longer leading; standing by", extra={"identity": config.identity})
         finally:
             await elector.release()
 
 
 async def _lead(
-    kube: Kube, config: Config, elector: LeaderElector, sight: Sight, health: Health
+    kube: Kube,
+    config: Config,
+    elector: LeaderElector,
+    sight: Sight,
+    health: Health,
+    metrics: OperatorMetrics,
 ) -> bool:
     """One term as leader, with a store, watches and a reconciler of its own. Returns
     True when leadership ended, False when a part of the leader stopped."""
-    store = Store(time.monotonic, sight)
+    store = Store(time.monotonic, sight, TaskTransitions(metrics))
     presence = ProviderPresence(config.settings.grace_seconds)
-    reconciler = Reconciler(kube, store, presence, Recorder(kube, config.identity), config.settings)
+    reconciler = Reconciler(
+        kube,
+        store,
+        presence,
+        Recorder(kube, config.identity),
+        config.settings,
+        metrics=metrics,
+    )
     jobs_listed, tasks_listed = asyncio.Event(), asyncio.Event()
 
     def presence_changed() -> None:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from taskmill.operator.metrics import TaskTransitions
 from taskmill.operator.observer import ObserverClock, Sight
 
 from taskmill.api import (
@@ -190,8 +191,15 @@ class JobTasks:
 
 
 class Store:
-    def __init__(self, monotonic: Callable[[], float], sight: Sight | None = None) -> None:
+    def __init__(
+        self,
+        monotonic: Callable[[], float],
+        sight: Sight | None = None,
+        transitions: TaskTransitions | None = None,
+    ) -> None:
         self._monotonic = monotonic
+        # Metrics of what Tasks went through (taskmill.operator.metrics), if kept.
+        self.transitions = transitions
         self.jobs: dict[JobKey, BatchJob] = {}
         # The same jobs by namespace: what a job's dependsOn can name, read on every pass.
         self._by_namespace: dict[str, dict[str, BatchJob]] = {}
@@ -302,6 +310,8 @@ class Store:
         row = task_row(task)
         tasks.put(row)
         key, now = (meta.namespace, meta.name), self._monotonic()
+        if self.transitions is not None:
+            self.transitions.observe(key, None if old is None else old.phase, task, now)
         if row.active:
             self.leases.observe(key, row.lease_record, now)
             self.states.observe(key, row.state_record, now)
@@ -337,6 +347,8 @@ class Store:
                 self._drop((*job_key, owner))
         self.leases.forget((job_key[0], name))
         self.states.forget((job_key[0], name))
+        if self.transitions is not None:
+            self.transitions.forget((job_key[0], name))
         self.mark(job_key)
 
     def _drop(self, key: OwnedKey) -> None:

@@ -15,6 +15,9 @@ LABEL_CAPABILITY = "taskmill.io/capability"
 LABEL_PROVIDER = "taskmill.io/provider"
 CAPABILITY_LABEL_PREFIX = "capability.taskmill.io/"
 PROVIDER_LEASE_PREFIX = "taskmill-provider-"
+# On a provider's presence Lease: its slots, and how many run a task (at the last renewal).
+ANNOTATION_CONCURRENCY = "taskmill.io/concurrency"
+ANNOTATION_BUSY = "taskmill.io/busy"
 
 # A capability is used as a label value and a label-key name segment.
 CAPABILITY_PATTERN = r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$"

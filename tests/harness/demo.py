@@ -104,7 +104,15 @@ def children(namespace: str) -> dict[str, list[str]]:
         "--command", py, str(PROVIDERS / "sha256_files.py"),
     ]  # fmt: skip
     return {
-        "operator": [py, "-m", "taskmill.operator", "--namespace", namespace],
+        "operator": [
+            py,
+            "-m",
+            "taskmill.operator",
+            "--namespace",
+            namespace,
+            "--metrics-bind-address",
+            "0",
+        ],
         "hasher-1": [*command_provider, "--concurrency", "3", *hash_command],
         "hasher-2": [*command_provider, "--concurrency", "1", *hash_command],
         "text-stats": [py, str(PROVIDERS / "text_stats.py"), "--namespace", namespace],

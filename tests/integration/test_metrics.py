@@ -22,8 +22,11 @@ ALERT = "TaskmillJobFailing"
 
 
 @pytest.fixture
-def providers(cluster: Cluster, crds: list[str], namespace: str, tmp_path: Path) -> Iterator[Providers]:
-    yield from providers_for(cluster, namespace, tmp_path)
+def providers(
+    cluster: Cluster, crds: list[str], namespace: str, tmp_path: Path
+) -> Iterator[Providers]:
+    with providers_for(cluster, namespace, tmp_path) as started:
+        yield started
 
 
 def scrape(port: int) -> str:

@@ -53,6 +53,8 @@ def start_operator(
             "1",
             "--leader-lease-seconds",
             "5",
+            "--metrics-bind-address",
+            "0",
             *args,
         ]
         with log.open("ab") as out:

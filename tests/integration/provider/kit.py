@@ -107,12 +107,15 @@ class Providers:
             assert provider.proc.poll() is None, provider.log_text()
         return provider
 
-    def start_operator(self) -> ProviderProcess:
-        """The real operator for this namespace (a quick lease-expiry grace)."""
+    def start_operator(self, metrics_port: int | None = None) -> ProviderProcess:
+        """The real operator for this namespace (a quick lease-expiry grace); metrics
+        on loopback at metrics_port, or off."""
         log = self.log_dir / "operator.log"
+        metrics = f"127.0.0.1:{metrics_port}" if metrics_port else "0"
         args = [
             sys.executable, "-m", "taskmill.operator", "--namespace", self.namespace,
             "--identity", "operator-0", "--lease-grace-seconds", "1",
+            "--metrics-bind-address", metrics,
         ]  # fmt: skip
         with log.open("ab") as out:
             proc = subprocess.Popen(
