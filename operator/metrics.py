@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 
 from taskmill.api import Task
 from taskmill.api.common import ACTIVE_TASK_PHASES, TaskPhase
+from taskmill.metrics import ClientMetrics
 
 TaskKey = tuple[str, str]  # (namespace, name)
 # History outcomes (taskmill.api.task.HistoryEntry) as metric label values.
@@ -163,6 +164,7 @@ class OperatorMetrics:
         self.leader = Gauge(
             "taskmill_leader", "1 while this operator replica leads, else 0", registry=r
         )
+        self.client = ClientMetrics(r)
 
     def publish(self, snapshot: Snapshot) -> None:
         self._state.snapshot = snapshot

@@ -20,6 +20,7 @@ from taskmill.api.meta import (
     LABEL_PROVIDER,
 )
 from taskmill.kube.api import ListWatch
+from taskmill.kube.observer import Observer
 from taskmill.kube.paths import LEASES
 from taskmill.kube.reflector import Reflector
 
@@ -119,6 +120,7 @@ def presence_reflector(
     presence: ProviderPresence,
     monotonic: Callable[[], float],
     on_change: Callable[[], None],
+    observer: Observer | None = None,
 ) -> Reflector:
     """Keeps `presence` current from the provider Leases, and only those."""
 
@@ -136,5 +138,6 @@ def presence_reflector(
         on_object=put,
         on_delete=delete,
         on_synced=on_change,  # an empty list is news too: no provider serves anything
+        observer=observer,
         labelSelector=f"{LABEL_PROVIDER}=true",
     )

@@ -88,6 +88,7 @@ async def run(config: Config, metrics: OperatorMetrics | None = None) -> int:
             user_agent="taskmill-operator",
             max_request_seconds=request_cap,
             on_heard=sight.heard,
+            observer=metrics.client,
         ) as kube,
         _serve_health(config.liveness_port, health),
     ):
@@ -159,6 +160,7 @@ async def _lead(
             on_object=store.put_job,
             on_delete=job_deleted,
             on_synced=jobs_listed.set,
+            observer=metrics.client,
         ),
         reflector(
             kube,
@@ -168,8 +170,11 @@ async def _lead(
             on_synced=tasks_listed.set,
             on_sync=tasks_synced,
             keep=TASK_TOMBSTONE_FIELDS,
+            observer=metrics.client,
         ),
-        presence_reflector(kube, namespace, presence, time.monotonic, presence_changed),
+        presence_reflector(
+            kube, namespace, presence, time.monotonic, presence_changed, metrics.client
+        ),
     ]
     leadership = asyncio.create_task(elector.hold(), name="leadership")
     parts = {

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from taskmill.kube.api import ListWatch
+from taskmill.kube.observer import Observer
 from taskmill.kube.reflector import Reflector
 
 Callback = Callable[[dict[str, Any]], None]
@@ -53,6 +54,7 @@ def reflector(
     on_synced: Callable[[], None] = lambda: None,
     on_sync: Callable[[bool], None] | None = None,
     keep: tuple[str, ...] = (),
+    observer: Observer | None = None,
     **params: str,
 ) -> Reflector:
     """A reflector on `path` that reports deletions made while unwatched, with `keep`.
@@ -60,4 +62,6 @@ def reflector(
     on_synced: a list went through; on_sync: the watch became current, or stopped being.
     """
     feed = Feed(on_object, on_delete, on_synced)
-    return Reflector(client, path, feed, params=params, tombstones=keep, on_sync=on_sync)
+    return Reflector(
+        client, path, feed, params=params, tombstones=keep, on_sync=on_sync, observer=observer
+    )

@@ -6,6 +6,8 @@ pod is Prometheus' target label, never one of ours.
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from taskmill.metrics import ClientMetrics
+
 RUN_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600)
 RENEW_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -49,6 +51,7 @@ class ProviderMetrics:
             ("result",),
             registry=r,
         )
+        self.client = ClientMetrics(r)
         self.renewal_latency = Histogram(
             "taskmill_provider_renewal_latency_seconds",
             "Round trip of one lease renewal",

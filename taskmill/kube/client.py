@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from taskmill.kube.config import Connection
+from taskmill.kube.observer import Observer
 from taskmill.kube.ratelimit import TokenBucket
 
 JSON_PATCH = "application/json-patch+json"
@@ -81,6 +82,7 @@ class Kube:
         burst: int = DEFAULT_BURST,
         max_request_seconds: float | None = None,
         on_heard: Callable[[], None] | None = None,
+        observer: Observer | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._conn = conn
@@ -89,6 +91,7 @@ class Kube:
         self._bucket = TokenBucket(qps, burst, monotonic)
         self._max_request_seconds = max_request_seconds
         self._on_heard = on_heard
+        self._observer = observer
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> "Kube":
@@ -164,18 +167,27 @@ class Kube:
     ) -> dict[str, Any]:
         data = None if body is None else json.dumps(body)
         await self._bucket.take()
-        async with self.session.request(
-            method,
-            path,
-            params=params,
-            data=data,
-            headers=self._headers(content_type if data is not None else None),
-        ) as resp:
-            text = await resp.text()
-            self._heard(resp.status)
-            if resp.status >= 400:
-                raise _error(resp.status, text, resp.headers.get("Retry-After"))
-            return json.loads(text) if text else {}
+        try:
+            async with self.session.request(
+                method,
+                path,
+                params=params,
+                data=data,
+                headers=self._headers(content_type if data is not None else None),
+            ) as resp:
+                text = await resp.text()
+        except (aiohttp.ClientError, TimeoutError):
+            self._observe(method, path, 0)
+            raise
+        self._observe(method, path, resp.status)
+        self._heard(resp.status)
+        if resp.status >= 400:
+            raise _error(resp.status, text, resp.headers.get("Retry-After"))
+        return json.loads(text) if text else {}
+
+    def _observe(self, method: str, path: str, code: int, *, watch: bool = False) -> None:
+        if self._observer is not None:
+            self._observer.request(method, path, code, watch=watch)
 
     async def get(self, path: str) -> dict[str, Any]:
         return await self.request("GET", path)
@@ -229,6 +241,7 @@ class Kube:
             # (the reflector) restart a watch that goes silent much sooner.
             timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30),
         ) as resp:
+            self._observe("GET", path, resp.status, watch=True)
             self._heard(resp.status)
             if resp.status >= 400:
                 raise _error(resp.status, await resp.text(), resp.headers.get("Retry-After"))

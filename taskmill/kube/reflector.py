@@ -27,6 +27,7 @@ import aiohttp
 from taskmill.kube.api import ListWatch
 from taskmill.kube.backoff import Backoff
 from taskmill.kube.client import ApiError, GoneError
+from taskmill.kube.observer import Observer
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,10 @@ class Reflector:
         silence_seconds: float = SILENCE_SECONDS,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_sync: Callable[[bool], None] | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self._client = client
+        self._observer = observer
         self.path = path
         self._handler = handler
         self._params = dict(params or {})
@@ -121,6 +124,8 @@ class Reflector:
             except TRANSIENT as e:
                 self._sync(False)
                 self._failures += 1
+                if self._observer is not None:
+                    self._observer.watch_restarted(self.path)
                 delay = self._backoff.delay(self._failures, self._rng)
                 if isinstance(e, ApiError) and e.retry_after is not None:
                     delay = max(delay, e.retry_after)
@@ -132,6 +137,8 @@ class Reflector:
         """Page through the collection into the handler (never every body at once)."""
         missing = set() if self._known is None else self._known.keys()
         params = {**self._params, "limit": str(PAGE)}
+        if self._observer is not None:
+            self._observer.relisted(self.path)
         self._handler.relisting()
         while True:
             page = await self._client.list_objects(self.path, **params)
