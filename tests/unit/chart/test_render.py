@@ -5,6 +5,7 @@ change that widens a permission, drops a probe or loses a policy rule fails here
 before it reaches a cluster (tests/integration/test_chart.py installs it for real).
 """
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,7 @@ def test_provider_pools_become_deployments_with_their_capabilities_and_identity(
         f"--namespace={NS}",
         "--grace-seconds=30",
         "--kill-grace-seconds=5",
+        "--metrics-bind-address=:8080",
         "--command",
         "sh",
         "-c",
@@ -315,21 +317,49 @@ def test_policies_can_be_switched_off_or_set_to_warn() -> None:
         assert binding["spec"]["validationActions"] == ["Warn", "Audit"]
 
 
-def test_service_monitor_is_off_by_default_and_needs_metrics() -> None:
-    assert not find(render(), "ServiceMonitor")
-    assert not find(render(), "Service")
+def test_metrics_are_served_by_default_and_monitors_are_optional() -> None:
+    defaults = render({"providers": {"pools": POOLS[:1]}})
+    assert not find(defaults, "ServiceMonitor")
+    assert not find(defaults, "PrometheusRule")
+    service = one(defaults, "Service", "-operator-metrics")
+    operator = container(one(defaults, "Deployment", "-operator"))
+    pool = container(one(defaults, "Deployment", "-hashers"))
+    for main in (operator, pool):
+        assert "--metrics-bind-address=:8080" in main["args"]
+        assert {"name": "metrics", "containerPort": 8080, "protocol": "TCP"} in main["ports"]
 
-    objects = render({"metrics": {"enabled": True, "serviceMonitor": {"enabled": True}}})
-    service = one(objects, "Service", "-operator-metrics")
+    objects = render(
+        {"providers": {"pools": POOLS[:1]}, "metrics": {"serviceMonitor": {"enabled": True}}}
+    )
     monitor = one(objects, "ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
     assert service["spec"]["selector"] == monitor["spec"]["selector"]["matchLabels"]
-    ports = container(one(objects, "Deployment", "-operator"))["ports"]
-    assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in ports
+    pods = one(objects, "PodMonitor")
+    assert pods["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    assert pods["spec"]["selector"]["matchLabels"].items() <= (
+        one(objects, "Deployment", "-hashers")["spec"]["template"]["metadata"]["labels"].items()
+    )
 
-    done = template({"metrics": {"serviceMonitor": {"enabled": True}}})
+
+def test_metrics_off_passes_zero_and_refuses_monitors() -> None:
+    off = render({"metrics": {"enabled": False}})
+    assert not find(off, "Service")
+    assert "--metrics-bind-address=0" in container(one(off, "Deployment", "-operator"))["args"]
+
+    done = template({"metrics": {"enabled": False, "serviceMonitor": {"enabled": True}}})
     assert done.returncode != 0
-    assert "needs operator.enabled and metrics.enabled" in done.stderr
+    assert "need metrics.enabled" in done.stderr
+
+
+def test_prometheus_rule_and_dashboard_carry_the_files() -> None:
+    objects = render(
+        {"metrics": {"prometheusRule": {"enabled": True}, "dashboard": {"enabled": True}}}
+    )
+    rules = yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
+    assert one(objects, "PrometheusRule")["spec"] == rules
+    dashboard = one(objects, "ConfigMap", "-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["taskmill.json"])["uid"] == "taskmill-overview"
 
 
 def test_providers_only_install_needs_no_operator_objects() -> None:
