@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import chaos, peer, report, scale
+from bench import chaos, metricscost, peer, report, scale
 from bench.context import Bench
 from bench.dispatch import dispatch
 from bench.failover import failover
@@ -48,6 +48,7 @@ def scenarios(quick: bool, seed: int, scale_items: int | None = None) -> list[Sc
     items = scale_items or (10_000 if quick else 100_000)
     return [
         Scenario("throughput", 3, lambda b, _: throughput(b, tput, Load())),
+        Scenario("metrics", 3, lambda b, _: metricscost.metrics_cost(b, Shape(tasks=1000))),
         Scenario("dispatch", 3, lambda b, _: dispatch(b, 20 if quick else 40, 8, 4)),
         Scenario("failover", 3, lambda b, _: failover(b, lease_seconds=10)),
         Scenario("chaos", 3, lambda b, i: chaos.bench_run(b, seed + i)),

@@ -102,6 +102,26 @@ ROWS = [
     ),
     Row("dispatch", "p99 ms (claim sent)", _get("dispatch", "claim_sent_p99_ms"), "{:.0f}"),
     Row(
+        "metrics",
+        "operator CPU ms/task, metrics off",
+        _get("metrics", "operator_cpu_ms_per_task_off"),
+        "{:.2f}",
+    ),
+    Row(
+        "metrics",
+        "operator CPU ms/task, metrics on and scraped 1/s",
+        _get("metrics", "operator_cpu_ms_per_task_on"),
+        "{:.2f}",
+    ),
+    Row(
+        "metrics",
+        "on / off",
+        _get("metrics", "on_off_ratio"),
+        "{:.3f}",
+        "<= 1.05",
+        lambda v, _: v <= 1.05,
+    ),
+    Row(
         "failover",
         "s until it runs elsewhere, default grace",
         _get("failover", "failover_s"),
