@@ -22,6 +22,7 @@ from taskmill.provider.clock import Clock
 from taskmill.provider.config import ProviderConfig
 from taskmill.provider.held import StopReason
 from taskmill.provider.keeper import Executor, Keeper
+from taskmill.provider.metrics import ProviderMetrics
 from taskmill.provider.presence import Presence
 from taskmill.provider.watch import Selector, list_watch
 
@@ -61,6 +62,7 @@ class Agent:
         rng: random.Random | None = None,
         clock: Clock | None = None,
         pause: Pause = sleep_unless,
+        metrics: ProviderMetrics | None = None,
     ) -> None:
         self._kube = kube
         self._config = config
@@ -68,15 +70,26 @@ class Agent:
         self._clock = clock or Clock()
         self._candidates = CandidateSet(config.capabilities)
         self._keeper = Keeper(
-            kube, config, executor, self._clock, self._rng, on_freed=lambda: self._claimer.wake()
+            kube,
+            config,
+            executor,
+            self._clock,
+            self._rng,
+            on_freed=lambda: self._claimer.wake(),
+            metrics=metrics,
         )
         self._claimer = Claimer(
             kube, config, self._keeper, self._candidates, self._clock, self._rng, pause
         )
+        if metrics is not None:
+            metrics.live.claims = lambda: (self._claimer.won, self._claimer.lost)
+            metrics.live.busy = self._keeper.busy_by_capability
 
     async def run(self, shutdown: asyncio.Event) -> None:
         """Serve until `shutdown` is set, then hand back what is still running."""
-        presence = Presence(self._kube, self._config, self._clock.wall)
+        presence = Presence(
+            self._kube, self._config, self._clock.wall, busy=lambda: len(self._keeper.held)
+        )
         await presence.announce()
         log.info(
             "provider %s (instance %s) serving %s in %s (concurrency %d)",

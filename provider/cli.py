@@ -13,6 +13,8 @@ from taskmill.provider.config import (
     parse_capabilities,
 )
 
+from taskmill.metrics import BindAddressError, parse_bind_address
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -52,6 +54,12 @@ def parser() -> argparse.ArgumentParser:
         help=f"SIGTERM to SIGKILL of a stopped command (default {DEFAULT_KILL_GRACE_SECONDS:.0f})",
     )
     p.add_argument(
+        "--metrics-bind-address",
+        default="0",
+        help="serve Prometheus metrics at /metrics on HOST:PORT or :PORT; 0, the default, "
+        "keeps them off (two local providers would collide on one port)",
+    )
+    p.add_argument(
         "--command",
         nargs=argparse.REMAINDER,
         required=True,
@@ -68,6 +76,10 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> tuple[ProviderCon
     if not args.command:
         p.error("--command needs a command to run")
     try:
+        metrics_address = parse_bind_address(args.metrics_bind_address)
+    except BindAddressError as e:
+        p.error(str(e))
+    try:
         config = ProviderConfig(
             capabilities=parse_capabilities(args.capability),
             identity=identity_from_env(env),
@@ -76,6 +88,7 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> tuple[ProviderCon
             lease_seconds=args.lease_seconds,
             grace_seconds=args.grace_seconds,
             kill_grace_seconds=args.kill_grace_seconds,
+            metrics_address=metrics_address,
         )
     except ValueError as e:
         p.error(str(e))

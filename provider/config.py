@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from taskmill.provider.lease_clock import kill_grace_fits, shortest_lease
 
 from taskmill.api.meta import CAPABILITY_PATTERN
+from taskmill.metrics import BindAddress
 
 DEFAULT_LEASE_SECONDS = 15
 DEFAULT_GRACE_SECONDS = 30.0
@@ -36,6 +37,7 @@ class ProviderConfig:
     grace_seconds: float = DEFAULT_GRACE_SECONDS
     kill_grace_seconds: float = DEFAULT_KILL_GRACE_SECONDS
     top_k: int = DEFAULT_TOP_K
+    metrics_address: BindAddress | None = None  # None: metrics not served
 
     def __post_init__(self) -> None:
         if not self.capabilities:

@@ -13,6 +13,7 @@ import aiohttp
 from taskmill.provider.background import Background
 from taskmill.provider.clock import Clock
 from taskmill.provider.held import Held, Renewal, StopReason
+from taskmill.provider.metrics import ProviderMetrics
 
 from taskmill.api import protocol
 from taskmill.kube import ApiError, KubeApi
@@ -52,8 +53,11 @@ class Heartbeat:
         leases: Mapping[str, Held],
         chores: Background,
         clock: Clock,
+        *,
+        metrics: ProviderMetrics | None = None,
     ) -> None:
         self._api = api
+        self._metrics = metrics
         self._namespace = namespace
         self._leases = leases
         self._chores = chores
@@ -92,6 +96,7 @@ class Heartbeat:
         ops = protocol.renew(held.fence, self._clock.wall(), percent, message)
         sent = self._clock.mono()
         accepted: float | None = None
+        result = "error"
         try:
             await self._api.request(
                 "PATCH",
@@ -101,17 +106,21 @@ class Heartbeat:
                 # An answer after the holder's own deadline is no use to it.
                 request_timeout=max(MIN_REQUEST_TIMEOUT, held.clock.deadline - sent),
             )
-            accepted = sent
+            accepted, result = sent, "ok"
         except ApiError as e:
             if e.conflict or e.status == 404:
                 log.warning("task %s: renewal rejected (%s); abandoning the work", held.name, e)
                 held.stop(StopReason.LEASE_LOST)
+                result = "lost"
             else:
                 _renewal_failed(held, progress, e)
         except (aiohttp.ClientError, TimeoutError) as e:
             _renewal_failed(held, progress, e)
         finally:
             held.end_renewal(accepted)
+            if self._metrics is not None:
+                self._metrics.renewals.labels(result).inc()
+                self._metrics.renewal_latency.observe(self._clock.mono() - sent)
 
 
 def _renewal_failed(held: Held, progress: tuple[int | None, str] | None, error: Exception) -> None:

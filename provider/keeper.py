@@ -27,6 +27,7 @@ from taskmill.provider.context import Context
 from taskmill.provider.heartbeat import Heartbeat
 from taskmill.provider.held import Held, StopReason
 from taskmill.provider.lease_clock import LeaseClock, LeaseTiming
+from taskmill.provider.metrics import ProviderMetrics
 from taskmill.provider.results import Outcome, error_outcome, own_cancellation
 
 from taskmill.api import protocol
@@ -72,8 +73,10 @@ class Keeper:
         clock: Clock,
         rng: random.Random,
         on_freed: Callable[[], None],
+        metrics: ProviderMetrics | None = None,
     ) -> None:
         self._api = api
+        self._metrics = metrics
         self._config = config
         self._executor = executor
         self._clock = clock
@@ -81,7 +84,9 @@ class Keeper:
         self.held: dict[str, Held] = {}
         self.works = Background()
         self.chores = Background()
-        self.heartbeat = Heartbeat(api, config.namespace, self.held, self.chores, clock)
+        self.heartbeat = Heartbeat(
+            api, config.namespace, self.held, self.chores, clock, metrics=metrics
+        )
         self._on_freed = on_freed
         self._abandon = asyncio.Event()  # set at the end of a shutdown: stop retrying writes
         self._claiming: set[str] = set()
@@ -93,6 +98,15 @@ class Keeper:
     def load(self) -> int:
         """Slots taken: leases held and claims in flight."""
         return len(self.held) + len(self._claiming)
+
+    def busy_by_capability(self) -> dict[str, int]:
+        """Held leases by their task's capability (read by the metrics thread, so from a
+        copy: the event loop may change `held` meanwhile)."""
+        busy: dict[str, int] = {}
+        for held in list(self.held.values()):
+            capability = held.task.spec.capability
+            busy[capability] = busy.get(capability, 0) + 1
+        return busy
 
     def stop_all(self, reason: StopReason) -> None:
         for held in list(self.held.values()):
@@ -198,6 +212,7 @@ class Keeper:
     # --- work and its final write ----------------------------------------------
 
     async def _work(self, held: Held) -> None:
+        started = self._clock.mono()
         try:
             try:
                 outcome = await self._executor.execute(held.task, held.ctx)
@@ -209,6 +224,9 @@ class Keeper:
                 outcome = error_outcome(e, traceback.format_exc())
             finally:
                 await asyncio.to_thread(shutil.rmtree, held.ctx.workdir, ignore_errors=True)
+            if self._metrics is not None:
+                capability = held.task.spec.capability
+                self._metrics.run_duration.labels(capability).observe(self._clock.mono() - started)
             await self._finish(held, outcome)
         finally:
             held.end()
@@ -226,6 +244,8 @@ class Keeper:
             log.warning("task %s: abandoned (%s); no result written", held.name, reason)
             return
         ops = self._final_patch(held, outcome, reason)
+        if self._metrics is not None:
+            self._metrics.tasks.labels(held.task.spec.capability, _outcome(ops)).inc()
         await self._write_final(held, ops)
 
     def _final_patch(self, held: Held, outcome: Outcome, reason: StopReason | None) -> Patch:
@@ -281,6 +301,13 @@ class Keeper:
 
     def _status_path(self, name: str) -> str:
         return TASKS.path(self._config.namespace, name, "status")
+
+
+def _outcome(ops: Patch) -> str:
+    """succeeded, failed, cancelled or released: what the final write says happened."""
+    history: object = next((op["value"] for op in ops if op.get("path") == "/status/history"), [])
+    last = history[-1] if isinstance(history, list) and history else {}
+    return str(last.get("outcome", "failed")).lower() if isinstance(last, dict) else "failed"
 
 
 def _describe(held: Held, ops: Patch) -> str:

@@ -25,6 +25,8 @@ import aiohttp
 from taskmill.provider.config import ProviderConfig
 
 from taskmill.api.meta import (
+    ANNOTATION_BUSY,
+    ANNOTATION_CONCURRENCY,
     CAPABILITY_LABEL_PREFIX,
     LABEL_PROVIDER,
     PROVIDER_LEASE_PREFIX,
@@ -36,7 +38,6 @@ from taskmill.kube.paths import LEASES
 log = logging.getLogger(__name__)
 
 ANNOTATION_CAPABILITIES = "taskmill.io/capabilities"
-ANNOTATION_CONCURRENCY = "taskmill.io/concurrency"
 ANNOTATION_INSTANCE = "taskmill.io/instance"
 # Observations of another instance's Lease per lease duration.
 CHECKS_PER_DURATION = 5
@@ -70,6 +71,7 @@ def lease_body(config: ProviderConfig, instance: str, now: datetime) -> dict[str
             "annotations": {
                 ANNOTATION_CAPABILITIES: ",".join(config.capabilities),
                 ANNOTATION_CONCURRENCY: str(config.concurrency),
+                ANNOTATION_BUSY: "0",
                 ANNOTATION_INSTANCE: instance,
             },
         },
@@ -82,11 +84,13 @@ def lease_body(config: ProviderConfig, instance: str, now: datetime) -> dict[str
     }
 
 
-def renewal(instance: str, now: datetime) -> list[dict[str, Any]]:
-    """Renew, only while the Lease is still this instance's."""
+def renewal(instance: str, now: datetime, busy: int = 0) -> list[dict[str, Any]]:
+    """Renew, only while the Lease is still this instance's; the same write tells the
+    operator how many slots are busy (for its free-slot gauge)."""
     return [
         {"op": "test", "path": "/metadata/annotations/taskmill.io~1instance", "value": instance},
         {"op": "replace", "path": "/spec/renewTime", "value": timestamp(now)},
+        {"op": "add", "path": "/metadata/annotations/taskmill.io~1busy", "value": str(busy)},
     ]
 
 
@@ -105,11 +109,13 @@ class Presence:
         *,
         instance: str | None = None,
         sleep: Sleep = asyncio.sleep,
+        busy: Callable[[], int] = lambda: 0,
     ) -> None:
         self._kube = kube
         self._config = config
         self._now = now
         self._sleep = sleep
+        self._busy = busy
         self.instance = instance or new_instance_id()
         self._path = LEASES.path(config.namespace, lease_name(config.identity))
         self._uid = ""
@@ -191,7 +197,8 @@ class Presence:
         while True:
             await self._sleep(interval)
             try:
-                await self._kube.json_patch(self._path, renewal(self.instance, self._now()))
+                ops = renewal(self.instance, self._now(), self._busy())
+                await self._kube.json_patch(self._path, ops)
             except ApiError as e:
                 if e.conflict:
                     raise self._in_use(await self._current()) from e

@@ -8,12 +8,16 @@ import sys
 from taskmill.provider.agent import Agent
 from taskmill.provider.config import ProviderConfig
 from taskmill.provider.keeper import Executor
+from taskmill.provider.metrics import ProviderMetrics
 from taskmill.provider.presence import IdentityInUseError
 
 from taskmill.kube import Kube, load_connection
+from taskmill.metrics import BindAddressError
+from taskmill.metrics import serve as serve_metrics
 
 log = logging.getLogger(__name__)
 
+EXIT_USAGE = 2
 EXIT_IDENTITY_IN_USE = 3
 
 
@@ -30,13 +34,21 @@ async def serve(
 ) -> None:
     """Run the agent until SIGTERM/SIGINT (or `shutdown`), then shut down gracefully."""
     shutdown = shutdown or asyncio.Event()
+    metrics = ProviderMetrics(config.concurrency)
+    if config.metrics_address is not None:
+        try:
+            serve_metrics(config.metrics_address, metrics.registry)
+        except BindAddressError as e:
+            log.error("%s", e)
+            raise SystemExit(EXIT_USAGE) from None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _on_signal, sig, shutdown)
     try:
         conn = load_connection()
-        async with Kube(conn, user_agent=f"taskmill-provider/{config.identity}") as kube:
-            await Agent(kube, config, executor).run(shutdown)
+        user_agent = f"taskmill-provider/{config.identity}"
+        async with Kube(conn, user_agent=user_agent, observer=metrics.client) as kube:
+            await Agent(kube, config, executor, metrics=metrics).run(shutdown)
     except IdentityInUseError as e:
         log.error("%s", e)
         raise SystemExit(EXIT_IDENTITY_IN_USE) from None

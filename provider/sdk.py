@@ -24,6 +24,8 @@ from taskmill.provider.config import (
 from taskmill.provider.handlers import Handler, HandlerRunner
 from taskmill.provider.runtime import serve, setup_logging
 
+from taskmill.metrics import parse_bind_address
+
 
 class Provider:
     """A provider whose capabilities are the handlers registered on it."""
@@ -37,6 +39,7 @@ class Provider:
         grace_seconds: float = DEFAULT_GRACE_SECONDS,
         kill_grace_seconds: float = DEFAULT_KILL_GRACE_SECONDS,
         identity: str | None = None,
+        metrics_bind_address: str = "0",
     ) -> None:
         self.namespace = namespace or namespace_from_env()
         self.concurrency = concurrency
@@ -44,6 +47,8 @@ class Provider:
         self.grace_seconds = grace_seconds
         self.kill_grace_seconds = kill_grace_seconds
         self.identity = identity or identity_from_env()
+        # Checked here, so that a bad address fails at construction, naming the argument.
+        self.metrics_address = parse_bind_address(metrics_bind_address, "metrics_bind_address")
         self.handlers: dict[str, Handler] = {}
 
     def handler(self, capability: str) -> Callable[[Handler], Handler]:
@@ -66,6 +71,7 @@ class Provider:
             lease_seconds=self.lease_seconds,
             grace_seconds=self.grace_seconds,
             kill_grace_seconds=self.kill_grace_seconds,
+            metrics_address=self.metrics_address,
         )
 
     async def serve(self, shutdown: asyncio.Event | None = None) -> None:

@@ -31,6 +31,7 @@ def test_presence_lease_format() -> None:
         "annotations": {
             "taskmill.io/capabilities": "image.resize,ocr",
             "taskmill.io/concurrency": "4",
+            "taskmill.io/busy": "0",
             "taskmill.io/instance": "42-cafe",
         },
     }
@@ -40,9 +41,10 @@ def test_presence_lease_format() -> None:
         "acquireTime": "2026-01-02T03:04:05.678901Z",
         "renewTime": "2026-01-02T03:04:05.678901Z",
     }
-    assert renewal("42-cafe", NOW) == [
+    assert renewal("42-cafe", NOW, busy=3) == [
         {"op": "test", "path": "/metadata/annotations/taskmill.io~1instance", "value": "42-cafe"},
         {"op": "replace", "path": "/spec/renewTime", "value": "2026-01-02T03:04:05.678901Z"},
+        {"op": "add", "path": "/metadata/annotations/taskmill.io~1busy", "value": "3"},
     ]
 
 
