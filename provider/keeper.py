@@ -245,7 +245,7 @@ class Keeper:
             return
         ops = self._final_patch(held, outcome, reason)
         if self._metrics is not None:
-            self._metrics.tasks.labels(held.task.spec.capability, _outcome(ops)).inc()
+            self._metrics.tasks.labels(held.task.spec.capability, outcome_of(ops)).inc()
         await self._write_final(held, ops)
 
     def _final_patch(self, held: Held, outcome: Outcome, reason: StopReason | None) -> Patch:
@@ -303,7 +303,7 @@ class Keeper:
         return TASKS.path(self._config.namespace, name, "status")
 
 
-def _outcome(ops: Patch) -> str:
+def outcome_of(ops: Patch) -> str:
     """succeeded, failed, cancelled or released: what the final write says happened."""
     history: object = next((op["value"] for op in ops if op.get("path") == "/status/history"), [])
     last = history[-1] if isinstance(history, list) and history else {}
