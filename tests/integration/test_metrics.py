@@ -31,7 +31,8 @@ def providers(
 
 def scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        return resp.read().decode()
+        body: bytes = resp.read()
+    return body.decode()
 
 
 def test_a_failing_job_alerts_then_clears(
@@ -54,7 +55,7 @@ def test_a_failing_job_alerts_then_clears(
         job = make_batchjob("broken", "metrics.fail").range(end=1).spec(retry={"maxAttempts": 1})
         cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(job.obj()))
 
-        states = []
+        states: list[str] = []
 
         def alert_state(wanted: str) -> bool:
             active = [a for a in prom.alerts(ALERT) if a["labels"]["batchjob"] == "broken"]
