@@ -7,6 +7,7 @@
                The garbage collector notices new kinds at its next 30 s discovery
                sync, so collecting children of a custom resource can lag that long.
     namespace  function: a fresh namespace, deleted after the test
+    providers  function: starts providers and operators in it (tests/integration/provider/kit)
 
 Set TASKMILL_TEST_KUBECONFIG to run against an existing cluster instead (nothing
 is started), TASKMILL_KEEP_STATE=1 to keep the session's state dir (logs, etcd).
@@ -29,6 +30,7 @@ import pytest
 from tests.harness import Binaries, Cluster, ControlPlane
 from tests.harness.scratch import session_state_dir
 from tests.harness.versions import REPO_ROOT
+from tests.integration.provider.kit import Providers, providers_for
 
 INTEGRATION_DIR = Path(__file__).resolve().parent
 CRD_DIR = REPO_ROOT / "crds"
@@ -100,3 +102,12 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     yield name
     # Not waiting: the namespace controller empties and removes it in the background.
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def providers(
+    cluster: Cluster, crds: list[str], namespace: str, tmp_path: Path
+) -> Iterator[Providers]:
+    """Provider (and operator) processes for one test, all stopped after it."""
+    with providers_for(cluster, namespace, tmp_path) as started:
+        yield started

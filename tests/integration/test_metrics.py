@@ -4,7 +4,6 @@ goes pending, then firing, then clears once the job is gone."""
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,19 +13,11 @@ from tests.harness import Cluster, wait_for
 from tests.harness.ports import free_ports
 from tests.harness.prometheus import Prometheus, rules_with_short_for
 from tests.harness.versions import Binaries
-from tests.integration.provider.kit import Providers, providers_for
+from tests.integration.provider.kit import Providers
 from tests.unit.chart.helm import CHART
 
 pytestmark = pytest.mark.integration
 ALERT = "TaskmillJobFailing"
-
-
-@pytest.fixture
-def providers(
-    cluster: Cluster, crds: list[str], namespace: str, tmp_path: Path
-) -> Iterator[Providers]:
-    with providers_for(cluster, namespace, tmp_path) as started:
-        yield started
 
 
 def scrape(port: int) -> str:
