@@ -3,14 +3,12 @@ as this replica leads, the BatchJob, Task and provider-Lease watches (one reflec
 each, taskmill.operator.watching) and the reconciler."""
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
 from taskmill.operator.election import RENEW_DEADLINE_FRACTION, LeaderElector
 from taskmill.operator.events import Recorder
 from taskmill.operator.metrics import OperatorMetrics, TaskTransitions
@@ -24,6 +22,7 @@ from taskmill.kube import Kube, load_connection
 from taskmill.kube.paths import BATCHJOBS, TASKS
 from taskmill.kube.reflector import Reflector
 from taskmill.metrics import BindAddress
+from taskmill.metrics.health import serving_health
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ async def run(config: Config, metrics: OperatorMetrics | None = None) -> int:
             on_heard=sight.heard,
             observer=metrics.client,
         ) as kube,
-        _serve_health(config.liveness_port, health),
+        serving_health(config.liveness_port, health.problems),
     ):
         elector = LeaderElector(
             kube,
@@ -221,32 +220,3 @@ async def _reconcile(
     tasks = sum(len(t.live) + len(t.finished) for t in store.tasks.values())
     log.info("loaded state", extra={"batchjobs": len(store.jobs), "tasks": tasks})
     await reconciler.run()
-
-
-@contextlib.asynccontextmanager
-async def _serve_health(port: int | None, health: Health) -> Any:
-    """/healthz answers while the event loop runs, leader or standby; /readyz also needs
-    a leader's watches synced (a failed or silent watch makes the replica unready)."""
-    if port is None:
-        yield
-        return
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def readyz(_: web.Request) -> web.Response:
-        problems = health.problems()
-        if problems:
-            return web.Response(status=503, text="\n".join(problems))
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", port).start()
-    try:
-        yield
-    finally:
-        await runner.cleanup()

@@ -14,6 +14,7 @@ every write around it.
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 
 from taskmill.provider.backoff import sleep_unless
 from taskmill.provider.candidates import CandidateSet
@@ -81,6 +82,10 @@ class Agent:
         self._claimer = Claimer(
             kube, config, self._keeper, self._candidates, self._clock, self._rng, pause
         )
+        self._metrics = metrics
+        # Readiness: announced, and both watches current.
+        self._synced = {"pending": False, "held": False}
+        self._announced = False
         if metrics is not None:
             metrics.live.claims = lambda: (self._claimer.won, self._claimer.lost)
             metrics.live.busy = self._keeper.busy_by_capability
@@ -91,6 +96,7 @@ class Agent:
             self._kube, self._config, self._clock.wall, busy=lambda: len(self._keeper.held)
         )
         await presence.announce()
+        self._announced = True
         log.info(
             "provider %s (instance %s) serving %s in %s (concurrency %d)",
             self._config.identity,
@@ -145,6 +151,18 @@ class Agent:
         await works.settle()
         await self._keeper.chores.settle()
 
+    def problems(self) -> list[str]:
+        """Why this provider is not ready, if it is not (served at /readyz)."""
+        found = [] if self._announced else ["presence Lease not announced"]
+        found += [f"{name} watch not synced" for name, ok in self._synced.items() if not ok]
+        return found
+
+    def _sync(self, name: str) -> Callable[[bool], None]:
+        def record(synced: bool) -> None:
+            self._synced[name] = synced
+
+        return record
+
     async def _watch_pending(self) -> None:
         await list_watch(
             self._kube,
@@ -152,11 +170,19 @@ class Agent:
             self._candidates,
             on_change=self._claimer.wake,
             rng=self._rng,
+            on_sync=self._sync("pending"),
+            observer=None if self._metrics is None else self._metrics.client,
         )
 
     async def _watch_held(self) -> None:
         await list_watch(
-            self._kube, held_selector(self._config), self._keeper, on_change=_nothing, rng=self._rng
+            self._kube,
+            held_selector(self._config),
+            self._keeper,
+            on_change=_nothing,
+            rng=self._rng,
+            on_sync=self._sync("held"),
+            observer=None if self._metrics is None else self._metrics.client,
         )
 
 

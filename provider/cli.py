@@ -60,6 +60,11 @@ def parser() -> argparse.ArgumentParser:
         "keeps them off (two local providers would collide on one port)",
     )
     p.add_argument(
+        "--health-port",
+        type=int,
+        help="serve /healthz and /readyz (ready once announced with both watches synced)",
+    )
+    p.add_argument(
         "--command",
         nargs=argparse.REMAINDER,
         required=True,
@@ -89,6 +94,7 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> tuple[ProviderCon
             grace_seconds=args.grace_seconds,
             kill_grace_seconds=args.kill_grace_seconds,
             metrics_address=metrics_address,
+            health_port=args.health_port,
         )
     except ValueError as e:
         p.error(str(e))

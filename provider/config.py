@@ -38,6 +38,7 @@ class ProviderConfig:
     kill_grace_seconds: float = DEFAULT_KILL_GRACE_SECONDS
     top_k: int = DEFAULT_TOP_K
     metrics_address: BindAddress | None = None  # None: metrics not served
+    health_port: int | None = None  # /healthz and /readyz; None: not served
 
     def __post_init__(self) -> None:
         if not self.capabilities:

@@ -14,6 +14,7 @@ from taskmill.provider.presence import IdentityInUseError
 from taskmill.kube import Kube, load_connection
 from taskmill.metrics import BindAddressError
 from taskmill.metrics import serve as serve_metrics
+from taskmill.metrics.health import serving_health
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,9 @@ async def serve(
         conn = load_connection()
         user_agent = f"taskmill-provider/{config.identity}"
         async with Kube(conn, user_agent=user_agent, observer=metrics.client) as kube:
-            await Agent(kube, config, executor, metrics=metrics).run(shutdown)
+            agent = Agent(kube, config, executor, metrics=metrics)
+            async with serving_health(config.health_port, agent.problems):
+                await agent.run(shutdown)
     except IdentityInUseError as e:
         log.error("%s", e)
         raise SystemExit(EXIT_IDENTITY_IN_USE) from None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from taskmill.kube.api import ListWatch
+from taskmill.kube.observer import Observer
 from taskmill.kube.reflector import Reflector
 
 log = logging.getLogger(__name__)
@@ -77,9 +78,18 @@ async def list_watch(
     *,
     on_change: Callable[[], None],
     rng: random.Random,
+    on_sync: Callable[[bool], None] | None = None,
+    observer: Observer | None = None,
 ) -> None:
-    """Keep `cache` in step with the selected objects until cancelled."""
+    """Keep `cache` in step with the selected objects until cancelled; `on_sync` hears
+    whether the watch is current (for readiness)."""
     reflector = Reflector(
-        client, selector.path, _Replacing(cache, on_change), params=selector.params(), rng=rng
+        client,
+        selector.path,
+        _Replacing(cache, on_change),
+        params=selector.params(),
+        rng=rng,
+        on_sync=on_sync,
+        observer=observer,
     )
     await reflector.run()

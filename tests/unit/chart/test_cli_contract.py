@@ -39,7 +39,7 @@ def test_operator_accepts_the_rendered_args(
     config = operator_main.parse_args(module_args(deployment, "taskmill.operator"))
 
     assert config.namespace == namespace
-    assert config.liveness_port == 8080
+    assert config.liveness_port == 8081
     assert config.lease_namespace == NS
 
 

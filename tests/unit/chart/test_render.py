@@ -225,6 +225,7 @@ def test_provider_pools_become_deployments_with_their_capabilities_and_identity(
         "--grace-seconds=30",
         "--kill-grace-seconds=5",
         "--metrics-bind-address=:8080",
+        "--health-port=8081",
         "--command",
         "sh",
         "-c",

@@ -93,3 +93,33 @@ def test_a_denied_claim_is_reported_once_and_retried_with_growing_pauses(
     assert pauses == sorted(set(pauses))  # growing
     (error,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert all(word in error for word in ("403", "RBAC", "POD_NAME"))
+
+
+def test_ready_once_announced_with_both_watches_current_and_not_before() -> None:
+    api = api_with(task_obj("t"))
+    seen: list[list[str]] = []
+
+    async def main() -> None:
+        shutdown = asyncio.Event()
+        agent = Agent(api, CONFIG, UntilCancelled())
+        seen.append(agent.problems())
+        running = asyncio.create_task(agent.run(shutdown))
+        for _ in range(200):
+            if not agent.problems():
+                break
+            await asyncio.sleep(0.05)
+        seen.append(agent.problems())
+        shutdown.set()
+        await asyncio.wait_for(running, 10)
+        seen.append(agent.problems())
+
+    asyncio.run(main())
+
+    before, running, after = seen
+    assert before == [
+        "presence Lease not announced",
+        "pending watch not synced",
+        "held watch not synced",
+    ]
+    assert running == []
+    assert "pending watch not synced" in after  # stopped watches are not current
