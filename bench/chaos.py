@@ -40,7 +40,7 @@ from tests.harness import ControlPlane
 JOB = "chaos"
 # The provider's log line for a final write the API server took: (holder, task, epoch).
 ACCEPTED = re.compile(
-    r" (\S+) taskmill\.provider\.agent: task (\S+): reported \(epoch (\d+)\) -> Succeeded"
+    r" (\S+) taskmill\.provider\.keeper: task (\S+): reported \(epoch (\d+)\) -> Succeeded"
 )
 KILL, STOP, RESTART = (
     "SIGKILL a provider",
