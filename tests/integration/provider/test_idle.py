@@ -97,12 +97,11 @@ def test_idle_provider_requests(cluster: Cluster, namespace: str, providers: Pro
     assert renewals - 2 <= calls[("PATCH", "leases")] <= renewals + 1
     # A watch is counted when it ends: at most one per watch if the server closed it.
     assert calls[("WATCH", "tasks")] <= 2
-    # PUT leases: the API server renewing its own identity Lease in kube-system; WATCH
-    # leases: another client's watch ending in the window (the server's counts do not
-    # split by client; the provider's own tally below shows it sent none).
-    allowed = {("PATCH", "leases"), ("WATCH", "tasks"), ("PUT", "leases"), ("WATCH", "leases")}
-    assert set(calls) <= allowed
-    # By the provider's own count: presence renewals and nothing else.
+    # Nothing else touched Tasks in the namespace. Other resources are not checked on
+    # the server's side: its counts do not split by client, and other clients' watches
+    # (leases, configmaps) end in the window now and then. The provider's own tally
+    # covers everything it sent: presence renewals and nothing else.
+    assert {verb for verb, resource in calls if resource == "tasks"} <= {"WATCH"}
     assert set(own) == {("PATCH", "leases")}, own
     # (the two are read a moment apart: a renewal may fall between them)
     assert abs(own[("PATCH", "leases")] - calls[("PATCH", "leases")]) <= 1
