@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from taskmill.operator.deadlines import active_deadline_exceeded
 from taskmill.operator.dependencies import (
     DependencyState,
     DependencyStatus,
@@ -18,6 +17,7 @@ from taskmill.operator.validation import Problem
 
 from taskmill.api import BatchJob, JobPhase
 from taskmill.api.common import TERMINAL_JOB_PHASES
+from taskmill.api.deadlines import active_deadline_exceeded
 
 REASON_DEPENDENCY_CYCLE = "DependencyCycle"
 

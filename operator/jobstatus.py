@@ -25,9 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from taskmill.operator.conditions import ConditionType, find_condition, set_condition
-from taskmill.operator.deadlines import active_deadline_exceeded, late_to_start, running_late
 from taskmill.operator.dependencies import DependencyState, DependencyStatus
-from taskmill.operator.normalize import NormalizationInputs, normalize
 
 from taskmill.api.batchjob import BatchJob, BatchJobStatus, SplitRecord, TaskCounts
 from taskmill.api.common import (
@@ -36,7 +34,10 @@ from taskmill.api.common import (
     JobPhase,
     NormalizedStatus,
 )
+from taskmill.api.deadlines import active_deadline_exceeded, late_to_start, running_late
 from taskmill.api.meta import MAX_FAILED_TASKS_LISTED
+from taskmill.status import batchjob_status
+from taskmill.status.adapters.batchjob import BatchJobFacts
 
 # Reasons a job finished, on Complete/Failed/Cancelled/Ready/Stalled/Reconciling.
 REASON_SUCCEEDED = "TasksSucceeded"
@@ -114,8 +115,8 @@ def compute_status(
     deadlines = job.spec.deadlines
     late_start = not finished and late_to_start(deadlines, created, start_time, now)
     late_run = not finished and running_late(deadlines, created, now)
-    normalized = normalize(
-        NormalizationInputs(
+    normalized = batchjob_status(
+        BatchJobFacts(
             phase=outcome.phase,
             accepted=facts.accepted,
             cancel_requested=job.spec.cancel and not finished,
@@ -128,7 +129,8 @@ def compute_status(
             leased=counts.leased,
             leasable=counts.pending if facts.dependencies.met else 0,
             dependencies_met=facts.dependencies.met,
-        )
+        ),
+        now,
     )
     if finished:
         reason, message = outcome.reason, outcome.message

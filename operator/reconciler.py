@@ -18,7 +18,6 @@ from typing import Any
 
 from taskmill.operator.assessment import Assessment, assess, finished
 from taskmill.operator.counting import Tally, tally
-from taskmill.operator.deadlines import next_deadline
 from taskmill.operator.events import NORMAL, Recorder, regarding
 from taskmill.operator.jobstatus import JobFacts, compute_status, status_changed
 from taskmill.operator.metrics import OperatorMetrics
@@ -41,6 +40,7 @@ from taskmill.operator.ttl import dependents_holding, ttl_expires_at
 from taskmill.operator.validation import Problem, validate
 
 from taskmill.api import BatchJob
+from taskmill.api.deadlines import next_deadline
 from taskmill.kube import KubeApi
 from taskmill.kube.paths import BATCHJOBS
 

@@ -51,3 +51,4 @@ class CrdInfo:
     printer_columns: tuple[PrinterColumn, ...]
     selectable_fields: tuple[str, ...] = ()
     root_validations: tuple[dict[str, str], ...] = field(default=())
+    scope: str = "Namespaced"  # or "Cluster"

@@ -15,6 +15,7 @@ from taskmill.api import crdgen
 from taskmill.api.batchjob import BATCHJOB_CRD
 from taskmill.api.common import ApiModel
 from taskmill.api.meta import CATEGORY, GROUP, VERSION, CrdInfo
+from taskmill.api.statuspolicy import StatusPolicy
 from taskmill.api.task import TASK_CRD
 
 REPO = Path(__file__).resolve().parents[3]
@@ -255,7 +256,7 @@ def test_crd_metadata_comes_from_crd_info(model: type[ApiModel], info: CrdInfo) 
     (version,) = spec["versions"]
     assert crd["metadata"]["name"] == f"{info.plural}.{GROUP}"
     assert spec["group"] == GROUP
-    assert spec["scope"] == "Namespaced"
+    assert spec["scope"] == ("Cluster" if model is StatusPolicy else "Namespaced")
     assert spec["names"] == {
         "kind": info.kind,
         "listKind": f"{info.kind}List",
@@ -314,7 +315,7 @@ def test_task_status_defaults_make_a_new_task_pending_and_free() -> None:
 def test_output_is_deterministic() -> None:
     first = crdgen.generate()
     assert first == crdgen.generate()
-    assert sorted(first) == ["taskmill.io_batchjobs.yaml", "taskmill.io_tasks.yaml"]
+    assert sorted(first) == sorted(f"{GROUP}_{info.plural}.yaml" for _, info in crdgen.KINDS)
     for text in first.values():
         assert text.startswith(crdgen.HEADER)
         assert "do not edit" in crdgen.HEADER

@@ -4,12 +4,12 @@ import re
 from pathlib import Path
 
 import pytest
-from taskmill.operator import jobstatus, normalize, validation
+from taskmill.operator import jobstatus, validation
 from taskmill.operator.conditions import ConditionType
 
 from taskmill.api import NormalizedStatus
-
-from .test_normalize import ORDER
+from taskmill.status.adapters import batchjob
+from tests.unit.status.test_batchjob_rules import ORDER
 
 DOC = (Path(__file__).resolve().parents[3] / "docs" / "status.md").read_text()
 
@@ -21,7 +21,7 @@ def _table_rows(text: str) -> list[tuple[int, str]]:
 def test_the_docs_and_the_code_document_the_same_precedence() -> None:
     expected = [(n, v.value) for n, v in enumerate(ORDER, start=1)]
     assert _table_rows(DOC) == expected
-    assert _table_rows(normalize.__doc__ or "") == expected
+    assert _table_rows(batchjob.__doc__ or "") == expected
 
 
 @pytest.mark.parametrize("value", [v.value for v in NormalizedStatus])

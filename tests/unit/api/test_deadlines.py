@@ -3,16 +3,15 @@
 from datetime import datetime
 
 import pytest
-from taskmill.operator.deadlines import (
+
+from taskmill.api import Deadlines
+from taskmill.api.deadlines import (
     active_deadline_exceeded,
     late_to_start,
     next_deadline,
     running_late,
 )
-
-from taskmill.api import Deadlines
-
-from .builders import T0, at
+from tests.unit.operator.builders import T0, at
 
 START_10 = Deadlines(start_within_seconds=10)
 ALL = Deadlines(start_within_seconds=10, expected_duration_seconds=60, active_deadline_seconds=120)

@@ -1,14 +1,16 @@
-"""The normalized status: every value reachable, and the documented precedence holds."""
+"""The built-in BatchJob rules: every value reachable, and the documented precedence holds."""
 
 import itertools
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from taskmill.operator import normalize as normalize_module
-from taskmill.operator.normalize import NormalizationInputs, normalize
 
 from taskmill.api import JobPhase, NormalizedStatus
+from taskmill.status import batchjob_status
+from taskmill.status.adapters import batchjob as batchjob_module
+from taskmill.status.adapters.batchjob import BatchJobFacts
 
 # The documented order (DESIGN §2), highest first, written out independently of the code.
 ORDER = [
@@ -40,8 +42,15 @@ TRIGGER: dict[NormalizedStatus, dict[str, Any]] = {
 }
 
 
-def inputs(**kw: Any) -> NormalizationInputs:
-    return NormalizationInputs(**{"phase": JobPhase.RUNNING, **kw})
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def normalize(facts: BatchJobFacts) -> NormalizedStatus:
+    return batchjob_status(facts, NOW)
+
+
+def inputs(**kw: Any) -> BatchJobFacts:
+    return BatchJobFacts(**{"phase": JobPhase.RUNNING, **kw})
 
 
 @pytest.mark.parametrize(
@@ -97,7 +106,7 @@ def test_with_every_trigger_set_the_highest_wins_at_each_step() -> None:
 
 
 def test_the_documented_table_lists_the_values_in_precedence_order() -> None:
-    doc = normalize_module.__doc__ or ""
+    doc = batchjob_module.__doc__ or ""
     rows = re.findall(r"^\|\s+(\d+) \| `(\w+)`", doc, flags=re.MULTILINE)
     assert [int(n) for n, _ in rows] == list(range(1, len(ORDER) + 1))
     assert [value for _, value in rows] == [v.value for v in ORDER]

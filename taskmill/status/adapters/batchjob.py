@@ -1,0 +1,96 @@
+"""BatchJob facts: what the built-in BatchJob rules read, from the operator or an object.
+
+The operator builds `BatchJobFacts` from its cache while it computes a status; a viewer
+rebuilds the same facts from the status the operator wrote (`from_object`). The rules
+in the default policy read only these facts, in this precedence:
+
+| Precedence | Value         | Trigger                                                        |
+|-----------:|---------------|----------------------------------------------------------------|
+|          1 | `Cancel`      | `spec.cancel` is set, or the phase is Cancelled                |
+|          2 | `Failure`     | the phase is Failed, the spec was rejected, or the active      |
+|            |               | deadline passed (running tasks are still being terminated)     |
+|          3 | `Success`     | the phase is Succeeded                                         |
+|          4 | `OnHold`      | `spec.suspend` is set                                          |
+|          5 | `LateToStart` | no task started within `deadlines.startWithinSeconds`          |
+|          6 | `RunningLate` | still unfinished after `deadlines.expectedDurationSeconds`     |
+|          7 | `Restart`     | tasks wait to be retried after a failure or an expired lease   |
+|          8 | `Running`     | tasks are leased or running                                    |
+|          9 | `Waiting`     | eligible tasks that nobody holds, including when no live       |
+|            |               | provider serves the capability                                 |
+|         10 | `Inactive`    | not yet eligible: predecessors (`spec.dependsOn`) unfinished   |
+|         11 | `Unknown`     | none of the above: the raw state maps to nothing               |
+
+A finished job never shows `OnHold`, `Restart` or lateness: the terminal values sit
+above them. `Waiting` outranks `Inactive` because tasks that providers can already
+lease make the job eligible whatever its predecessors say; `leasable` is zero while
+predecessors are unfinished.
+"""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from taskmill.api.batchjob import BatchJob
+from taskmill.api.common import TERMINAL_JOB_PHASES, ConditionStatus, JobPhase
+from taskmill.api.deadlines import active_deadline_exceeded, late_to_start, running_late
+from taskmill.api.meta import API_VERSION
+
+BATCHJOB_HEAD = {"apiVersion": API_VERSION, "kind": "BatchJob"}
+
+
+@dataclass(frozen=True)
+class BatchJobFacts:
+    """The raw state of one BatchJob, reduced to what the precedence table reads."""
+
+    phase: JobPhase
+    accepted: bool = True
+    cancel_requested: bool = False
+    active_deadline_exceeded: bool = False
+    suspended: bool = False
+    late_to_start: bool = False
+    running_late: bool = False
+    retrying: int = 0  # tasks waiting for another attempt (backoff after failure or expiry)
+    leased: int = 0  # tasks leased or running now
+    leasable: int = 0  # tasks providers may lease now (zero while predecessors are unfinished)
+    dependencies_met: bool = True
+
+    def as_cel(self) -> dict[str, Any]:
+        """The facts as rules see them: `facts.cancelRequested`, `facts.leased`, ..."""
+        return {_camel(name): _plain(value) for name, value in asdict(self).items()}
+
+
+def from_object(job: BatchJob, now: datetime) -> BatchJobFacts:
+    """The facts the operator used, rebuilt from the status it wrote and the clock."""
+    status = job.status
+    phase = JobPhase(status.phase)
+    finished = phase in TERMINAL_JOB_PHASES
+    deadlines = job.spec.deadlines
+    created = job.metadata.creation_timestamp
+    accepted = not any(
+        c.type == "Accepted" and c.status == ConditionStatus.FALSE for c in status.conditions
+    )
+    met = not job.spec.depends_on or status.dependencies_met_time is not None
+    return BatchJobFacts(
+        phase=phase,
+        accepted=accepted,
+        cancel_requested=job.spec.cancel and not finished,
+        active_deadline_exceeded=not finished and active_deadline_exceeded(deadlines, created, now),
+        suspended=job.spec.suspend,
+        late_to_start=not finished and late_to_start(deadlines, created, status.start_time, now),
+        running_late=not finished and running_late(deadlines, created, now),
+        retrying=status.counts.retrying,
+        leased=status.counts.leased,
+        leasable=status.counts.pending if met else 0,
+        dependencies_met=met,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """CEL takes str, not a str subclass such as an enum member."""
+    return str(value) if isinstance(value, StrEnum) else value
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
