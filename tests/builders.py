@@ -3,6 +3,8 @@ the bench (JobSet's `MakeJobSet(name, ns).ReplicatedJob(...).Obj()` style).
 
     make_batchjob("thumbs", "image.resize").range(end=4).spec(priority=5).obj()
     make_task("thumbs-0", "image.resize").index(0).status(phase="Leased").obj()
+    make_statuspolicy("team").subject("Group", "ml").rule("batch", "Job", "Running", "true").obj()
+    make_workload("batch/v1", "Job", "nightly").spec(suspend=True).obj()
 
 `.obj()` returns a fresh manifest each call (builders never share nested dicts with
 what they returned), in the camelCase wire form the API server takes.
@@ -17,9 +19,9 @@ Manifest = dict[str, Any]
 
 
 class _Builder:
-    def __init__(self, kind: str, name: str) -> None:
+    def __init__(self, kind: str, name: str, api_version: str = API_VERSION) -> None:
         self._obj: Manifest = {
-            "apiVersion": API_VERSION,
+            "apiVersion": api_version,
             "kind": kind,
             "metadata": {"name": name},
             "spec": {},
@@ -78,6 +80,41 @@ class TaskBuilder(_Builder):
         status = self._obj.setdefault("status", {})
         status["lease"] = {"holder": holder, "epoch": epoch, **fields}
         return self
+
+
+class StatusPolicyBuilder(_Builder):
+    def subject(self, kind: str, name: str, namespace: str | None = None) -> Self:
+        subject = {"kind": kind, "name": name}
+        if namespace is not None:
+            subject["namespace"] = namespace
+        self._obj["spec"].setdefault("subjects", []).append(subject)
+        return self
+
+    def priority(self, priority: int) -> Self:
+        return self.spec(priority=priority)
+
+    def rule(
+        self, api_group: str, kind: str, value: str, when: str, name: str = "", reason: str = ""
+    ) -> Self:
+        """Append one rule to the kind's list (created on first use)."""
+        kinds = self._obj["spec"].setdefault("rules", [])
+        entry = next((k for k in kinds if (k["apiGroup"], k["kind"]) == (api_group, kind)), None)
+        if entry is None:
+            entry = {"apiGroup": api_group, "kind": kind, "rules": []}
+            kinds.append(entry)
+        rule = {"value": value, "when": when}
+        rule.update({key: v for key, v in (("name", name), ("reason", reason)) if v})
+        entry["rules"].append(rule)
+        return self
+
+
+def make_statuspolicy(name: str) -> StatusPolicyBuilder:
+    return StatusPolicyBuilder("StatusPolicy", name)
+
+
+def make_workload(api_version: str, kind: str, name: str) -> _Builder:
+    """Any kind in wire form: a batch/v1 Job, a CronJob, another scheduler's CRD."""
+    return _Builder(kind, name, api_version)
 
 
 def make_batchjob(name: str, capability: str = "demo.echo") -> BatchJobBuilder:
