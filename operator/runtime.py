@@ -1,12 +1,13 @@
 """Running the operator: leader election first, then, in one event loop and for as long
-as this replica leads, the BatchJob, Task and provider-Lease watches (one reflector
-each, taskmill.operator.watching) and the reconciler."""
+as this replica leads, the BatchJob, Task, provider-Lease and StatusPolicy watches (one
+reflector each, taskmill.operator.watching), the reconciler and the policy review."""
 
 import asyncio
 import logging
 import signal
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from taskmill.operator.election import RENEW_DEADLINE_FRACTION, LeaderElector
@@ -15,11 +16,12 @@ from taskmill.operator.metrics import OperatorMetrics, TaskTransitions
 from taskmill.operator.observer import Sight
 from taskmill.operator.presence import ProviderPresence, presence_reflector
 from taskmill.operator.reconciler import Reconciler, Settings
+from taskmill.operator.statuspolicies import PolicyReview
 from taskmill.operator.store import TASK_TOMBSTONE_FIELDS, Store
 from taskmill.operator.watching import reflector
 
 from taskmill.kube import Kube, load_connection
-from taskmill.kube.paths import BATCHJOBS, TASKS
+from taskmill.kube.paths import BATCHJOBS, STATUSPOLICIES, TASKS
 from taskmill.kube.reflector import Reflector
 from taskmill.metrics import BindAddress
 from taskmill.metrics.health import serving_health
@@ -137,6 +139,7 @@ async def _lead(
         metrics=metrics,
     )
     jobs_listed, tasks_listed = asyncio.Event(), asyncio.Event()
+    review = PolicyReview(kube, lambda: datetime.now(UTC))
 
     def presence_changed() -> None:
         reconciler.presence_listed = True
@@ -174,6 +177,13 @@ async def _lead(
         presence_reflector(
             kube, namespace, presence, time.monotonic, presence_changed, metrics.client
         ),
+        reflector(
+            kube,
+            STATUSPOLICIES.path(),
+            on_object=review.put,
+            on_delete=review.delete,
+            observer=metrics.client,
+        ),
     ]
     leadership = asyncio.create_task(elector.hold(), name="leadership")
     parts = {
@@ -181,6 +191,7 @@ async def _lead(
         asyncio.create_task(
             _reconcile(store, reconciler, jobs_listed, tasks_listed), name="reconciler"
         ),
+        asyncio.create_task(review.run(), name="status policy review"),
     }
     try:
         done, _ = await asyncio.wait({leadership, *parts}, return_when=asyncio.FIRST_COMPLETED)
