@@ -29,14 +29,15 @@ cluster: venv binaries ## Start the local control plane; kubeconfig at .taskmill
 cluster-down: venv ## Stop the local control plane
 	$(BIN)/python -m tests.harness down
 
-crds: venv ## Regenerate crds/ and the chart's copy from the API types
+crds: venv ## Regenerate crds/ and the chart's copies from the API types and the default policy
 	$(BIN)/python -m taskmill.api.crdgen
+	cp taskmill/status/default-policy.yaml charts/taskmill/files/statuspolicy-default.yaml
 
 docs: venv ## Regenerate docs/api.md from the API types
 	$(BIN)/python hack/apidocs.py
 
 verify: crds lint ## Fail when generated CRDs or docs are stale, or lint fails
-	git diff --exit-code -- crds charts/taskmill/files/crds
+	git diff --exit-code -- crds charts/taskmill/files/crds charts/taskmill/files/statuspolicy-default.yaml
 	@test -z "$$(git status --porcelain -- crds charts/taskmill/files/crds)" || { echo "untracked generated files in crds/"; exit 1; }
 	$(BIN)/python hack/apidocs.py --check
 

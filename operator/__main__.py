@@ -45,6 +45,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
         help="how long a holder has to acknowledge a cancel before the operator ends its "
         "lease; longer than the providers' kill grace (default %(default)s)",
     )
+    parser.add_argument(
+        "--review-status-policies",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="compile every StatusPolicy and report it in its status; needs cluster-wide "
+        "read of statuspolicies (default %(default)s)",
+    )
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     parser.add_argument(
         "--identity",
@@ -74,6 +81,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         liveness_port=args.liveness_port,
         metrics_address=metrics_address,
         leader_lease_seconds=args.leader_lease_seconds,
+        review_status_policies=args.review_status_policies,
         settings=Settings(
             max_live_tasks=args.max_live_tasks,
             grace_seconds=args.lease_grace_seconds,

@@ -39,6 +39,7 @@ class Config:
     liveness_port: int | None = None
     metrics_address: BindAddress | None = None
     leader_lease_seconds: int = 15
+    review_status_policies: bool = True
     settings: Settings = field(default_factory=Settings)
 
 
@@ -177,22 +178,26 @@ async def _lead(
         presence_reflector(
             kube, namespace, presence, time.monotonic, presence_changed, metrics.client
         ),
-        reflector(
-            kube,
-            STATUSPOLICIES.path(),
-            on_object=review.put,
-            on_delete=review.delete,
-            observer=metrics.client,
-        ),
     ]
+    if config.review_status_policies:
+        health.watches.append(
+            reflector(
+                kube,
+                STATUSPOLICIES.path(),
+                on_object=review.put,
+                on_delete=review.delete,
+                observer=metrics.client,
+            )
+        )
     leadership = asyncio.create_task(elector.hold(), name="leadership")
     parts = {
         *(asyncio.create_task(w.run(), name=f"watch {w.path}") for w in health.watches),
         asyncio.create_task(
             _reconcile(store, reconciler, jobs_listed, tasks_listed), name="reconciler"
         ),
-        asyncio.create_task(review.run(), name="status policy review"),
     }
+    if config.review_status_policies:
+        parts.add(asyncio.create_task(review.run(), name="status policy review"))
     try:
         done, _ = await asyncio.wait({leadership, *parts}, return_when=asyncio.FIRST_COMPLETED)
     finally:

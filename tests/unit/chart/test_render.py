@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from taskmill.status import default_policy_text
 from tests.harness.versions import REPO_ROOT
 from tests.unit.chart.helm import (
     CHART,
@@ -144,11 +145,15 @@ def test_operator_gets_what_it_needs_and_no_more() -> None:
         for verb in verbs:
             assert allows(rules, group, resource, verb), (group, resource, verb)
     assert not allows(rules, "taskmill.io", "batchjobs", "create")
+    # StatusPolicies: it reads them and writes only their status.
+    assert allows(rules, "taskmill.io", "statuspolicies", "watch")
+    assert allows(rules, "taskmill.io", "statuspolicies/status", "patch")
+    assert not allows(rules, "taskmill.io", "statuspolicies", "patch")
     assert not allows(rules, "", "secrets", "get")
     assert not allows(rules, "apiextensions.k8s.io", "customresourcedefinitions", "list")
     assert not any("*" in r["verbs"] or "*" in r["resources"] for r in rules)
     # Lease writes (its leader Lease) are namespaced; cluster-wide it only reads Leases.
-    cluster_role = one(objects, "ClusterRole")
+    cluster_role = one(objects, "ClusterRole", "-operator")
     assert not allows(cluster_role["rules"], "coordination.k8s.io", "leases", "update")
     assert allows(cluster_role["rules"], "coordination.k8s.io", "leases", "watch")
 
@@ -411,3 +416,26 @@ def test_crds_in_both_places_fail_instead_of_conflicting(tmp_path: Path) -> None
 
     assert done.returncode != 0
     assert "exist in both files/crds/ and crds/" in done.stderr
+
+
+def test_the_default_status_policy_is_the_builtin_one_installed_as_a_hook() -> None:
+    policy = one(render(), "StatusPolicy")
+    builtin = yaml.safe_load(default_policy_text())
+    assert policy["spec"] == builtin["spec"]
+    assert policy["metadata"]["name"] == builtin["metadata"]["name"] == "default"
+    # Its CRD comes with the same release: only a hook runs late enough to create it.
+    assert policy["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+
+
+def test_viewers_may_read_status_policies_through_the_aggregated_view_role() -> None:
+    viewer = one(render(), "ClusterRole", "-statuspolicy-viewer")
+    assert viewer["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert allows(viewer["rules"], "taskmill.io", "statuspolicies", "list")
+    assert not allows(viewer["rules"], "taskmill.io", "statuspolicies", "patch")
+
+
+def test_a_namespaced_install_leaves_status_policies_to_the_cluster_admin() -> None:
+    objects = render({"operator": {"allNamespaces": False, "watchNamespace": "jobs"}})
+    assert not find(objects, "StatusPolicy")
+    args = container(one(objects, "Deployment", "-operator"))["args"]
+    assert "--no-review-status-policies" in args
