@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict
 
 from taskmill.kube.config import Connection
 from taskmill.kube.observer import Observer
@@ -113,13 +114,15 @@ class Kube:
             await self._session.close()
             self._session = None
 
-    def _headers(self, content_type: str | None = None) -> dict[str, str]:
-        headers = {}
+    def _headers(self, content_type: str | None = None) -> CIMultiDict[str]:
+        headers: CIMultiDict[str] = CIMultiDict()
         auth = self._conn.authorization()
         if auth:
             headers["Authorization"] = auth
         if content_type:
             headers["Content-Type"] = content_type
+        if self._conn.impersonate is not None:
+            headers.extend(self._conn.impersonate.headers())  # Impersonate-Group repeats
         return headers
 
     def _heard(self, status: int) -> None:

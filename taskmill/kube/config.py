@@ -35,11 +35,26 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class Impersonation:
+    """Act as another user (kubectl's --as and --as-group); the server checks that the
+    caller may impersonate them."""
+
+    user: str
+    groups: tuple[str, ...] = ()
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [("Impersonate-User", self.user)] + [
+            ("Impersonate-Group", group) for group in self.groups
+        ]
+
+
+@dataclass(frozen=True)
 class Connection:
     server: str
     ssl_context: ssl.SSLContext | bool
     # Called per request: in-cluster and file tokens rotate, exec tokens expire.
     authorization: Callable[[], str | None]
+    impersonate: Impersonation | None = None
 
 
 def load_connection(

@@ -8,10 +8,11 @@ Everything lives in one state directory:
     logs/<name>.log each component's output
     pids.json       the running components, for `python -m tests.harness down`
 
-kube-controller-manager runs only the garbage collector, namespace and
-service-account controllers. The garbage collector re-reads discovery every 30 s,
-so children of a kind whose CRD was created after it started may take up to ~30 s
-longer to be collected.
+kube-controller-manager runs only the garbage collector, namespace,
+service-account, job and cronjob controllers (Jobs create pods that never run: there
+is no kubelet; tests write pod status themselves). The garbage collector re-reads
+discovery every 30 s, so children of a kind whose CRD was created after it started may
+take up to ~30 s longer to be collected.
 """
 
 import contextlib
@@ -38,7 +39,14 @@ COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")
 START_TIMEOUT = 120.0
 # Free ports can be taken by another process before we bind them: start again.
 START_ATTEMPTS = 3
-CONTROLLERS = ("garbage-collector-controller", "namespace-controller", "serviceaccount-controller")
+CONTROLLERS = (
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    # batch/v1 Jobs and CronJobs driven for real, for the status adapters (docs/status.md).
+    "job-controller",
+    "cronjob-controller",
+)
 
 
 class StartupError(RuntimeError):

@@ -3,6 +3,7 @@
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -12,6 +13,7 @@ from aiohttp.base_protocol import BaseProtocol
 
 from taskmill.kube import Connection, Kube
 from taskmill.kube.client import EventTooLargeError, _error, json_lines
+from taskmill.kube.config import Impersonation
 from taskmill.kube.ratelimit import TokenBucket
 
 
@@ -145,3 +147,25 @@ def test_no_request_outlasts_the_clients_cap() -> None:
         return False
 
     assert asyncio.run(main())
+
+
+def test_impersonation_sends_the_user_and_every_group() -> None:
+    seen: list[tuple[str | None, list[str]]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(
+            (request.headers.get("Impersonate-User"), request.headers.getall("Impersonate-Group"))
+        )
+        return web.json_response({})
+
+    async def main() -> None:
+        runner = await serve(handler)
+        try:
+            conn = replace(connection(runner), impersonate=Impersonation("alice", ("ml", "ops")))
+            async with Kube(conn) as kube:
+                await kube.get("/x")
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
+    assert seen == [("alice", ["ml", "ops"])]
