@@ -21,8 +21,10 @@ import pytest
 import yaml
 
 from taskmill.api.protocol import Fence, Patch, claim, fail_attempt
+from taskmill.api.statuspolicy import StatusPolicy
 from taskmill.api.task import Task
 from taskmill.kube.config import load_connection
+from taskmill.status import default_policy_text
 from tests.harness import Cluster
 from tests.harness.polling import wait_for
 from tests.unit.chart.helm import CHART, KUBE_VERSION, helm, values_file
@@ -45,6 +47,7 @@ class Install:
     cluster: Cluster
     namespace: str
     manifest: list[dict[str, Any]]
+    crds: list[str]  # the generated CRDs' names
 
     @property
     def provider(self) -> str:
@@ -79,7 +82,7 @@ def install(cluster: Cluster, crds: list[str], namespace: str) -> Iterator[Insta
     try:
         manifest = helm("get", "manifest", RELEASE, "-n", namespace, env=cluster.env)
         objects = [doc for doc in yaml.safe_load_all(manifest.stdout) if doc]
-        yield Install(cluster, namespace, objects)
+        yield Install(cluster, namespace, objects, [n.split("/")[-1] for n in crds])
     finally:
         # Cluster-scoped objects (ClusterRole, policies) outlive the namespace otherwise.
         helm("uninstall", RELEASE, "-n", namespace, "--wait=false", env=cluster.env)
@@ -96,6 +99,12 @@ def test_every_rendered_object_is_accepted(install: Install) -> None:
             "get", obj["kind"], obj["metadata"]["name"], *scope, "-o", "name"
         )
         assert got.stdout.strip(), obj["metadata"]["name"]
+    # The default StatusPolicy is a hook (not in the manifest): created after its CRD.
+    policy = install.cluster.kubectl("get", "statuspolicy", "default", "-o", "json").stdout
+    builtin = yaml.safe_load(default_policy_text())
+    assert StatusPolicy.model_validate(json.loads(policy)).spec == (
+        StatusPolicy.model_validate(builtin).spec
+    )
 
     # The CRDs are the session's (crds.install=false above); the chart's templated copy
     # must be accepted as an update of them.
@@ -110,10 +119,9 @@ def test_every_rendered_object_is_accepted(install: Install) -> None:
         *("--field-manager=chart-test", "-o", "name", "-f", "-"),
         input=crds.stdout,
     )
-    assert sorted(applied.stdout.split()) == [
-        "customresourcedefinition.apiextensions.k8s.io/batchjobs.taskmill.io",
-        "customresourcedefinition.apiextensions.k8s.io/tasks.taskmill.io",
-    ]
+    assert sorted(applied.stdout.split()) == sorted(
+        f"customresourcedefinition.apiextensions.k8s.io/{name}" for name in install.crds
+    )
 
 
 def test_provider_rbac_allows_status_patches_and_nothing_else(install: Install) -> None:
