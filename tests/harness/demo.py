@@ -33,6 +33,7 @@ from typing import Any
 
 from taskmill.api import BatchJob
 from taskmill.api.meta import LABEL_PROVIDER, PROVIDER_LEASE_PREFIX
+from taskmill.status import default_policy_text
 from tests.harness import procs
 from tests.harness.cluster import Cluster, KubectlError
 from tests.harness.controlplane import (
@@ -174,6 +175,8 @@ class Demo:
         cluster = self.cluster = self._control_plane()
         _say("installing the CRDs")
         cluster.apply_crds(sorted(CRD_DIR.glob("*.yaml")))
+        _say("installing the default StatusPolicy (docs/status.md)")
+        cluster.kubectl("apply", "-f", "-", input=default_policy_text())
         _say(f"recreating namespace {NAMESPACE}")
         cluster.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--timeout=120s")
         cluster.kubectl("create", "namespace", NAMESPACE)
