@@ -24,9 +24,14 @@ def default_policy_text() -> str:
     return files("taskmill.status").joinpath(DEFAULT_POLICY_FILE).read_text()
 
 
+BUILTIN_NAME = "builtin"  # its provenance; the object the chart installs is named default
+
+
 @cache
 def builtin_policy() -> CompiledPolicy:
-    policy = compile_policy(StatusPolicy.model_validate(yaml.safe_load(default_policy_text())))
+    manifest = yaml.safe_load(default_policy_text())
+    manifest["metadata"]["name"] = BUILTIN_NAME
+    policy = compile_policy(StatusPolicy.model_validate(manifest))
     if policy.problems:  # a broken built-in is a bug, never a degraded mode
         raise ValueError(f"the built-in status policy does not compile: {policy.problems}")
     return policy

@@ -4,11 +4,13 @@ A viewer's own policies come first (a User subject naming them, or a ServiceAcco
 subject matching `system:serviceaccount:<ns>:<name>`), then policies for any of their
 groups, then the cluster default. Within a layer, higher `spec.priority` first, then
 name, so the order never depends on list order. Subject-less policies are the cluster
-default; when there is none the built-in default stands in.
+default. The built-in default comes last, for the kinds no subject-less policy has
+rules for: a cluster default replaces the built-in rules of the kinds it names, and
+adding a policy for one more kind never loses the others.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from taskmill.api.statuspolicy import Subject, SubjectKind
 from taskmill.status.policy import CompiledPolicy
@@ -27,7 +29,7 @@ class Viewer:
 def layers_for(
     viewer: Viewer, policies: Iterable[CompiledPolicy], builtin: CompiledPolicy
 ) -> list[CompiledPolicy]:
-    """The viewer's layers: own, then groups', then the default (or the built-in)."""
+    """The viewer's layers: own, then groups', then the default, then the built-in."""
     own: list[CompiledPolicy] = []
     grouped: list[CompiledPolicy] = []
     default: list[CompiledPolicy] = []
@@ -38,7 +40,9 @@ def layers_for(
             own.append(policy)
         elif any(s.kind == SubjectKind.GROUP and s.name in viewer.groups for s in policy.subjects):
             grouped.append(policy)
-    return [*_ordered(own), *_ordered(grouped), *(_ordered(default) or [builtin])]
+    covered = {key for policy in default for key in policy.rules}
+    rest = replace(builtin, rules={k: v for k, v in builtin.rules.items() if k not in covered})
+    return [*_ordered(own), *_ordered(grouped), *_ordered(default), rest]
 
 
 def _names_user(subject: Subject, user: str) -> bool:
