@@ -21,9 +21,7 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 @pytest.mark.parametrize("policy", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
 def test_every_example_compiles(policy: str) -> None:
-    compiled = compile_policy(
-        StatusPolicy.model_validate(yaml.safe_load((EXAMPLES / policy).read_text()))
-    )
+    compiled = compiled_example(policy)
     assert compiled.problems == ()
     assert compiled.rules
 
