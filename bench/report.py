@@ -52,6 +52,12 @@ ROWS = [
         _get("throughput", "apiserver_cpu_ms_per_raw_write"),
         "{:.1f}",
     ),
+    Row(
+        "status",
+        "objects normalized/s (10,000 mixed, 3 layers)",
+        _get("status", "objects_per_s"),
+        "{:.0f}",
+    ),
     Row("throughput", "tasks/s (2,000 no-op, 8x4)", _get("throughput", "tasks_per_s"), "{:.1f}"),
     Row("throughput", "makespan s", _get("throughput", "makespan_s"), "{:.1f}"),
     Row(

@@ -26,7 +26,7 @@ lease make the job eligible whatever its predecessors say; `leasable` is zero wh
 predecessors are unfinished.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -57,7 +57,7 @@ class BatchJobFacts:
 
     def as_cel(self) -> dict[str, Any]:
         """The facts as rules see them: `facts.cancelRequested`, `facts.leased`, ..."""
-        return {_camel(name): _plain(value) for name, value in asdict(self).items()}
+        return {camel: _plain(getattr(self, name)) for name, camel in _FACT_NAMES.items()}
 
 
 def from_object(job: BatchJob, now: datetime) -> BatchJobFacts:
@@ -86,11 +86,14 @@ def from_object(job: BatchJob, now: datetime) -> BatchJobFacts:
     )
 
 
-def _plain(value: Any) -> Any:
-    """CEL takes str, not a str subclass such as an enum member."""
-    return str(value) if isinstance(value, StrEnum) else value
-
-
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
+
+
+_FACT_NAMES = {f.name: _camel(f.name) for f in fields(BatchJobFacts)}
+
+
+def _plain(value: Any) -> Any:
+    """CEL takes str, not a str subclass such as an enum member."""
+    return str(value) if isinstance(value, StrEnum) else value

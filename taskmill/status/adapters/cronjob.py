@@ -13,6 +13,7 @@
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -78,6 +79,7 @@ def _missed_run(obj: Obj, now: datetime, problems: list[str]) -> bool:
     return (last is None or last < due) and now - due > grace
 
 
+@lru_cache(maxsize=1024)  # a survey asks for every CronJob at one `now`: parse once
 def last_scheduled(schedule: str, time_zone: str | None, now: datetime) -> datetime:
     """The most recent instant at or before `now` the schedule names."""
     expression = schedule.strip()
