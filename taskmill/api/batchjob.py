@@ -403,6 +403,8 @@ BATCHJOB_CRD = CrdInfo(
         PrinterColumn("Phase", ".status.phase", priority=1),
         PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
     ),
+    # `kubectl get bj --field-selector status.normalizedStatus=Failure`, server-side.
+    selectable_fields=(".status.normalizedStatus", ".status.phase", ".spec.capability"),
     root_validations=(
         {
             # Once the predecessors were met, the operator no longer reads dependsOn (the
