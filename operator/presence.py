@@ -7,59 +7,19 @@ leaseDurationSeconds + grace ago, whatever the timestamps inside say.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from taskmill.operator.observer import ObserverClock, stale_at
 from taskmill.operator.watching import reflector
 
-from taskmill.api.meta import (
-    ANNOTATION_BUSY,
-    ANNOTATION_CONCURRENCY,
-    CAPABILITY_LABEL_PREFIX,
-    LABEL_PROVIDER,
-)
+from taskmill.api.meta import LABEL_PROVIDER
+from taskmill.api.presence import Provider, provider_from_lease
 from taskmill.kube.api import ListWatch
 from taskmill.kube.observer import Observer
 from taskmill.kube.paths import LEASES
 from taskmill.kube.reflector import Reflector
 
-DEFAULT_LEASE_SECONDS = 15
 ProviderKey = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class Provider:
-    capabilities: frozenset[str]
-    duration_seconds: int
-    slots: int = 0
-    busy: int = 0
-
-
-def provider_from_lease(body: dict[str, Any]) -> Provider:
-    meta = body.get("metadata", {})
-    labels = meta.get("labels") or {}
-    capabilities = frozenset(
-        key[len(CAPABILITY_LABEL_PREFIX) :]
-        for key, value in labels.items()
-        if key.startswith(CAPABILITY_LABEL_PREFIX) and value == "true"
-    )
-    spec = body.get("spec") or {}
-    annotations = meta.get("annotations") or {}
-    return Provider(
-        capabilities,
-        int(spec.get("leaseDurationSeconds") or DEFAULT_LEASE_SECONDS),
-        slots=_count(annotations.get(ANNOTATION_CONCURRENCY)),
-        busy=_count(annotations.get(ANNOTATION_BUSY)),
-    )
-
-
-def _count(value: object) -> int:
-    """A count a provider advertises; anything else reads as 0 (it is only reported)."""
-    try:
-        return max(0, int(str(value)))
-    except ValueError:
-        return 0
 
 
 class ProviderPresence:

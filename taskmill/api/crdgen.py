@@ -23,6 +23,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
 from taskmill.api.batchjob import BATCHJOB_CRD, BatchJob
 from taskmill.api.common import ApiModel
+from taskmill.api.jobview import CLUSTERJOBVIEW_CRD, JOBVIEW_CRD, ClusterJobView, JobView
 from taskmill.api.meta import CATEGORY, GROUP, VERSION, CrdInfo, PrinterColumn
 from taskmill.api.statuspolicy import STATUSPOLICY_CRD, StatusPolicy
 from taskmill.api.task import TASK_CRD, Task
@@ -33,6 +34,8 @@ KINDS: tuple[tuple[type[ApiModel], CrdInfo], ...] = (
     (BatchJob, BATCHJOB_CRD),
     (Task, TASK_CRD),
     (StatusPolicy, STATUSPOLICY_CRD),
+    (JobView, JOBVIEW_CRD),
+    (ClusterJobView, CLUSTERJOBVIEW_CRD),
 )
 # The chart templates its CRDs from files/crds/ (see charts/taskmill/templates/crds.yaml):
 # Helm never upgrades what sits in a chart's crds/ directory.
@@ -204,9 +207,11 @@ def custom_resource_definition(model: type[ApiModel], info: CrdInfo) -> Schema:
             # The API server owns metadata's schema and refuses anything more here.
             "metadata": {"type": "object"},
             "spec": schema["properties"]["spec"],
-            "status": schema["properties"]["status"],
         },
     }
+    has_status = "status" in schema["properties"]  # saved views have none
+    if has_status:
+        root["properties"]["status"] = schema["properties"]["status"]
     if info.root_validations:
         root[VALIDATIONS] = [dict(rule) for rule in info.root_validations]
     version: Schema = {
@@ -214,7 +219,7 @@ def custom_resource_definition(model: type[ApiModel], info: CrdInfo) -> Schema:
         "served": True,
         "storage": True,
         "schema": {"openAPIV3Schema": root},
-        "subresources": {"status": {}},
+        "subresources": {"status": {}} if has_status else {},
         "additionalPrinterColumns": [_printer_column(column) for column in info.printer_columns],
     }
     if info.selectable_fields:

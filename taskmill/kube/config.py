@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ class Connection:
     # Called per request: in-cluster and file tokens rotate, exec tokens expire.
     authorization: Callable[[], str | None]
     impersonate: Impersonation | None = None
+    namespace: str = ""  # the kubeconfig context's namespace, if it names one
 
 
 def load_connection(
@@ -148,7 +149,7 @@ def kubeconfig_connection(paths: list[Path], context: str | None = None) -> Conn
     except KeyError:
         raise ConfigError(f"cluster of kubeconfig context {name!r} not found") from None
     user = sections["users"].get(ctx.get("user", ""), _Entry({}, Path()))
-    return _connection(cluster, user)
+    return replace(_connection(cluster, user), namespace=str(ctx.get("namespace") or ""))
 
 
 def _connection(cluster: _Entry, user: _Entry) -> Connection:

@@ -56,6 +56,7 @@ class Survey:
     denied: list[str] = field(default_factory=list)  # kinds the viewer may not list
     unserved: list[str] = field(default_factory=list)  # kinds the cluster does not serve
     notes: list[str] = field(default_factory=list)  # e.g. policies it could not read
+    sources: list[tuple[str, str]] = field(default_factory=list)  # (list path, resourceVersion)
 
 
 async def whoami(kube: KubeApi) -> Viewer:
@@ -87,8 +88,10 @@ async def survey(
     *,
     namespace: str | None = None,
     kinds: Sequence[KindKey] | None = None,
+    label_selector: str = "",
 ) -> Survey:
-    """Every object of `kinds` (default: every kind the layers have rules for)."""
+    """Every object of `kinds` (default: every kind the layers have rules for) in
+    `namespace` (None: all), optionally only those matching a label selector."""
     viewer = await whoami(kube)
     layers, notes = await viewer_layers(kube, viewer)
     wanted = list(kinds) if kinds is not None else _kinds_of(layers)
@@ -99,7 +102,8 @@ async def survey(
     for key in [*wanted, *([JOB] if CRONJOB in wanted and JOB not in wanted else [])]:
         if key[0] not in groups:
             groups[key[0]] = await served_kinds(kube, key[0])
-        objects = await _list_kind(kube, key, groups[key[0]], namespace, result)
+        selector = label_selector if key in wanted else ""  # a CronJob's runs: all of them
+        objects = await _list_kind(kube, key, groups[key[0]], namespace, selector, result)
         if objects is not None:
             listed[key] = objects
     inventory = Inventory(obj for objects in listed.values() for obj in objects)
@@ -123,6 +127,7 @@ async def _list_kind(
     key: KindKey,
     served: Mapping[str, ResourcePath],
     namespace: str | None,
+    label_selector: str,
     result: Survey,
 ) -> list[dict[str, Any]] | None:
     group, kind = key
@@ -131,13 +136,16 @@ async def _list_kind(
     if path is None:
         result.unserved.append(label)
         return None
+    collection = _collection(path, namespace)
+    params = {"labelSelector": label_selector} if label_selector else {}
     try:
-        listing = await kube.list_objects(_collection(path, namespace))
+        listing = await kube.list_objects(collection, **params)
     except ApiError as e:
         if e.status != 403:
             raise
         result.denied.append(label)
         return None
+    result.sources.append((collection, str(listing.get("metadata", {}).get("resourceVersion", ""))))
     # Lists carry no apiVersion/kind per item; rules and adapters need them.
     api_version = f"{path.group}/{path.version}" if path.group else path.version
     return [{**item, "apiVersion": api_version, "kind": kind} for item in listing["items"]]

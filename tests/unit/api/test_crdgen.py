@@ -15,7 +15,6 @@ from taskmill.api import crdgen
 from taskmill.api.batchjob import BATCHJOB_CRD
 from taskmill.api.common import ApiModel
 from taskmill.api.meta import CATEGORY, GROUP, VERSION, CrdInfo
-from taskmill.api.statuspolicy import StatusPolicy
 from taskmill.api.task import TASK_CRD
 
 REPO = Path(__file__).resolve().parents[3]
@@ -249,6 +248,9 @@ def test_lists_and_strings_are_bounded_for_the_cel_cost_budget(crd: dict[str, An
             assert {"maxLength", "enum", "format"} & set(node), path
 
 
+CLUSTER_SCOPED = ("StatusPolicy", "ClusterJobView")
+
+
 @pytest.mark.parametrize(("model", "info"), crdgen.KINDS, ids=KIND_IDS)
 def test_crd_metadata_comes_from_crd_info(model: type[ApiModel], info: CrdInfo) -> None:
     crd = crdgen.custom_resource_definition(model, info)
@@ -256,7 +258,8 @@ def test_crd_metadata_comes_from_crd_info(model: type[ApiModel], info: CrdInfo) 
     (version,) = spec["versions"]
     assert crd["metadata"]["name"] == f"{info.plural}.{GROUP}"
     assert spec["group"] == GROUP
-    assert spec["scope"] == ("Cluster" if model is StatusPolicy else "Namespaced")
+    assert spec["scope"] == info.scope
+    assert info.scope == ("Cluster" if info.kind in CLUSTER_SCOPED else "Namespaced")
     assert spec["names"] == {
         "kind": info.kind,
         "listKind": f"{info.kind}List",
@@ -266,7 +269,9 @@ def test_crd_metadata_comes_from_crd_info(model: type[ApiModel], info: CrdInfo) 
         "categories": [CATEGORY],
     }
     assert (version["name"], version["served"], version["storage"]) == (VERSION, True, True)
-    assert version["subresources"] == {"status": {}}
+    # Saved views are plain configuration: no status, no status subresource.
+    has_status = info.kind not in ("JobView", "ClusterJobView")
+    assert version["subresources"] == ({"status": {}} if has_status else {})
     columns = [
         (c["name"], c["jsonPath"], c.get("priority", 0))
         for c in version["additionalPrinterColumns"]
@@ -276,7 +281,8 @@ def test_crd_metadata_comes_from_crd_info(model: type[ApiModel], info: CrdInfo) 
         info.selectable_fields
     )
     root = version["schema"]["openAPIV3Schema"]
-    assert set(root["properties"]) == {"apiVersion", "kind", "metadata", "spec", "status"}
+    expected = {"apiVersion", "kind", "metadata", "spec"} | ({"status"} if has_status else set())
+    assert set(root["properties"]) == expected
     assert root["properties"]["metadata"] == {"type": "object"}
     assert root["required"] == ["spec"]
     assert root.get("x-kubernetes-validations", []) == list(info.root_validations)
