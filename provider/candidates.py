@@ -4,13 +4,10 @@ import heapq
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from taskmill.api.common import TaskPhase
-from taskmill.api.task import Task
-
-_EPOCH = datetime.min.replace(tzinfo=UTC)
+from taskmill.api.task import OrderKey, Task, order_key
 
 
 def is_leasable(task: Task, capabilities: frozenset[str]) -> bool:
@@ -22,15 +19,6 @@ def is_leasable(task: Task, capabilities: frozenset[str]) -> bool:
         and not task.spec.cancel
         and task.metadata.deletion_timestamp is None
     )
-
-
-OrderKey = tuple[int, datetime, int, str]
-
-
-def order_key(task: Task) -> OrderKey:
-    """Highest priority first; ties: older creation, then lower index, then name."""
-    created = task.metadata.creation_timestamp or _EPOCH
-    return (-task.spec.priority, created, task.spec.index, task.metadata.name)
 
 
 @dataclass

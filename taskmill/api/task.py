@@ -6,7 +6,7 @@ backwards, or a terminal phase being left; every write by a lease holder is fenc
 by JSON Patch `test` ops on holder and epoch (see taskmill.api.protocol).
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
@@ -240,3 +240,15 @@ TASK_CRD = CrdInfo(
         ".status.lease.holder",
     ),
 )
+
+
+OrderKey = tuple[int, datetime, int, str]
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+def order_key(task: Task) -> OrderKey:
+    """The order providers take leasable Tasks of one capability in: highest priority
+    first; ties: older creation, then lower index, then name. `kubectl taskmill why`
+    reports a job's place in it."""
+    created = task.metadata.creation_timestamp or _EPOCH
+    return (-task.spec.priority, created, task.spec.index, task.metadata.name)

@@ -39,6 +39,7 @@ class WorkloadRow:
     started: datetime | None
     finished: datetime | None
     labels: Mapping[str, str] = field(default_factory=dict)
+    retries: int = 0  # attempts being retried now (Restart storms)
     errors: tuple[str, ...] = ()  # rules that failed on it and adapter problems
 
     def age(self, now: datetime) -> timedelta | None:
@@ -86,6 +87,7 @@ def workload_row(row: Row) -> WorkloadRow:
         started=parse_time(status.get("startTime") or status.get("startedAt")),
         finished=parse_time(status.get("completionTime") or status.get("finishedAt")),
         labels=dict(metadata.get("labels") or {}),
+        retries=retries(obj),
         errors=(*row.verdict.errors, *row.problems),
     )
 
@@ -106,6 +108,15 @@ def progress(obj: Mapping[str, Any]) -> str:
     if kind == "Task":
         return f"attempt {status.get('attempts', 0)}"
     return ""
+
+
+def retries(obj: Mapping[str, Any]) -> int:
+    status = obj.get("status") or {}
+    if obj.get("kind") == "BatchJob":
+        return int((status.get("counts") or {}).get("retrying", 0))
+    if obj.get("kind") == "Job":
+        return int(status.get("failed", 0))
+    return 0
 
 
 def parse_time(value: Any) -> datetime | None:
