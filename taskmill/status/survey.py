@@ -56,7 +56,8 @@ class Survey:
     denied: list[str] = field(default_factory=list)  # kinds the viewer may not list
     unserved: list[str] = field(default_factory=list)  # kinds the cluster does not serve
     notes: list[str] = field(default_factory=list)  # e.g. policies it could not read
-    sources: list[tuple[str, str]] = field(default_factory=list)  # (list path, resourceVersion)
+    # (list path, with `?labelSelector=` when filtered; resourceVersion): what to watch.
+    sources: list[tuple[str, str]] = field(default_factory=list)
 
 
 async def whoami(kube: KubeApi) -> Viewer:
@@ -145,7 +146,9 @@ async def _list_kind(
             raise
         result.denied.append(label)
         return None
-    result.sources.append((collection, str(listing.get("metadata", {}).get("resourceVersion", ""))))
+    rv = str(listing.get("metadata", {}).get("resourceVersion", ""))
+    query = f"?labelSelector={label_selector}" if label_selector else ""
+    result.sources.append((collection + query, rv))
     # Lists carry no apiVersion/kind per item; rules and adapters need them.
     api_version = f"{path.group}/{path.version}" if path.group else path.version
     return [{**item, "apiVersion": api_version, "kind": kind} for item in listing["items"]]
