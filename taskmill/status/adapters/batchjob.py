@@ -23,7 +23,8 @@ in the default policy read only these facts, in this precedence:
 A finished job never shows `OnHold`, `Restart` or lateness: the terminal values sit
 above them. `Waiting` outranks `Inactive` because tasks that providers can already
 lease make the job eligible whatever its predecessors say; `leasable` is zero while
-predecessors are unfinished.
+predecessors are unfinished. A job the operator has not written a status for yet
+(`observedGeneration` 0) is `Waiting`, as its CRD-defaulted status already says.
 """
 
 from dataclasses import dataclass, fields
@@ -54,6 +55,7 @@ class BatchJobFacts:
     leased: int = 0  # tasks leased or running now
     leasable: int = 0  # tasks providers may lease now (zero while predecessors are unfinished)
     dependencies_met: bool = True
+    observed: bool = True  # the operator has written a status for it
 
     def as_cel(self) -> dict[str, Any]:
         """The facts as rules see them: `facts.cancelRequested`, `facts.leased`, ..."""
@@ -83,6 +85,7 @@ def from_object(job: BatchJob, now: datetime) -> BatchJobFacts:
         leased=status.counts.leased,
         leasable=status.counts.pending if met else 0,
         dependencies_met=met,
+        observed=status.observed_generation > 0,
     )
 
 

@@ -69,6 +69,8 @@ def inputs(**kw: Any) -> BatchJobFacts:
         ({"leased": 1, "leasable": 9}, NormalizedStatus.RUNNING),
         ({"leasable": 1, "phase": JobPhase.PENDING}, NormalizedStatus.WAITING),
         ({"dependencies_met": False, "phase": JobPhase.PENDING}, NormalizedStatus.INACTIVE),
+        ({"observed": False, "phase": JobPhase.PENDING}, NormalizedStatus.WAITING),
+        ({"observed": False, "suspended": True}, NormalizedStatus.ON_HOLD),
         ({}, NormalizedStatus.UNKNOWN),
         ({"phase": JobPhase.PENDING}, NormalizedStatus.UNKNOWN),
     ],
