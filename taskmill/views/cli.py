@@ -190,7 +190,7 @@ async def _view(
             statuses=tuple(args.status) or view.statuses,
             name=args.name or view.name,
             since=since,
-            sort_by=args.sort_by.upper() or view.sort_by,
+            sort_by=args.sort_by or view.sort_by,
             columns=view.columns or COLUMNS,
         ).check(),
         selector,

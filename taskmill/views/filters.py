@@ -36,9 +36,11 @@ class View:
         for status in self.statuses:
             if status not in known:
                 raise ViewError(f"--status {status!r}: not one of {', '.join(sorted(known))}")
-        for column in (*self.columns, self.sort_by):
+        for column in self.columns:
             if column.upper() not in WIDE:
                 raise ViewError(f"column {column!r}: not one of {', '.join(WIDE)}")
+        if self.sort_by.upper() not in WIDE:
+            raise ViewError(f"--sort-by {self.sort_by!r}: not one of {', '.join(WIDE)}")
         return self
 
     def select(self, rows: Sequence[WorkloadRow], now: datetime) -> list[WorkloadRow]:

@@ -1,0 +1,125 @@
+"""`kubectl taskmill` run as kubectl runs plugins, against the local control plane."""
+
+import json
+
+import pytest
+
+from tests.integration.views.conftest import Estate
+
+pytestmark = pytest.mark.integration
+
+
+def items(body: dict[str, object]) -> dict[str, dict[str, object]]:
+    listed = body["items"]
+    assert isinstance(listed, list)
+    return {f"{i['kind']}/{i['name']}": i for i in listed}
+
+
+def test_status_lists_every_kind_with_its_provenance(estate: Estate) -> None:
+    got = items(estate.json("status", "-n", estate.namespace))
+    assert {k: v["normalizedStatus"] for k, v in got.items()} == {
+        "BatchJob/resize": "Waiting",
+        "BatchJob/paused": "OnHold",
+        "Task/resize-0": "Waiting",
+        "Job/etl": "Running",
+        "Job/broken": "Failure",
+    }
+    broken = got["Job/broken"]
+    assert (broken["policy"], broken["rule"], broken["namespace"]) in {
+        ("builtin", "failed", estate.namespace),
+        ("default", "failed", estate.namespace),
+    }
+
+
+def test_filters_sort_and_wide_output(estate: Estate) -> None:
+    ns = ("-n", estate.namespace)
+    only = items(estate.json("status", *ns, "--status", "Failure", "--status", "OnHold"))
+    assert set(only) == {"Job/broken", "BatchJob/paused"}
+    assert set(items(estate.json("status", *ns, "--kind", "job"))) == {"Job/etl", "Job/broken"}
+    assert set(items(estate.json("status", *ns, "--name", "res"))) == {
+        "BatchJob/resize",
+        "Task/resize-0",
+    }
+
+    by_severity = estate.plugin("status", *ns)
+    assert by_severity.returncode == 0, by_severity.stderr
+    lines = by_severity.stdout.splitlines()
+    assert lines[0].split()[:4] == ["NAME", "KIND", "NAMESPACE", "STATUS"]
+    assert [line.split()[3] for line in lines[1:]] == [
+        "Failure",
+        "OnHold",
+        "Waiting",
+        "Waiting",
+        "Running",
+    ]
+    by_name = estate.plugin("status", *ns, "--sort-by", "name").stdout.splitlines()[1:]
+    assert [line.split()[0] for line in by_name] == sorted(line.split()[0] for line in by_name)
+    wide = estate.plugin("status", *ns, "-o", "wide").stdout.splitlines()[0].split()
+    assert wide[-2:] == ["POLICY", "RULE"]
+
+
+def test_a_saved_view(estate: Estate) -> None:
+    view = {
+        "apiVersion": "taskmill.io/v1alpha1",
+        "kind": "JobView",
+        "metadata": {"name": "attention", "namespace": estate.namespace},
+        "spec": {
+            "statuses": ["Failure", "OnHold"],
+            "sortBy": "NAME",
+            "columns": ["NAME", "STATUS"],
+        },
+    }
+    estate.cluster.kubectl("apply", "-f", "-", input=json.dumps(view))
+    shown = estate.plugin("status", "-n", estate.namespace, "--view", "attention")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == ["NAME", "STATUS", "broken", "Failure", "paused", "OnHold"]
+
+
+def test_alerts_dashboard_and_why(estate: Estate) -> None:
+    ns = ("-n", estate.namespace)
+    found = estate.json("alerts", *ns)["items"]
+    assert isinstance(found, list)
+    subjects = [(a["severity"], a["subject"]) for a in found]
+    assert subjects[:2] == [
+        ("critical", "capability/image.resize"),  # a backlog no provider serves
+        ("critical", f"Job/{estate.namespace}/broken"),
+    ]
+    board = estate.json("dashboard", *ns)
+    assert board["byStatus"] == {"Failure": 1, "OnHold": 1, "Waiting": 2, "Running": 1}
+    assert board["capabilities"] == [
+        {"capability": "image.resize", "pending": 1, "running": 0, "providers": 0, "freeSlots": 0}
+    ]
+    why = estate.plugin("why", "paused", *ns)
+    assert why.returncode == 0, why.stderr
+    assert "- suspended: spec.suspend is set" in why.stdout
+    assert "- no provider for the capability: no live provider serves image.resize" in why.stdout
+    text = estate.plugin("dashboard", *ns)
+    assert "CAPABILITIES" in text.stdout
+    assert "image.resize" in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("status", "--frobnicate"), 2, "unrecognized arguments: --frobnicate"),
+        (("status", "--status", "Broken"), 1, "--status 'Broken': not one of"),
+        (("status", "-l", "a b c"), 1, "error: the API server refused"),
+        (("status", "--view", "nope"), 1, "unknown view 'nope': no JobView views-estate/nope"),
+        (("status", "--sort-by", "colour"), 1, "--sort-by 'colour': not one of"),
+        (("why", "ghost"), 1, "no BatchJob named 'ghost' in namespace views-estate"),
+    ],
+)
+def test_bad_input_names_the_problem(
+    estate: Estate, args: tuple[str, ...], code: int, message: str
+) -> None:
+    done = estate.plugin(*args, "-n", estate.namespace)
+    assert done.returncode == code
+    assert message in done.stderr
+
+
+def test_a_kind_you_may_not_list_is_named_not_shown_empty(estate: Estate) -> None:
+    done = estate.plugin("status", "-n", estate.namespace, user="nobody-views")
+    assert done.returncode == 0, done.stderr
+    assert "warning: you may not list Job.batch; it is not shown" in done.stderr
+    assert "may not list statuspolicies: the built-in default applies" in done.stderr
+    assert "No workloads found." in done.stdout
