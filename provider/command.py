@@ -111,7 +111,7 @@ class CommandRunner:
     async def _wait_or_terminate(self, proc: asyncio.subprocess.Process, ctx: Context) -> int:
         """Wait for exit; once ctx.cancelled is set: SIGTERM the group, SIGKILL after grace."""
         exited = asyncio.ensure_future(proc.wait())
-        cancelled = asyncio.ensure_future(ctx.cancelled.wait())
+        cancelled = asyncio.ensure_future(ctx.cancelled.wait_async())
         await asyncio.wait({exited, cancelled}, return_when=asyncio.FIRST_COMPLETED)
         cancelled.cancel()
         if not exited.done():
