@@ -53,6 +53,7 @@ class Provider:
         kill_grace_seconds: float = DEFAULT_KILL_GRACE_SECONDS,
         identity: str | None = None,
         metrics_bind_address: str = "0",
+        health_port: int | None = None,
     ) -> None:
         self.namespace = namespace or namespace_from_env()
         self.concurrency = concurrency
@@ -62,6 +63,7 @@ class Provider:
         self.identity = identity or identity_from_env()
         # Checked here, so that a bad address fails at construction, naming the argument.
         self.metrics_address = parse_bind_address(metrics_bind_address, "metrics_bind_address")
+        self.health_port = health_port
         self.handlers: dict[str, Registered] = {}
         self._setups: list[Hook] = []
         self._teardowns: list[Hook] = []
@@ -118,6 +120,7 @@ class Provider:
             grace_seconds=self.grace_seconds,
             kill_grace_seconds=self.kill_grace_seconds,
             metrics_address=self.metrics_address,
+            health_port=self.health_port,
         )
 
     async def serve(self, shutdown: asyncio.Event | None = None) -> None:

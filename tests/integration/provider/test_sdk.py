@@ -10,10 +10,11 @@ import pytest
 from tests.builders import make_batchjob
 from tests.harness.cluster import Cluster
 from tests.harness.polling import wait_for
-from tests.integration.provider.kit import Providers, create, task_manifest, wait_task
-from tests.integration.provider.test_with_operator import apply
+from tests.integration.provider.kit import Providers, create, get_task, task_manifest, wait_task
+from tests.integration.provider.test_with_operator import apply, job_phase
 
 APP = "tests.integration.provider.sdk_app"
+EXAMPLE = Path(__file__).parents[3] / "examples" / "providers" / "scoring"
 
 pytestmark = pytest.mark.integration
 
@@ -127,3 +128,34 @@ def test_operator_cancel_wakes_a_sleeping_handler(
     # ctx.sleep woke at the cancel: the handler ended on its own, within the kill grace
     assert "abandoned" not in log
     wait_for(lambda: "nap-0: reported" in sdk.log_text(), timeout=10, what="the cancel ack")
+
+
+def test_the_scoring_example_scores_its_batchjob(
+    cluster: Cluster, namespace: str, providers: Providers
+) -> None:
+    providers.start_operator()
+    providers.start("scorer-1", "", [], module="examples.providers.scoring.scoring")
+    cluster.kubectl("apply", "-n", namespace, "-f", str(EXAMPLE / "batchjob.yaml"))
+    wait_for(
+        lambda: job_phase(cluster, namespace, "score-reviews") == "Succeeded",
+        timeout=60,
+        what="the example job to succeed",
+    )
+    labels = {}
+    for index in (0, 1):
+        task = get_task(cluster, namespace, f"score-reviews-{index}")
+        assert task.status.result is not None
+        result = task.status.result
+        assert (result.reason, result.message) == (
+            "Scored",
+            f"3 items scored, {2 - index} positive",
+        )
+        labels |= {s["id"]: s["label"] for s in json.loads(result.output)["scores"]}
+    assert labels == {
+        "r1": "positive",
+        "r2": "negative",
+        "r3": "positive",
+        "r4": "negative",
+        "r5": "positive",
+        "r6": "negative",
+    }
