@@ -141,7 +141,7 @@ def test_the_scoring_example_scores_its_batchjob(
         timeout=60,
         what="the example job to succeed",
     )
-    labels = {}
+    labels: dict[str, str] = {}
     for index in (0, 1):
         task = get_task(cluster, namespace, f"score-reviews-{index}")
         assert task.status.result is not None
