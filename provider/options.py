@@ -1,4 +1,4 @@
-"""Per-handler options: a timeout and a retry policy for one capability.
+"""Per-handler options: concurrency, a timeout and a retry policy for one capability.
 
 Options are checked when the handler is registered, so a contradiction stops the
 provider before it serves anything instead of failing tasks later.
@@ -60,13 +60,18 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class HandlerOptions:
-    """timeout: seconds one attempt may run before the handler is told to stop
+    """concurrency: at most this many tasks of the capability at once, within the
+    provider's concurrency (a GPU model next to cheap work, say); None: no own limit.
+    timeout: seconds one attempt may run before the handler is told to stop
     (ctx.cancelled) and the attempt fails with reason HandlerTimeout; None: no limit
     beyond the task's own timeoutSeconds."""
 
+    concurrency: int | None = None
     timeout: float | None = None
     retry: RetryPolicy = RetryPolicy()
 
     def __post_init__(self) -> None:
+        if self.concurrency is not None and self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout > 0):
             raise ValueError("timeout must be a positive number of seconds")

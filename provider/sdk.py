@@ -72,17 +72,20 @@ class Provider:
         self,
         capability: str,
         *,
+        concurrency: int | None = None,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
     ) -> Callable[[H], H]:
         """Register `fn(params)` or `fn(params, ctx)`, sync or async, for one capability.
 
-        A params annotation other than dict/Any is validated with pydantic. timeout and
-        retry: see options.HandlerOptions and options.RetryPolicy. Registering a second
+        A params annotation other than dict/Any is validated with pydantic. concurrency,
+        timeout and retry: see options.HandlerOptions and .RetryPolicy. Registering a second
         handler for a capability, or options that contradict each other, raises
         ValueError here, before anything is served.
         """
-        options = HandlerOptions(timeout=timeout, retry=retry or RetryPolicy())
+        options = HandlerOptions(
+            concurrency=concurrency, timeout=timeout, retry=retry or RetryPolicy()
+        )
 
         def add(fn: H) -> H:
             self.add_handler(capability, fn, options)
@@ -96,6 +99,12 @@ class Provider:
         """Register without a decorator: a bound method, a partial, a callable object."""
         if capability in self.handlers:
             raise ValueError(f"a handler for {capability!r} is already registered")
+        limit = options.concurrency if options else None
+        if limit is not None and limit > self.concurrency:
+            raise ValueError(
+                f"concurrency {limit} for {capability!r} is more than the provider's "
+                f"{self.concurrency}: raise Provider(concurrency=...) or lower it"
+            )
         self.handlers[capability] = register(fn, options)
 
     def setup(self, hook: Hook) -> Hook:
@@ -121,6 +130,11 @@ class Provider:
             kill_grace_seconds=self.kill_grace_seconds,
             metrics_address=self.metrics_address,
             health_port=self.health_port,
+            capability_concurrency={
+                capability: handler.options.concurrency
+                for capability, handler in self.handlers.items()
+                if handler.options.concurrency is not None
+            },
         )
 
     async def serve(self, shutdown: asyncio.Event | None = None) -> None:

@@ -78,7 +78,7 @@ def test_stale_entries_never_win_and_do_not_pile_up() -> None:
     assert chosen(cands, rng, 1) == "t1"
     for i in range(1, 199, 2):
         cands.apply("MODIFIED", task_obj(f"t{i}", index=i, priority=1))
-    assert len(cands._heap) <= 2 * len(cands) + 64
+    assert cands.heap_size() <= 2 * len(cands) + 64
 
 
 def test_events_keep_the_set_current() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel, Field
+from taskmill.provider.config import ProviderConfig
 from taskmill.provider.context import Context
 from taskmill.provider.errors import NonRetryableError, RetryableError
 from taskmill.provider.handlers import Handler, register
@@ -147,6 +148,8 @@ def test_a_capability_registered_twice_is_refused() -> None:
 @pytest.mark.parametrize(
     ("options", "error"),
     [
+        ({"concurrency": 0}, "concurrency must be at least 1"),
+        ({"concurrency": 3}, "concurrency 3 for 'cap' is more than the provider's 2"),
         ({"timeout": 0}, "timeout must be a positive"),
         ({"timeout": float("inf")}, "timeout must be a positive"),
         ({"retry": {"max_attempts": 0}}, "max_attempts must be at least 1"),
@@ -159,11 +162,12 @@ def test_a_capability_registered_twice_is_refused() -> None:
 def test_contradictory_options_are_refused(options: dict[str, Any], error: str) -> None:
     def build() -> None:
         retry = options.get("retry")
-        Provider(namespace="ns", identity="p").handler(
+        Provider(namespace="ns", identity="p", concurrency=2).handler(
             "cap",
+            concurrency=options.get("concurrency"),
             timeout=options.get("timeout"),
             retry=None if retry is None else RetryPolicy(**retry),
-        )
+        )(score)
 
     with pytest.raises(ValueError, match=error):
         build()
@@ -238,3 +242,33 @@ def test_registered_options_apply_in_run_local() -> None:
     provider.handler("cap", retry=RetryPolicy(non_retryable=(ValueError,)))(fails)
     run = run_local(provider.handlers["cap"], {"raise": "value"})
     assert (run.retry, run.message) == (False, "ValueError: bad")
+
+
+def test_per_handler_concurrency_reaches_the_provider_config() -> None:
+    provider = Provider(namespace="ns", identity="p", concurrency=4)
+    provider.handler("gpu.score", concurrency=1)(score)
+    provider.handler("text.split")(sync_one)
+    config = provider.config()
+    assert (config.capabilities, config.concurrency) == (("gpu.score", "text.split"), 4)
+    assert config.capability_concurrency == {"gpu.score": 1}
+
+
+@pytest.mark.parametrize(
+    ("limits", "error"),
+    [
+        ({"gpu": 3}, "must be between 1 and the provider's concurrency 2"),
+        ({"gpu": 0}, "must be between 1"),
+        ({"other": 1}, "which is not served"),
+    ],
+)
+def test_capability_concurrency_is_checked_by_the_config(
+    limits: dict[str, int], error: str
+) -> None:
+    with pytest.raises(ValueError, match=error):
+        ProviderConfig(
+            capabilities=("gpu",),
+            identity="p",
+            namespace="ns",
+            concurrency=2,
+            capability_concurrency=limits,
+        )
