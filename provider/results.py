@@ -217,7 +217,7 @@ def error_outcome(exc: BaseException, traceback_text: str) -> Outcome:
     if isinstance(exc, RetryableError):
         delay = exc.delay
     if isinstance(exc, TaskError):
-        message, reason = exc.message, exc.reason
+        message, reason = exc.message or type(exc).__name__, exc.reason
     else:
         message, reason = f"{type(exc).__name__}: {_text(exc)}", REASON_HANDLER_ERROR
     result = TaskResult(

@@ -84,6 +84,7 @@ def test_a_result_reason_must_be_camel_case(reason: str) -> None:
         (ValueError("bad"), "ValueError: bad", "HandlerError", True, None),
         (NonRetryableError("no such item"), "no such item", "NonRetryable", False, None),
         (NonRetryableError("gone", reason="ItemGone"), "gone", "ItemGone", False, None),
+        (NonRetryableError(), "NonRetryableError", "NonRetryable", False, None),
         (RetryableError("busy"), "busy", "Retryable", True, None),
         (RetryableError("rate limited", delay=30), "rate limited", "Retryable", True, 30),
         (RetryableError("later", delay=0, reason="Later"), "later", "Later", True, 0),
