@@ -75,7 +75,7 @@ def typed(params: Numbers, ctx: Context) -> Info:
 
 @provider.handler("sdk.final")
 def final(params: dict[str, Any]) -> Any:
-    raise NonRetryableError(f"item {params['item']} does not exist", reason="NoSuchItem")
+    raise NonRetryableError(f"item {params['key']} does not exist", reason="NoSuchItem")
 
 
 @provider.handler("sdk.later")

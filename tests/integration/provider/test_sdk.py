@@ -82,7 +82,7 @@ def test_sdk_typed_params_and_errors_decide_the_retry(
         namespace,
         task_manifest("typed", "sdk.typed", params={"numbers": [4, 5]}, timeoutSeconds=300),
         task_manifest("invalid", "sdk.typed", index=1, params={"numbers": "many"}),
-        task_manifest("final", "sdk.final", index=2, params={"item": "x"}),
+        task_manifest("final", "sdk.final", index=2, params={"key": "x"}),
         task_manifest("later", "sdk.later", index=3, params={"delay": 120}, backoffSeconds=1),
     )  # maxAttempts 3 each: only the handler's answers end them early
 
@@ -110,24 +110,38 @@ def test_sdk_typed_params_and_errors_decide_the_retry(
     assert later.status.retry_after - ended == timedelta(seconds=120)  # not the task's 1 s
 
 
-def test_operator_cancel_wakes_a_sleeping_handler(
+def test_with_the_operator_cancel_wakes_a_sleeping_handler_and_no_retry_fails_the_job(
     cluster: Cluster, namespace: str, providers: Providers
 ) -> None:
     providers.start_operator()
     sdk = providers.start("sdk-3", "", [], module=APP)
-    job = make_batchjob("nap", "sdk.nap").spec(
+    nap = make_batchjob("nap", "sdk.nap").spec(
         tasks=[{"name": "a", "params": {}}], timeoutSeconds=1, retry={"maxAttempts": 1}
     )
-    apply(cluster, namespace, job.obj())
-    task = wait_task(
-        cluster, namespace, "nap-0", "failed", lambda t: t.status.phase == "Failed", timeout=60
+    final = make_batchjob("final", "sdk.final").spec(
+        tasks=[{"name": "a", "params": {"key": "y"}}], retry={"maxAttempts": 3}
     )
+    apply(cluster, namespace, nap.obj(), final.obj())
+    # The operator creates the Tasks: wait on the job, which fails with its one task.
+    wait_for(lambda: job_phase(cluster, namespace, "nap") == "Failed", timeout=60, what="nap")
+    task = get_task(cluster, namespace, "nap-0")
     assert [(h.outcome, h.reason) for h in task.status.history] == [("Cancelled", "Timeout")]
     log = sdk.log_text()
     assert "task nap-0: napping" in log
     # ctx.sleep woke at the cancel: the handler ended on its own, within the kill grace
     assert "abandoned" not in log
     wait_for(lambda: "nap-0: reported" in sdk.log_text(), timeout=10, what="the cancel ack")
+
+    # One attempt of three, and the job ends Failed: nothing is left to run.
+    wait_for(
+        lambda: job_phase(cluster, namespace, "final") == "Failed", timeout=30, what="job Failed"
+    )
+    task = get_task(cluster, namespace, "final-0")
+    assert (task.status.phase, task.status.attempts, task.status.reason) == (
+        "Failed",
+        1,
+        "NoSuchItem",
+    )
 
 
 def test_the_scoring_example_scores_its_batchjob(
