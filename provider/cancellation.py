@@ -6,6 +6,7 @@ able to wait for a stop without polling, and the signal is set from the event lo
 """
 
 import asyncio
+import contextlib
 import threading
 
 
@@ -25,7 +26,9 @@ class Cancellation:
             self._event.set()
             waiters, self._waiters = self._waiters, set()
         for loop, future in waiters:
-            if not loop.is_closed():
+            # A waiter's loop may have closed meanwhile (an abandoned thread's run_local,
+            # say): nobody is left to wake there.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, future)
 
     def wait(self, timeout: float | None = None) -> bool:
