@@ -49,15 +49,16 @@ class CandidateSet:
 
     Every create and every claim in the provider's capabilities is an event here, and
     every free slot asks for the best candidates; so each task is keyed once on arrival
-    and kept in a heap whose stale entries (claimed, deleted, re-keyed) are dropped as
-    they surface. A choice then costs O(k log n), not a sort of every candidate.
+    and kept in its capability's heap, whose stale entries (claimed, deleted, re-keyed)
+    are dropped as they surface. A choice then costs O(k log n) per capability, not a
+    sort of every candidate, also when some capabilities are at their own limit.
     """
 
     def __init__(self, capabilities: Iterable[str]) -> None:
         self._capabilities = frozenset(capabilities)
         self._tasks: dict[str, Task] = {}
         self._keys: dict[str, OrderKey] = {}
-        self._heap: list[tuple[OrderKey, str]] = []
+        self._heaps: dict[str, list[tuple[OrderKey, str]]] = {}
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -67,7 +68,7 @@ class CandidateSet:
 
     def replace(self, objects: Iterable[dict[str, Any]]) -> None:
         """A fresh list: forget everything not in it."""
-        self._tasks, self._keys, self._heap = {}, {}, []
+        self._tasks, self._keys, self._heaps = {}, {}, {}
         for obj in objects:
             self.apply("ADDED", obj)
 
@@ -94,31 +95,55 @@ class CandidateSet:
         self._tasks.pop(name, None)
         self._keys.pop(name, None)
 
-    def choose(self, rng: random.Random, top_k: int) -> Task | None:
-        """A random one among the first top_k candidates of the highest priority present.
+    def choose(
+        self, rng: random.Random, top_k: int, full: frozenset[str] = frozenset()
+    ) -> Task | None:
+        """A random one among the first top_k candidates of the highest priority present,
+        leaving out the capabilities in `full` (at their own concurrency limit).
 
         The spread keeps providers that see the same set from all racing for one task;
         it never reaches below the top priority, so a lower-priority task is only tried
         when no higher one is left.
         """
-        best: list[tuple[OrderKey, str]] = []
-        while self._heap and len(best) < top_k:
-            key, name = heapq.heappop(self._heap)
-            if self._keys.get(name) == key and (key, name) not in best:
-                best.append((key, name))
-        for entry in best:
-            heapq.heappush(self._heap, entry)
+        tops = [
+            self._top(heap, top_k)
+            for capability, heap in self._heaps.items()
+            if capability not in full
+        ]
+        best = sorted(entry for top in tops for entry in top)[:top_k]
         if not best:
             return None
         top_priority = best[0][0][0]
         return self._tasks[rng.choice([name for key, name in best if key[0] == top_priority])]
+
+    def _top(self, heap: list[tuple[OrderKey, str]], k: int) -> list[tuple[OrderKey, str]]:
+        """The first k current entries of `heap` (left in it); stale ones are dropped."""
+        found: list[tuple[OrderKey, str]] = []
+        while heap and len(found) < k:
+            key, name = heapq.heappop(heap)
+            if self._keys.get(name) == key and (key, name) not in found:
+                found.append((key, name))
+        for entry in found:
+            heapq.heappush(heap, entry)
+        return found
+
+    def heap_size(self) -> int:
+        """Entries in the heaps, stale ones included (bounded: see _put)."""
+        return sum(len(heap) for heap in self._heaps.values())
 
     def _put(self, task: Task) -> None:
         name, key = task.metadata.name, order_key(task)
         self._tasks[name] = task
         if self._keys.get(name) != key:
             self._keys[name] = key
-            heapq.heappush(self._heap, (key, name))
-        if len(self._heap) > 2 * len(self._keys) + 64:  # stale entries of deep tasks
-            self._heap = [(k, n) for n, k in self._keys.items()]
-            heapq.heapify(self._heap)
+            heap = self._heaps.setdefault(task.spec.capability, [])
+            heapq.heappush(heap, (key, name))
+        if self.heap_size() > 2 * len(self._keys) + 64:  # stale entries of deep tasks
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        self._heaps = {}
+        for name, key in self._keys.items():
+            self._heaps.setdefault(self._tasks[name].spec.capability, []).append((key, name))
+        for heap in self._heaps.values():
+            heapq.heapify(heap)

@@ -101,7 +101,14 @@ class Claimer:
     def _next_candidate(self) -> Task | None:
         if self._keeper.load >= self._config.concurrency:
             return None
-        return self._candidates.choose(self._rng, self._spread.k)
+        return self._candidates.choose(self._rng, self._spread.k, self._full())
+
+    def _full(self) -> frozenset[str]:
+        """Capabilities at their own concurrency limit. Claims are made one at a time,
+        so the held leases are all there is to count."""
+        limits = self._config.capability_concurrency
+        busy = self._keeper.busy_by_capability() if limits else {}
+        return frozenset(c for c, limit in limits.items() if busy.get(c, 0) >= limit)
 
     async def claim(self, task: Task) -> bool:
         """Compare-and-swap the task's lease to this provider; start the work if it won.

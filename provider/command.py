@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from taskmill.provider.context import Context
@@ -34,6 +34,8 @@ _DRAIN_SECONDS = 2.0
 # when they are small enough never to hit either limit.
 PARAMS_ENV_LIMIT = 32 * 1024
 PARAMS_FILE = "params.json"
+# A stderr line longer than this is logged in parts.
+MAX_STDERR_LINE = 16 * 1024
 RESULT_FILE = "result.json"
 
 
@@ -71,7 +73,8 @@ class CommandRunner:
         paths in params keep their meaning."""
         params = json.dumps(task.spec.params)
         (ctx.workdir / PARAMS_FILE).write_text(params)
-        output = await _Output.open()
+        output, errors = await _Pipe.open(), await _Pipe.open()
+        stderr = _StderrLines(ctx)
         # start_new_session: the command leads its own process group, so
         # termination reaches everything it started.
         try:
@@ -79,39 +82,44 @@ class CommandRunner:
                 *self._argv,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=output.write_fd,
+                stderr=errors.write_fd,
                 env=command_env(task, ctx, params, dict(os.environ)),
                 start_new_session=True,
             )
         except OSError as e:
             output.close()
+            errors.close()
             return start_failed_outcome(e)
         finally:
-            os.close(output.write_fd)  # the command has its copy
+            os.close(output.write_fd)  # the command has its copies
+            os.close(errors.write_fd)
         log.info("task %s: started %s (pid %d)", task.metadata.name, self._argv[0], proc.pid)
-        reader = asyncio.create_task(output.read())
+        readers = asyncio.gather(output.read(output.keep_tail), errors.read(stderr.feed))
         # Fed alongside the wait: a command that does not read its stdin must not keep
         # a stop from reaching it once the pipe is full.
         feeder = asyncio.create_task(_feed_stdin(proc, params.encode()))
         try:
             exit_code = await self._wait_or_terminate(proc, ctx)
             # Leftovers the command did not reap are killed below; one that left the
-            # process group may hold stdout open: read on a little, then keep what came.
+            # process group may hold its output open: read on a little, then keep what came.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(reader), _DRAIN_SECONDS)
+                await asyncio.wait_for(asyncio.shield(readers), _DRAIN_SECONDS)
         finally:
             feeder.cancel()
-            reader.cancel()
+            readers.cancel()
             # All of the group, also when this coroutine is cancelled instead of stopped
             # through ctx, so no process outlives its task.
             _signal_group(proc.pid, signal.SIGKILL)
-            await asyncio.gather(feeder, reader, proc.wait(), return_exceptions=True)
+            await asyncio.gather(feeder, readers, proc.wait(), return_exceptions=True)
             output.close()
+            errors.close()
+            stderr.flush()
         return command_outcome(exit_code, output.tail, _read(ctx.workdir / RESULT_FILE))
 
     async def _wait_or_terminate(self, proc: asyncio.subprocess.Process, ctx: Context) -> int:
         """Wait for exit; once ctx.cancelled is set: SIGTERM the group, SIGKILL after grace."""
         exited = asyncio.ensure_future(proc.wait())
-        cancelled = asyncio.ensure_future(ctx.cancelled.wait())
+        cancelled = asyncio.ensure_future(ctx.cancelled.wait_async())
         await asyncio.wait({exited, cancelled}, return_when=asyncio.FIRST_COMPLETED)
         cancelled.cancel()
         if not exited.done():
@@ -139,11 +147,11 @@ async def _feed_stdin(proc: asyncio.subprocess.Process, data: bytes) -> None:
         raise
 
 
-class _Output:
-    """The command's stdout, on a pipe whose read end this runner owns.
+class _Pipe:
+    """One of the command's outputs, on a pipe whose read end this runner owns.
 
     A grandchild that leaves the process group and keeps the write end open must not
-    cost the output: the tail read so far is kept, and the read end is closed when the
+    cost the output: what was read so far is kept, and the read end is closed when the
     runner stops reading, whether or not EOF came.
     """
 
@@ -156,7 +164,7 @@ class _Output:
         self._transport = transport
 
     @classmethod
-    async def open(cls) -> "_Output":
+    async def open(cls) -> "_Pipe":
         read_fd, write_fd = os.pipe()
         reader = asyncio.StreamReader()
         transport, _ = await asyncio.get_running_loop().connect_read_pipe(
@@ -164,12 +172,40 @@ class _Output:
         )
         return cls(write_fd, reader, transport)
 
-    async def read(self) -> None:
+    async def read(self, consume: Callable[[bytes], None]) -> None:
         while chunk := await self._reader.read(65536):
-            self.tail = tail_bytes(self.tail, chunk)
+            consume(chunk)
+
+    def keep_tail(self, chunk: bytes) -> None:
+        self.tail = tail_bytes(self.tail, chunk)
 
     def close(self) -> None:
         self._transport.close()
+
+
+class _StderrLines:
+    """The command's stderr, line by line into the provider's log, each line prefixed
+    with the task (ctx.log), so the output of concurrent tasks can be told apart."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._partial = b""
+
+    def feed(self, chunk: bytes) -> None:
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        if len(self._partial) > MAX_STDERR_LINE:  # a line without end is logged in parts
+            lines.append(self._partial)
+            self._partial = b""
+        for line in lines:
+            self._emit(line)
+
+    def flush(self) -> None:
+        if self._partial:
+            self._emit(self._partial)
+            self._partial = b""
+
+    def _emit(self, line: bytes) -> None:
+        self._ctx.log.info("%s", line.decode(errors="replace").rstrip("\r"))
 
 
 def _read(path: Path) -> str:

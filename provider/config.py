@@ -4,7 +4,7 @@ import os
 import re
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from taskmill.provider.lease_clock import kill_grace_fits, shortest_lease
 
@@ -26,7 +26,8 @@ class ProviderConfig:
     graceful shutdown lets running work finish; kill_grace_seconds is how long work
     that must stop gets between SIGTERM and SIGKILL (or, for SDK handlers, between
     ctx.cancelled and being abandoned). top_k is the narrowest spread of claims over
-    the top candidates (see candidates.Spread).
+    the top candidates (see candidates.Spread). capability_concurrency caps the tasks
+    of one capability run at once, within concurrency (the SDK's per-handler option).
     """
 
     capabilities: tuple[str, ...]
@@ -39,6 +40,7 @@ class ProviderConfig:
     top_k: int = DEFAULT_TOP_K
     metrics_address: BindAddress | None = None  # None: metrics not served
     health_port: int | None = None  # /healthz and /readyz; None: not served
+    capability_concurrency: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.capabilities:
@@ -50,6 +52,14 @@ class ProviderConfig:
                 )
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        for capability, limit in self.capability_concurrency.items():
+            if capability not in self.capabilities:
+                raise ValueError(f"concurrency for {capability!r}, which is not served")
+            if not 1 <= limit <= self.concurrency:
+                raise ValueError(
+                    f"concurrency {limit} for {capability!r} must be between 1 and the "
+                    f"provider's concurrency {self.concurrency}"
+                )
         if not 5 <= self.lease_seconds <= 3600:
             raise ValueError("lease seconds must be between 5 and 3600")
         if not self.identity:

@@ -1,9 +1,13 @@
 """The handle a piece of work gets: its task, progress reporting, cancellation."""
 
-import asyncio
+import logging
+from collections.abc import MutableMapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from taskmill.provider.cancellation import Cancellation
+from taskmill.provider.errors import TaskStopped
 
 from taskmill.api.task import Task
 
@@ -11,10 +15,12 @@ from taskmill.api.task import Task
 class Context:
     """Passed to SDK handlers as `ctx` (and used by the command runner).
 
-    `cancelled` is set when the work must stop: the task was cancelled or deleted, the
-    lease was lost, or the provider is shutting down. Async handlers can await it;
-    sync handlers (run in a thread) poll `ctx.cancelled.is_set()`. Work that ignores
-    it is abandoned after the kill grace period and its result is never written.
+    `cancelled` is set when the work must stop: the task was cancelled, timed out or
+    deleted, the lease was lost, or the provider is shutting down. Sync handlers (run
+    in a thread) wait on it with `ctx.cancelled.wait(t)`, async ones with `await
+    ctx.cancelled.wait_async(t)`; `ctx.check()` and `ctx.sleep()` raise TaskStopped
+    once it is set. Work that ignores it is abandoned after the kill grace period and
+    its result is never written.
     """
 
     def __init__(self, task: Task, *, kill_grace_seconds: float, workdir: Path) -> None:
@@ -24,12 +30,18 @@ class Context:
         # How long stopped work may take to end (SIGTERM to SIGKILL, or until a handler
         # is abandoned): the provider's setting, or less when this lease cannot cover it.
         self.kill_grace_seconds = kill_grace_seconds
-        self.cancelled = asyncio.Event()
+        self.cancelled = Cancellation()
         self._progress: tuple[int | None, str] | None = None
+        self.log = TaskLogger(task)
 
     @property
     def name(self) -> str:
         return self.task.metadata.name
+
+    @property
+    def job(self) -> str:
+        """The BatchJob the task belongs to."""
+        return self.task.spec.batch_job
 
     @property
     def params(self) -> dict[str, Any]:
@@ -59,8 +71,24 @@ class Context:
             return None
         return start + timedelta(seconds=timeout)
 
+    def check(self) -> None:
+        """Raise TaskStopped if the work must stop; call it between steps."""
+        if self.cancelled.is_set():
+            raise TaskStopped(f"task {self.name} must stop")
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep in a sync handler, waking at once (with TaskStopped) if the work must stop."""
+        self.cancelled.wait(seconds)
+        self.check()
+
+    async def sleep_async(self, seconds: float) -> None:
+        """Sleep in an async handler, waking at once (with TaskStopped) if the work must stop."""
+        await self.cancelled.wait_async(seconds)
+        self.check()
+
     def progress(self, percent: int | None = None, message: str = "") -> None:
-        """Record progress; the next lease renewal carries it (no extra write).
+        """Record progress; the next lease renewal carries the latest (no extra write),
+        so calling it often costs nothing: status.progress changes once per renewal.
 
         Safe to call from a handler's thread: it only replaces one attribute.
         """
@@ -75,3 +103,21 @@ class Context:
         """Put back progress a failed renewal did not deliver, unless newer was reported."""
         if self._progress is None:
             self._progress = progress
+
+
+class TaskLogger(logging.LoggerAdapter[logging.Logger]):
+    """`ctx.log`: messages start with the task's name, and records carry `task` and
+    `job` attributes for structured formatters."""
+
+    def __init__(self, task: Task) -> None:
+        name = task.metadata.name
+        job = task.spec.batch_job
+        logger = logging.getLogger(f"taskmill.task.{task.spec.capability}")
+        super().__init__(logger, {"task": name, "job": job})
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        extra = self.extra or {}
+        kwargs["extra"] = {**kwargs.get("extra", {}), **extra}
+        return f"task {extra['task']}: {msg}", kwargs

@@ -266,7 +266,14 @@ class Keeper:
         if outcome.succeeded:
             return protocol.succeed(task, fence, now, outcome.result)
         return protocol.fail_attempt(
-            task, fence, now, outcome="Failed", reason=outcome.reason, result=outcome.result
+            task,
+            fence,
+            now,
+            outcome="Failed",
+            reason=outcome.reason,
+            result=outcome.result,
+            retry=outcome.retry,
+            backoff_seconds=outcome.retry_delay,
         )
 
     async def _write_final(self, held: Held, ops: Patch) -> None:

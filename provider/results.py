@@ -2,8 +2,9 @@
 
 The command contract: exit 0 is success; the stdout tail is result.output unless the
 command wrote JSON to the file named by TASKMILL_RESULT, which then supplies the
-result's message, reason and output. SDK handlers return a JSON-serialisable value,
-which becomes result.output.
+result's message, reason and output. SDK handlers return a value that becomes
+result.output: a string or UTF-8 bytes as they are, anything else (a pydantic model,
+a dict, a dataclass, a number) as JSON; a Result sets the message and reason too.
 
 A stdout tail is clipped to the inline limit by definition; a result the work chose
 (a handler's value, the result file's output) is never clipped: clipping JSON makes
@@ -12,9 +13,18 @@ it invalid, so one over the limit fails the attempt with reason ResultTooLarge.
 
 import asyncio
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic_core import PydanticSerializationError, to_jsonable_python
+from taskmill.provider.errors import (
+    MAX_REASON,
+    NonRetryableError,
+    RetryableError,
+    TaskError,
+    check_reason,
+    valid_reason,
+)
 
 from taskmill.api.meta import MAX_RESULT_OUTPUT
 from taskmill.api.task import TaskResult
@@ -25,19 +35,23 @@ REASON_HANDLER_ERROR = "HandlerError"
 REASON_INVALID_RESULT = "InvalidResult"
 REASON_START_FAILED = "StartFailed"
 REASON_RESULT_TOO_LARGE = "ResultTooLarge"
+REASON_INVALID_PARAMS = "InvalidParams"
 
 MAX_MESSAGE = 1024
 # The most of a result file that is read: far more than a valid one can hold.
 MAX_RESULT_FILE = 64 * 1024
-MAX_REASON = 64
-_REASON_PATTERN = r"[A-Z][A-Za-z0-9]*"
 _RESULT_FIELDS = frozenset({"message", "reason", "output"})
 
 
 @dataclass(frozen=True)
 class Outcome:
+    """How the work ended. A failure is retried under the task's policy unless
+    `retry` is False (fail now); `retry_delay` replaces the task's backoff."""
+
     succeeded: bool
     result: TaskResult
+    retry: bool = True
+    retry_delay: float | None = None
 
     @property
     def reason(self) -> str:
@@ -109,7 +123,7 @@ def parse_result_file(text: str) -> dict[str, str]:
             if not isinstance(body[key], str):
                 raise InvalidResultError(f"result {key} must be a string")
             fields[key] = body[key]
-    if fields.get("reason") and not _valid_reason(fields["reason"]):
+    if fields.get("reason") and not valid_reason(fields["reason"]):
         raise InvalidResultError(
             f"result reason must be CamelCase, at most {MAX_REASON} characters"
         )
@@ -118,10 +132,6 @@ def parse_result_file(text: str) -> dict[str, str]:
         text = output if isinstance(output, str) else json.dumps(output)
         fields["output"] = check_size(text, "result file output")
     return fields
-
-
-def _valid_reason(reason: str) -> bool:
-    return len(reason) <= MAX_REASON and re.fullmatch(_REASON_PATTERN, reason) is not None
 
 
 def command_outcome(exit_code: int, stdout_tail: bytes, result_file: str) -> Outcome:
@@ -143,23 +153,53 @@ def command_outcome(exit_code: int, stdout_tail: bytes, result_file: str) -> Out
     return Outcome(succeeded, result)
 
 
-def handler_outcome(value: Any) -> Outcome:
-    """Outcome of an SDK handler that returned `value`."""
+@dataclass(frozen=True)
+class Result:
+    """A handler's return value with the result's message and reason:
+    `return Result(scores, message="scored 20 items", reason="Scored")`."""
+
+    output: Any = None
+    message: str = ""
+    reason: str = REASON_COMPLETED
+
+    def __post_init__(self) -> None:
+        check_reason(self.reason)
+
+
+def serialise(value: Any) -> str:
+    """result.output for a handler's return value. Raises InvalidResultError."""
     if value is None:
-        output = ""
-    elif isinstance(value, str):
-        output = value
-    else:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
         try:
-            output = json.dumps(value)
-        except (TypeError, ValueError) as e:
-            error = InvalidResultError(f"handler returned a value that is not JSON: {e}")
-            return _invalid(error, "", None)
+            return bytes(value).decode()
+        except UnicodeDecodeError:
+            raise InvalidResultError(
+                "handler returned bytes that are not UTF-8; return text (base64, say)"
+            ) from None
     try:
-        check_size(output, "the handler's return value")
-    except ResultTooLargeError as e:
+        # Models, dataclasses, datetimes and the like as pydantic dumps them in JSON mode.
+        return json.dumps(to_jsonable_python(value), allow_nan=False)
+    except (PydanticSerializationError, TypeError, ValueError) as e:
+        raise InvalidResultError(
+            f"handler returned a value that cannot be serialised to JSON "
+            f"({type(value).__name__}): {e}"
+        ) from None
+
+
+def handler_outcome(value: Any) -> Outcome:
+    """Outcome of an SDK handler that returned `value` (a Result or the output itself)."""
+    result = value if isinstance(value, Result) else Result(value)
+    try:
+        output = check_size(serialise(result.output), "the handler's return value")
+    except InvalidResultError as e:
         return _invalid(e, "", None)
-    return Outcome(True, TaskResult(output=output, reason=REASON_COMPLETED))
+    return Outcome(
+        True,
+        TaskResult(output=output, message=result.message[:MAX_MESSAGE], reason=result.reason),
+    )
 
 
 def own_cancellation(error: BaseException) -> bool:
@@ -169,16 +209,35 @@ def own_cancellation(error: BaseException) -> bool:
 
 
 def error_outcome(exc: BaseException, traceback_text: str) -> Outcome:
-    """Outcome of an SDK handler that raised (anything: SystemExit included)."""
-    try:
-        text = str(exc)
-    except Exception:  # an exception whose __str__ raises still fails only its task
-        text = "<unprintable>"
-    message = f"{type(exc).__name__}: {text}"[:MAX_MESSAGE]
+    """Outcome of an SDK handler that raised (anything: SystemExit included).
+
+    A TaskError supplies the message and reason and says whether to retry.
+    """
+    retry, delay = not isinstance(exc, NonRetryableError), None
+    if isinstance(exc, RetryableError):
+        delay = exc.delay
+    if isinstance(exc, TaskError):
+        message, reason = exc.message or type(exc).__name__, exc.reason
+    else:
+        message, reason = f"{type(exc).__name__}: {_text(exc)}", REASON_HANDLER_ERROR
     result = TaskResult(
-        output=clip_output(traceback_text), message=message, reason=REASON_HANDLER_ERROR
+        output=clip_output(traceback_text), message=message[:MAX_MESSAGE], reason=reason
     )
-    return Outcome(False, result)
+    return Outcome(False, result, retry=retry, retry_delay=delay)
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # an exception whose __str__ raises still fails only its task
+        return "<unprintable>"
+
+
+def invalid_params_outcome(error: ValueError) -> Outcome:
+    """Params the handler's annotation refuses: no retry can fix them."""
+    message = f"invalid params: {error}"[:MAX_MESSAGE]
+    result = TaskResult(message=message, reason=REASON_INVALID_PARAMS)
+    return Outcome(False, result, retry=False)
 
 
 def start_failed_outcome(error: OSError) -> Outcome:

@@ -176,12 +176,16 @@ def fail_attempt(
     outcome: str,
     reason: str,
     result: TaskResult | None = None,
+    retry: bool = True,
+    backoff_seconds: float | None = None,
 ) -> Patch:
     """End the lease of a failed attempt and count it: retry after backoff, or fail.
 
     Used by a provider whose work failed and by the operator when a lease expires or a
     timed-out task was terminated: one write ends the lease, counts the attempt and
-    decides what comes next, so a retry costs no extra round trip.
+    decides what comes next, so a retry costs no extra round trip. The work may say
+    more: `retry=False` fails the task now (a retry cannot help), and `backoff_seconds`
+    replaces the task's own backoff for this retry.
     """
     attempts = task.status.attempts + 1
     freed, history = _end_lease(task, now, outcome, reason)
@@ -193,16 +197,25 @@ def fail_attempt(
     ]
     if result is not None:
         ops.append({"op": "add", "path": "/status/result", "value": _result(result)})
-    return ops + _retry_or_fail(task, now, attempts, reason)
+    return ops + _retry_or_fail(task, now, attempts, reason, retry, backoff_seconds)
 
 
-def _retry_or_fail(task: Task, now: datetime, attempts: int, reason: str) -> Patch:
-    """After a counted attempt: Failed when attempts are used up, else back off or retry."""
-    if attempts >= task.spec.max_attempts:
+def _retry_or_fail(
+    task: Task,
+    now: datetime,
+    attempts: int,
+    reason: str,
+    retry: bool = True,
+    backoff_seconds: float | None = None,
+) -> Patch:
+    """After a counted attempt: Failed when attempts are used up (or a retry cannot help),
+    else back off or retry."""
+    if not retry or attempts >= task.spec.max_attempts:
         completion = {"op": "add", "path": "/status/completionTime", "value": timestamp(now)}
         return [completion, *_phase_ops(TaskPhase.FAILED, reason, attempts)]
-    if task.spec.backoff_seconds > 0:
-        retry_after = now + timedelta(seconds=task.spec.backoff_seconds)
+    delay = task.spec.backoff_seconds if backoff_seconds is None else backoff_seconds
+    if delay > 0:
+        retry_after = now + timedelta(seconds=delay)
         backoff = {"op": "add", "path": "/status/retryAfter", "value": timestamp(retry_after)}
         return [backoff, *_phase_ops(TaskPhase.HELD, HELD_BACKOFF, attempts)]
     return _phase_ops(TaskPhase.PENDING, reason, attempts)

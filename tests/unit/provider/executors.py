@@ -27,7 +27,7 @@ class UntilCancelled:
 
     async def execute(self, task: Task, ctx: Context) -> Outcome:
         self.started.set()
-        stop = asyncio.ensure_future(ctx.cancelled.wait())
+        stop = asyncio.ensure_future(ctx.cancelled.wait_async())
         done = asyncio.ensure_future(self.finish.wait())
         await asyncio.wait({stop, done}, return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()

@@ -78,7 +78,7 @@ def test_stale_entries_never_win_and_do_not_pile_up() -> None:
     assert chosen(cands, rng, 1) == "t1"
     for i in range(1, 199, 2):
         cands.apply("MODIFIED", task_obj(f"t{i}", index=i, priority=1))
-    assert len(cands._heap) <= 2 * len(cands) + 64
+    assert cands.heap_size() <= 2 * len(cands) + 64
 
 
 def test_events_keep_the_set_current() -> None:
@@ -122,3 +122,27 @@ def test_spread_widens_on_losses_and_narrows_on_wins() -> None:
         ks.append(spread.k)
     assert ks[:6] == [6, 12, 20, 19, 18, 20]
     assert ks[-1] == 3
+
+
+@pytest.mark.parametrize(
+    ("full", "expected"),
+    [
+        (frozenset(), "a1"),  # the highest priority over all capabilities
+        (frozenset({"a"}), "b1"),  # "a" at its own limit: the best of the rest
+        (frozenset({"a", "b"}), "c1"),
+        (frozenset({"a", "b", "c"}), None),
+    ],
+)
+def test_choose_across_capabilities_leaves_out_full_ones(
+    full: frozenset[str], expected: str | None
+) -> None:
+    cands = CandidateSet(["a", "b", "c"])
+    for capability, priority in (("a", 9), ("b", 5), ("c", 1)):
+        for i in range(3):
+            name = f"{capability}{i}"
+            cands.apply("ADDED", task_obj(name, capability=capability, index=i, priority=priority))
+    cands.discard("a0")
+    cands.discard("b0")
+    cands.discard("c0")
+    task = cands.choose(random.Random(0), 1, full)
+    assert (task.metadata.name if task else None) == expected

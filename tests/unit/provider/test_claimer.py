@@ -1,12 +1,14 @@
 """Claiming against FakeKube: a won claim starts the work, a lost one moves on."""
 
 import asyncio
+import dataclasses
 import random
 from typing import Any
 
 import pytest
 from taskmill.provider.candidates import CandidateSet
 from taskmill.provider.claimer import ClaimDeniedError, Claimer
+from taskmill.provider.config import ProviderConfig
 from taskmill.provider.held import StopReason
 from taskmill.provider.keeper import Keeper
 
@@ -20,12 +22,14 @@ from tests.unit.provider.tasks import task_obj
 
 
 class Setup:
-    def __init__(self, api: FakeKube, *pending: dict[str, Any]) -> None:
+    def __init__(
+        self, api: FakeKube, *pending: dict[str, Any], config: ProviderConfig = CONFIG
+    ) -> None:
         clock, rng = clock_of(ManualClock()), random.Random(0)
-        self.keeper = Keeper(api, CONFIG, UntilCancelled(), clock, rng, on_freed=lambda: None)
-        self.candidates = CandidateSet(CONFIG.capabilities)
+        self.keeper = Keeper(api, config, UntilCancelled(), clock, rng, on_freed=lambda: None)
+        self.candidates = CandidateSet(config.capabilities)
         self.candidates.replace(list(pending))
-        self.claimer = Claimer(api, CONFIG, self.keeper, self.candidates, clock, rng)
+        self.claimer = Claimer(api, config, self.keeper, self.candidates, clock, rng)
 
     def remaining(self) -> Task | None:
         return self.candidates.choose(random.Random(0), 1)
@@ -100,6 +104,37 @@ def test_no_claims_beyond_the_concurrency() -> None:
         for _ in range(20):  # time for a second claim, were one allowed
             await asyncio.sleep(0)
         assert (len(s.keeper.held), len(api.sent("json_patch"))) == (1, 1)  # concurrency 1
+        s.claimer.stop()
+        await runner
+        await s.close()
+
+    asyncio.run(main())
+
+
+def test_no_claims_beyond_a_capabilitys_own_concurrency() -> None:
+    async def main() -> None:
+        config = dataclasses.replace(
+            CONFIG, capabilities=("cap", "other"), concurrency=3, capability_concurrency={"cap": 1}
+        )
+        pending = [
+            task_obj("a", priority=9),
+            task_obj("b", index=1, priority=9),
+            task_obj("c", index=2, capability="other"),
+        ]
+        api = api_with(*pending)
+        s = Setup(api, *pending, config=config)
+        runner = asyncio.create_task(s.claimer.run())
+        await until(lambda: s.keeper.load == 2)
+        for _ in range(20):  # time for a third claim, were one allowed
+            await asyncio.sleep(0)
+        # a and b outrank c, but "cap" is at its limit of 1
+        [first] = sorted(set(s.keeper.held) - {"c"})
+        assert "c" in s.keeper.held
+        assert len(api.sent("json_patch")) == 2
+        s.keeper.held[first].stop(StopReason.SHUTDOWN)  # it ends: "cap" has room again
+        await until(lambda: first not in s.keeper.held)
+        s.claimer.wake()  # as the agent's on_freed does
+        await until(lambda: ({"a", "b"} - {first}) <= set(s.keeper.held))
         s.claimer.stop()
         await runner
         await s.close()

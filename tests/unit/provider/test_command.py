@@ -219,3 +219,25 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
     while not condition():
         assert time.monotonic() < deadline
         time.sleep(0.02)
+
+
+def test_stderr_lines_reach_the_log_prefixed_with_the_task(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    code = (
+        "import sys; sys.stderr.write('loading\\nwarn: slow\\r\\n' + 'x' * 40000 + '\\npartial');"
+        "print('out')"
+    )
+    with caplog.at_level("INFO", logger="taskmill.task"):
+        outcome = run(py(code))
+    assert outcome.result.output == "out\n"  # stdout stays the result
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("taskmill.task")]
+    assert lines[:2] == ["task job-3: loading", "task job-3: warn: slow"]
+    assert lines[-1] == "task job-3: partial"  # the last line, without a newline
+    long = "".join(line.removeprefix("task job-3: ") for line in lines[2:-1])
+    assert long == "x" * 40000  # logged in parts, nothing lost
+    assert all(
+        getattr(r, "task", None) == "job-3"
+        for r in caplog.records
+        if r.name.startswith("taskmill.task")
+    )

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from taskmill.provider.context import Context
-from taskmill.provider.handlers import Handler, HandlerRunner
+from taskmill.provider.handlers import Handler, HandlerRunner, register
 from taskmill.provider.results import Outcome
 
 from taskmill.api.task import Task
@@ -22,7 +22,7 @@ TASK = Task.model_validate(task_obj("t-1", index=1))
 
 def run(handler: Handler, cancel_after: float | None = None) -> tuple[Outcome, Context]:
     async def main() -> tuple[Outcome, Context]:
-        runner = HandlerRunner({"cap": handler})
+        runner = HandlerRunner({"cap": register(handler)})
         ctx = Context(TASK, kill_grace_seconds=0.5, workdir=Path("/nonexistent"))
         if cancel_after is not None:
             asyncio.get_running_loop().call_later(cancel_after, ctx.cancelled.set)

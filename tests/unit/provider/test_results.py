@@ -106,8 +106,9 @@ def test_handler_values(value: object, output: str) -> None:
     assert outcome.result.output == output
 
 
-def test_handler_value_that_is_not_json() -> None:
-    outcome = handler_outcome({"s": {1, 2}})
+@pytest.mark.parametrize("value", [{"s": object()}, float("nan"), b"\xff\xfe"])
+def test_handler_value_that_is_not_json(value: object) -> None:
+    outcome = handler_outcome(value)
     assert (outcome.succeeded, outcome.reason) == (False, "InvalidResult")
 
 
