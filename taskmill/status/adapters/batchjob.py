@@ -85,7 +85,7 @@ def from_object(job: BatchJob, now: datetime) -> BatchJobFacts:
         leased=status.counts.leased,
         leasable=status.counts.pending if met else 0,
         dependencies_met=met,
-        observed=status.observed_generation > 0,
+        observed=(status.observed_generation or 0) > 0,
     )
 
 
