@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv binaries cluster cluster-down crds docs verify lint test test-unit test-integration test-e2e image demo bench clean
+.PHONY: help venv binaries browser cluster cluster-down crds docs verify lint test test-unit test-integration test-e2e image demo bench clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ venv: $(STAMP) ## Create .venv with taskmill and the dev tools
 
 binaries: ## Build or unpack the pinned tools: control plane, helm, Prometheus (cached in ~/.cache/taskmill)
 	hack/build-control-plane.sh kube etcd helm prometheus
+
+browser: ## Debian's chromium + chromedriver for the UI tests, installed when missing (needs root)
+	hack/install-browser.sh
 
 cluster: venv binaries ## Start the local control plane; kubeconfig at .taskmill/kubeconfig
 	$(BIN)/python -m tests.harness up
@@ -46,13 +49,13 @@ lint: venv ## ruff, and mypy --strict over the packages, tests and bench
 	$(BIN)/ruff format --check .
 	$(BIN)/python hack/typecheck.py
 
-test: venv binaries ## The whole suite (integration tests start their own control plane)
+test: venv binaries browser ## The whole suite (integration tests start their own control plane)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: venv ## Unit tests only (no cluster)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: venv binaries ## Integration tests only
+test-integration: venv binaries browser ## Integration tests only
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 test-e2e: venv binaries ## kind end-to-end test (needs Docker and kind; skips, saying why, without them)

@@ -48,8 +48,9 @@ class Estate:
 
 
 @pytest.fixture(scope="module")
-def estate(cluster: Cluster, crds: list[str]) -> Iterator[Estate]:
-    namespace = "views-estate"
+def estate(cluster: Cluster, crds: list[str], request: pytest.FixtureRequest) -> Iterator[Estate]:
+    """One namespace per test module (views-<module>), so modules never share state."""
+    namespace = "views-" + request.module.__name__.rsplit(".", 1)[-1].replace("_", "-")
     cluster.kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=true")
     cluster.kubectl("create", "namespace", namespace)
     objects = [

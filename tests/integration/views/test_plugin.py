@@ -104,9 +104,9 @@ def test_alerts_dashboard_and_why(estate: Estate) -> None:
         (("status", "--frobnicate"), 2, "unrecognized arguments: --frobnicate"),
         (("status", "--status", "Broken"), 1, "--status 'Broken': not one of"),
         (("status", "-l", "a b c"), 1, "error: the API server refused"),
-        (("status", "--view", "nope"), 1, "unknown view 'nope': no JobView views-estate/nope"),
+        (("status", "--view", "nope"), 1, "unknown view 'nope': no JobView views-test-plugin/nope"),
         (("status", "--sort-by", "colour"), 1, "--sort-by 'colour': not one of"),
-        (("why", "ghost"), 1, "no BatchJob named 'ghost' in namespace views-estate"),
+        (("why", "ghost"), 1, "no BatchJob named 'ghost' in namespace views-test-plugin"),
     ],
 )
 def test_bad_input_names_the_problem(

@@ -133,10 +133,10 @@ async function renderAlerts() {
 // --- dashboard --------------------------------------------------------------
 
 function chart(id, title, values) {
-  const width = 320, height = 90, peak = Math.max(1, ...values);
+  const width = 320, height = 90, top = Math.max(0, ...values), peak = Math.max(1, top);
   const step = values.length > 1 ? width / (values.length - 1) : width;
   const points = values.map((v, i) => `${(i * step).toFixed(1)},${(height - v / peak * (height - 10)).toFixed(1)}`);
-  return `<figure><figcaption>${esc(title)} (now ${values.length ? values[values.length - 1] : 0}, peak ${peak})</figcaption>
+  return `<figure><figcaption>${esc(title)} (now ${values.length ? values[values.length - 1] : 0}, peak ${top})</figcaption>
     <svg class="chart" id="${id}" width="${width}" height="${height}">
     <polyline fill="none" stroke="#1565c0" stroke-width="2" points="${points.join(" ")}"/></svg></figure>`;
 }
