@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import chaos, metricscost, peer, report, scale, statusengine
+from bench import chaos, metricscost, peer, report, scale, statusengine, views
 from bench.context import Bench
 from bench.dispatch import dispatch
 from bench.failover import failover
@@ -55,6 +55,7 @@ def scenarios(quick: bool, seed: int, scale_items: int | None = None) -> list[Sc
         Scenario("peer", 1, lambda b, _: peer.peer(b, items=1000), peer.unavailable),
         Scenario("scale", 1, lambda b, _: scale.scale(b, items=items)),
         Scenario("status", 3, lambda b, _: statusengine.status_engine(b)),
+        Scenario("views", 1, lambda b, _: views.views(b)),
     ]
 
 

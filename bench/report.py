@@ -58,6 +58,23 @@ ROWS = [
         _get("status", "objects_per_s"),
         "{:.0f}",
     ),
+    Row(
+        "views",
+        "kubectl taskmill status -A, 5,000 workloads (s)",
+        _get("views", "status_seconds"),
+        "{:.2f}",
+        "< 2",
+        lambda v, _: v < 2.0,
+    ),
+    Row(
+        "views",
+        "UI first page, fresh server (s)",
+        _get("views", "ui_first_page_cold_seconds"),
+        "{:.2f}",
+        "< 1",
+        lambda v, _: v < 1.0,
+    ),
+    Row("views", "UI first page, warm (s)", _get("views", "ui_first_page_warm_seconds"), "{:.2f}"),
     Row("throughput", "tasks/s (2,000 no-op, 8x4)", _get("throughput", "tasks_per_s"), "{:.1f}"),
     Row("throughput", "makespan s", _get("throughput", "makespan_s"), "{:.1f}"),
     Row(
