@@ -84,6 +84,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ui.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
     ui.add_argument("--address", default="127.0.0.1", help="address to listen on")
     ui.add_argument("--open", action="store_true", help="open a browser on it")
+    ui.add_argument(
+        "--user-header",
+        default="",
+        help="behind an authenticating proxy: act as the user this header names (by "
+        "impersonation); off unless given, so a request cannot choose who it is",
+    )
+    ui.add_argument("--group-header", default="", help="with --user-header: the groups' header")
     return parser.parse_args(argv)
 
 
@@ -119,6 +126,8 @@ def namespace_of(args: argparse.Namespace, conn: Connection) -> str | None:
 async def _run(args: argparse.Namespace) -> int:
     conn = connection(args)
     namespace = namespace_of(args, conn)
+    if args.command == "ui":
+        return await _ui(args, conn, namespace)
     async with Kube(conn, user_agent=USER_AGENT) as kube:
         if args.command == "status":
             return await _status(kube, args, namespace)
@@ -140,11 +149,17 @@ async def _run(args: argparse.Namespace) -> int:
                 print(dashboard_text(board))
             _warn_denied(shot)
             return 0
-        if args.command == "why":
-            return await _why(kube, args, namespace)
-        from taskmill.views.web.server import serve_ui  # only the ui needs aiohttp.web
+        return await _why(kube, args, namespace)
 
-        return await serve_ui(kube, namespace, args.address, args.port, args.open)
+
+async def _ui(args: argparse.Namespace, conn: Connection, namespace: str | None) -> int:
+    from taskmill.views.web.server import serve_ui  # only the ui needs aiohttp.web
+
+    if args.group_header and not args.user_header:
+        raise ConfigError("--group-header needs --user-header")
+    return await serve_ui(
+        conn, namespace, args.address, args.port, args.open, args.user_header, args.group_header
+    )
 
 
 async def _status(kube: Kube, args: argparse.Namespace, namespace: str | None) -> int:

@@ -9,6 +9,7 @@ import asyncio
 import json
 import webbrowser
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
@@ -17,8 +18,10 @@ from aiohttp import web
 
 from taskmill.api.batchjob import BatchJob
 from taskmill.api.task import Task
+from taskmill.kube import Kube
 from taskmill.kube.api import KubeApi
 from taskmill.kube.client import ApiError
+from taskmill.kube.config import Connection, Impersonation
 from taskmill.kube.paths import EVENTS
 from taskmill.status.adapters.lateness import parse_duration
 from taskmill.views.alerts import alerts
@@ -31,6 +34,7 @@ from taskmill.views.web.hub import Hub
 from taskmill.views.why import why_batchjob, why_other
 
 STATIC = files("taskmill.views.web").joinpath("static")
+UI_AGENT = "kubectl-taskmill-ui"
 MIN_INTERVAL_SECONDS = 1.0  # at most one relist a second, however busy the cluster
 
 Clock = Callable[[], datetime]
@@ -40,17 +44,85 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def make_app(kube: KubeApi, namespace: str | None, clock: Clock = _now) -> web.Application:
-    async def take() -> Snapshot:
-        return await snapshot(kube, clock(), namespace=namespace, with_tasks=True)
+class Hubs:
+    """One hub per identity the UI acts as.
 
-    async def changed(shot: Snapshot) -> None:
-        await asyncio.sleep(MIN_INTERVAL_SECONDS)
-        await changes(kube, shot.sources)
+    Normally that is one: the credentials it runs with. Behind an authenticating proxy,
+    and only when told the header names, it acts as the user (and groups) the proxy
+    names, by impersonation, so each person sees what they may list, under their own
+    policies; each identity still gets one shared hub, never one per browser.
+    """
 
-    hub = Hub(take, changed, clock)
+    def __init__(
+        self,
+        conn: Connection,
+        namespace: str | None,
+        clock: Clock,
+        user_header: str = "",
+        group_header: str = "",
+    ) -> None:
+        self._conn = conn
+        self._namespace = namespace
+        self._clock = clock
+        self._user_header = user_header
+        self._group_header = group_header
+        self._hubs: dict[Impersonation | None, tuple[Hub, Kube, asyncio.Task[None]]] = {}
+        self._lock = asyncio.Lock()
+
+    async def for_request(self, request: web.Request) -> tuple[Hub, KubeApi]:
+        who = self._identity(request)
+        async with self._lock:
+            if who not in self._hubs:
+                self._hubs[who] = await self._start(who)
+        hub, kube, _task = self._hubs[who]
+        return hub, kube
+
+    def _identity(self, request: web.Request) -> Impersonation | None:
+        if not self._user_header:
+            return None
+        user = request.headers.get(self._user_header, "")
+        if not user:
+            raise web.HTTPUnauthorized(text=f"no {self._user_header} header from the proxy")
+        groups = (
+            [
+                group.strip()
+                for value in request.headers.getall(self._group_header, [])
+                for group in value.split(",")
+                if group.strip()
+            ]
+            if self._group_header
+            else []
+        )
+        return Impersonation(user, tuple(groups))
+
+    async def _start(self, who: Impersonation | None) -> tuple[Hub, Kube, asyncio.Task[None]]:
+        kube = Kube(
+            replace(self._conn, impersonate=who) if who else self._conn, user_agent=UI_AGENT
+        )
+        await kube.__aenter__()
+        namespace, clock = self._namespace, self._clock
+
+        async def take() -> Snapshot:
+            return await snapshot(kube, clock(), namespace=namespace, with_tasks=True)
+
+        async def changed(shot: Snapshot) -> None:
+            await asyncio.sleep(MIN_INTERVAL_SECONDS)
+            await changes(kube, shot.sources)
+
+        hub = Hub(take, changed, clock)
+        return hub, kube, asyncio.create_task(hub.run(), name=f"ui hub {who}")
+
+    async def close(self) -> None:
+        for _hub, kube, task in self._hubs.values():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await kube.close()
+        self._hubs.clear()
+
+
+def make_app(hubs: Hubs, namespace: str | None, clock: Clock = _now) -> web.Application:
     app = web.Application()
-    app["hub"], app["kube"], app["namespace"], app["clock"] = hub, kube, namespace, clock
+    app["hubs"], app["namespace"], app["clock"] = hubs, namespace, clock
     app.router.add_get("/", _page)
     app.router.add_get("/alerts", _page)
     app.router.add_get("/dashboard", _page)
@@ -63,20 +135,24 @@ def make_app(kube: KubeApi, namespace: str | None, clock: Clock = _now) -> web.A
     app.router.add_get("/api/events", _events)
     app.router.add_get("/healthz", _healthz)
 
-    async def start(app: web.Application) -> Any:
-        task = asyncio.create_task(hub.run(), name="ui hub")
-        yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    async def stop(app: web.Application) -> None:
+        await hubs.close()
 
-    app.cleanup_ctx.append(start)
+    app.on_cleanup.append(stop)
     return app
 
 
 async def serve_ui(
-    kube: KubeApi, namespace: str | None, address: str, port: int, open_browser: bool
+    conn: Connection,
+    namespace: str | None,
+    address: str,
+    port: int,
+    open_browser: bool,
+    user_header: str = "",
+    group_header: str = "",
 ) -> int:
-    runner = web.AppRunner(make_app(kube, namespace), access_log=None)
+    hubs = Hubs(conn, namespace, _now, user_header, group_header)
+    runner = web.AppRunner(make_app(hubs, namespace), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, address, port)
     await site.start()
@@ -112,11 +188,11 @@ async def _static(request: web.Request) -> web.Response:
 
 
 async def _status(request: web.Request) -> web.Response:
-    hub: Hub = request.app["hub"]
+    hub, kube = await request.app["hubs"].for_request(request)
     shot = await hub.current()
     now = request.app["clock"]()
     try:
-        view = await _view_of(request)
+        view = await _view_of(request, kube)
     except ViewError as e:
         return web.json_response({"error": str(e)}, status=400)
     rows = view.select(shot.rows, now)
@@ -132,12 +208,12 @@ async def _status(request: web.Request) -> web.Response:
     )
 
 
-async def _view_of(request: web.Request) -> View:
+async def _view_of(request: web.Request, kube: KubeApi) -> View:
     query = request.query
     view = View()
     if query.get("view"):
         try:
-            saved = await load_view(request.app["kube"], query["view"], request.app["namespace"])
+            saved = await load_view(kube, query["view"], request.app["namespace"])
         except ApiError as e:
             raise ViewError(e.message) from None
         view = saved.view
@@ -157,14 +233,14 @@ async def _view_of(request: web.Request) -> View:
 
 
 async def _alerts(request: web.Request) -> web.Response:
-    hub: Hub = request.app["hub"]
+    hub, _kube = await request.app["hubs"].for_request(request)
     shot = await hub.current()
     found = alerts(shot.rows, shot.capacity, request.app["clock"]())
     return web.json_response({"version": hub.version, "items": [vars(a) for a in found]})
 
 
 async def _dashboard(request: web.Request) -> web.Response:
-    hub: Hub = request.app["hub"]
+    hub, _kube = await request.app["hubs"].for_request(request)
     shot = await hub.current()
     board = dashboard(shot.rows, shot.capacity, shot.tasks, request.app["clock"]())
     history = [
@@ -175,7 +251,7 @@ async def _dashboard(request: web.Request) -> web.Response:
 
 
 async def _job(request: web.Request) -> web.Response:
-    hub: Hub = request.app["hub"]
+    hub, kube = await request.app["hubs"].for_request(request)
     shot = await hub.current()
     ns, kind, name = (request.match_info[k] for k in ("namespace", "kind", "name"))
     now = request.app["clock"]()
@@ -206,7 +282,7 @@ async def _job(request: web.Request) -> web.Response:
             ),
             "why": [vars(c) for c in causes],
             "tasks": [_task_json(t) for t in sorted(own, key=lambda t: t.spec.index)],
-            "events": await _events_of(request.app["kube"], ns, name),
+            "events": await _events_of(kube, ns, name),
         }
     )
 
@@ -245,7 +321,7 @@ async def _events_of(kube: KubeApi, namespace: str, name: str) -> list[dict[str,
 
 async def _events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: `version` each time the shared snapshot changes."""
-    hub: Hub = request.app["hub"]
+    hub, _kube = await request.app["hubs"].for_request(request)
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )

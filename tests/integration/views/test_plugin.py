@@ -1,10 +1,14 @@
 """`kubectl taskmill` run as kubectl runs plugins, against the local control plane."""
 
 import json
+import os
+import subprocess
+import urllib.error
+import urllib.request
 
 import pytest
 
-from tests.integration.views.conftest import Estate
+from tests.integration.views.conftest import PLUGIN_BIN, Estate
 
 pytestmark = pytest.mark.integration
 
@@ -123,3 +127,49 @@ def test_a_kind_you_may_not_list_is_named_not_shown_empty(estate: Estate) -> Non
     assert "warning: you may not list Job.batch; it is not shown" in done.stderr
     assert "may not list statuspolicies: the built-in default applies" in done.stderr
     assert "No workloads found." in done.stdout
+
+
+def test_the_ui_acts_as_the_user_its_proxy_names_only_when_told(estate: Estate) -> None:
+    env = {**estate.cluster.env, "PATH": f"{PLUGIN_BIN}{os.pathsep}{estate.cluster.env['PATH']}"}
+    proc = subprocess.Popen(
+        [
+            str(estate.cluster.bin_dir / "kubectl"),
+            "taskmill",
+            "ui",
+            "-n",
+            estate.namespace,
+            "--port",
+            "0",
+            "--user-header",
+            "X-Remote-User",
+            "--group-header",
+            "X-Remote-Group",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[3]
+
+        def get(headers: dict[str, str]) -> tuple[int, dict[str, object]]:
+            request = urllib.request.Request(url + "api/status", headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                return error.code, {}
+
+        assert get({})[0] == 401  # no proxy identity: nothing at all
+        status, nobody = get({"X-Remote-User": "nobody-ui", "X-Remote-Group": "a, b"})
+        assert status == 200
+        assert nobody["viewer"] == "nobody-ui"
+        assert nobody["items"] == []
+        denied = nobody["denied"]
+        assert isinstance(denied, list)
+        assert "Job.batch" in denied
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -439,3 +439,20 @@ def test_a_namespaced_install_leaves_status_policies_to_the_cluster_admin() -> N
     assert not find(objects, "StatusPolicy")
     args = container(one(objects, "Deployment", "-operator"))["args"]
     assert "--no-review-status-policies" in args
+
+
+def test_the_ui_is_read_only_and_impersonates_only_behind_a_named_proxy_header() -> None:
+    assert not find(render(), "Deployment", "-ui")
+    objects = render({"ui": {"enabled": True}})
+    rules = granted_rules(objects, "tm-taskmill-ui")
+    assert allows(rules, "taskmill.io", "batchjobs", "watch")
+    assert allows(rules, "batch", "cronjobs", "list")
+    assert not any(set(r["verbs"]) - {"get", "list", "watch"} for r in rules)
+    assert not allows(rules, "", "secrets", "get")
+    command = container(one(objects, "Deployment", "-ui"))["command"]
+    assert command[:3] == ["kubectl-taskmill", "ui", "-A"]
+
+    proxied = render({"ui": {"enabled": True, "userHeader": "X-Remote-User"}})
+    assert allows(granted_rules(proxied, "tm-taskmill-ui"), "", "users", "impersonate")
+    args = container(one(proxied, "Deployment", "-ui"))["args"]
+    assert args == ["--user-header=X-Remote-User"]
