@@ -67,6 +67,26 @@ def holds(program: Program, variables: Activation) -> bool:
     raise CelError(f"the rule gave {kind}, not a boolean")
 
 
+def compile_chain(expressions: list[str]) -> Program | None:
+    """One program giving the index of the first true expression, -1 for none: one
+    evaluation per object instead of one per rule. None when they do not combine."""
+    chain = "-1"
+    for index in reversed(range(len(expressions))):
+        chain = f"({expressions[index]}) ? {index} : ({chain})"
+    try:
+        return _env().compile(chain)
+    except RuntimeError:
+        return None
+
+
+def first_true(program: Program, variables: Activation) -> int | None:
+    """The chain's answer; None when some rule in it failed on this object."""
+    result = program.eval(variables)
+    if result.type() != cel.Type.INT:
+        return None
+    return int(result.value())
+
+
 def _first_line(message: str) -> str:
     """The compiler's first line without its status-code prefix: `1:4: Syntax error: ...`."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]

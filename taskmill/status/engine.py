@@ -4,6 +4,10 @@ Layers are tried in order (a viewer's own policy, their groups' policies, the cl
 default); within a layer, the object's kind's rules in order. A rule that errors on
 this object is skipped and recorded, so a bad rule degrades to the next candidate
 instead of failing the object. When nothing matches the value is Unknown.
+
+Each kind's rules are also compiled into one chained program; the engine tries that
+first (one evaluation per layer) and falls back to rule by rule only when some rule
+failed on this object, which then shows in the verdict's errors.
 """
 
 from collections.abc import Mapping, Sequence
@@ -12,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from taskmill.api.common import NormalizedStatus
-from taskmill.status.cel import CelError, activation, holds
+from taskmill.status.cel import CelError, activation, first_true, holds
 from taskmill.status.policy import CompiledPolicy, kind_key
 
 NO_RULE = "no rule matched"
@@ -38,9 +42,19 @@ def normalize(
     variables = None
     errors: list[str] = []
     for policy in layers:
-        for rule in policy.rules.get(key, ()):
-            if variables is None:  # converted only for kinds some layer has rules for
-                variables = activation(obj, facts or {}, now)
+        rules = policy.rules.get(key, ())
+        if not rules:
+            continue
+        if variables is None:  # converted only for kinds some layer has rules for
+            variables = activation(obj, facts or {}, now)
+        chain = policy.chains.get(key)
+        index = None if chain is None else first_true(chain, variables)
+        if index is not None:
+            if index >= 0:
+                rule = rules[index]
+                return Verdict(rule.value, policy.name, rule.name, rule.reason, tuple(errors))
+            continue
+        for rule in rules:
             try:
                 matched = holds(rule.program, variables)
             except CelError as e:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from taskmill.api.common import NormalizedStatus
 from taskmill.api.statuspolicy import StatusPolicy, Subject
-from taskmill.status.cel import CelError, Program, compile_rule
+from taskmill.status.cel import CelError, Program, compile_chain, compile_rule
 
 KindKey = tuple[str, str]  # (apiGroup, kind); the core group is ""
 
@@ -29,15 +29,19 @@ class CompiledPolicy:
     subjects: tuple[Subject, ...] = ()
     rules: Mapping[KindKey, tuple[CompiledRule, ...]] = field(default_factory=dict)
     problems: tuple[str, ...] = ()  # rules left out, each naming the rule and why
+    # Per kind, all its rules as one program (cel.compile_chain): the fast path.
+    chains: Mapping[KindKey, Program] = field(default_factory=dict)
 
 
 def compile_policy(policy: StatusPolicy) -> CompiledPolicy:
     """Every rule compiled; those that fail are reported in `problems` and skipped."""
     rules: dict[KindKey, tuple[CompiledRule, ...]] = {}
+    chains: dict[KindKey, Program] = {}
     problems: list[str] = []
     for kind_rules in policy.spec.rules:
         key = (kind_rules.api_group, kind_rules.kind)
         compiled: list[CompiledRule] = []
+        texts: list[str] = []  # of the rules that compiled, in order
         for index, rule in enumerate(kind_rules.rules):
             name = rule.name or str(rule.value)
             where = f"{_kind_name(key)} rule {index} ({name})"
@@ -52,13 +56,18 @@ def compile_policy(policy: StatusPolicy) -> CompiledPolicy:
                 problems.append(f"{where}: {e}")
                 continue
             compiled.append(CompiledRule(name, value, rule.reason or rule.when, program))
+            texts.append(rule.when)
         rules[key] = tuple(compiled)
+        chain = compile_chain(texts)
+        if chain is not None:
+            chains[key] = chain
     return CompiledPolicy(
         name=policy.metadata.name,
         priority=policy.spec.priority,
         subjects=tuple(policy.spec.subjects),
         rules=rules,
         problems=tuple(problems),
+        chains=chains,
     )
 
 
