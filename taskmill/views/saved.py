@@ -3,10 +3,12 @@
 from dataclasses import dataclass
 
 from taskmill.api.jobview import ClusterJobView, JobView, JobViewSpec
+from taskmill.api.statuspolicy import SubjectKind
 from taskmill.kube.api import KubeApi
 from taskmill.kube.client import ApiError
 from taskmill.kube.paths import ResourcePath
 from taskmill.status.adapters.lateness import parse_duration
+from taskmill.status.layers import Viewer
 from taskmill.views.filters import COLUMNS, View, ViewError
 
 JOBVIEWS = ResourcePath("taskmill.io", "v1alpha1", "jobviews")
@@ -45,6 +47,44 @@ def saved_view(spec: JobViewSpec, *, cluster: bool) -> Saved:
         columns=tuple(str(c) for c in spec.columns) or COLUMNS,
     )
     return Saved(view, spec.selector, cluster and spec.all_namespaces)
+
+
+@dataclass(frozen=True)
+class Listed:
+    name: str
+    kind: str  # JobView or ClusterJobView
+    mine: bool  # its subjects name the viewer (or one of their groups)
+
+
+async def list_views(kube: KubeApi, namespace: str | None, viewer: Viewer) -> list[Listed]:
+    """The saved views the viewer may read, theirs first; kinds they may not list are
+    left out (the UI still takes a view by name)."""
+    found: list[Listed] = []
+    sources = [(JOBVIEWS.path(namespace), "JobView")] if namespace else []
+    sources.append((CLUSTERJOBVIEWS.path(), "ClusterJobView"))
+    for path, kind in sources:
+        try:
+            items = (await kube.list_objects(path))["items"]
+        except ApiError as e:
+            if e.status in (403, 404):
+                continue
+            raise
+        for item in items:
+            spec = JobViewSpec.model_validate(item.get("spec") or {})
+            found.append(Listed(item["metadata"]["name"], kind, _names(spec, viewer)))
+    return sorted(found, key=lambda v: (not v.mine, v.kind != "JobView", v.name))
+
+
+def _names(spec: JobViewSpec, viewer: Viewer) -> bool:
+    return any(
+        (s.kind == SubjectKind.USER and s.name == viewer.user)
+        or (s.kind == SubjectKind.GROUP and s.name in viewer.groups)
+        or (
+            s.kind == SubjectKind.SERVICE_ACCOUNT
+            and viewer.user == f"system:serviceaccount:{s.namespace}:{s.name}"
+        )
+        for s in spec.subjects
+    )
 
 
 async def _get(kube: KubeApi, path: str) -> dict[str, object] | None:

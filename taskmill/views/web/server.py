@@ -27,7 +27,7 @@ from taskmill.status.adapters.lateness import parse_duration
 from taskmill.views.alerts import alerts
 from taskmill.views.dashboard import dashboard
 from taskmill.views.filters import View, ViewError
-from taskmill.views.saved import load_view
+from taskmill.views.saved import list_views, load_view
 from taskmill.views.source import Snapshot, snapshot
 from taskmill.views.watching import changes
 from taskmill.views.web.hub import Hub
@@ -132,6 +132,7 @@ def make_app(hubs: Hubs, namespace: str | None, clock: Clock = _now) -> web.Appl
     app.router.add_get("/api/alerts", _alerts)
     app.router.add_get("/api/dashboard", _dashboard)
     app.router.add_get("/api/jobs/{namespace}/{kind}/{name}", _job)
+    app.router.add_get("/api/views", _views)
     app.router.add_get("/api/events", _events)
     app.router.add_get("/healthz", _healthz)
 
@@ -230,6 +231,13 @@ async def _view_of(request: web.Request, kube: KubeApi) -> View:
         sort_by=query.get("sort", "").upper() or view.sort_by,
         columns=view.columns,
     ).check()
+
+
+async def _views(request: web.Request) -> web.Response:
+    hub, kube = await request.app["hubs"].for_request(request)
+    shot = await hub.current()
+    listed = await list_views(kube, request.app["namespace"], shot.survey.viewer)
+    return web.json_response({"items": [vars(v) for v in listed]})
 
 
 async def _alerts(request: web.Request) -> web.Response:

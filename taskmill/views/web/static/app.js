@@ -50,7 +50,8 @@ function filterForm(params) {
     <label>Kind <input id="f-kind" name="kind" value="${esc(params.get("kind") || "")}"></label>
     <label>Name contains <input id="f-name" name="name" value="${esc(params.get("name") || "")}"></label>
     <label>Created within <input id="f-since" name="since" placeholder="24h" value="${esc(params.get("since") || "")}"></label>
-    <label>Saved view <input id="f-view" name="view" value="${esc(params.get("view") || "")}"></label>
+    <label>Saved view <input id="f-view" name="view" list="views" value="${esc(params.get("view") || "")}"></label>
+    <datalist id="views"></datalist>
     <fieldset id="f-status"><legend>Status</legend>${boxes}</fieldset>
     <input type="hidden" name="sort" id="f-sort" value="${esc(params.get("sort") || "")}">
     <button type="submit" id="f-apply">Apply</button>
@@ -105,7 +106,16 @@ function cell(item, column) {
   return "";
 }
 
+async function fillViews() {
+  const list = document.getElementById("views");
+  if (!list) return;
+  const body = await getJSON("/api/views");
+  list.innerHTML = body.items.map((v) =>
+    `<option value="${esc(v.name)}">${esc(v.kind)}${v.mine ? " (yours)" : ""}</option>`).join("");
+}
+
 function bindFilters() {
+  fillViews().catch(() => {});
   const form = document.getElementById("filters");
   form.addEventListener("submit", (event) => {
     event.preventDefault();
