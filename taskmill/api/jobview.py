@@ -74,26 +74,24 @@ class JobViewSpec(ApiModel):
     )
 
 
-class JobView(ApiModel):
+class _SavedView(ApiModel):
+    api_version: Literal["taskmill.io/v1alpha1"] = "taskmill.io/v1alpha1"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: JobViewSpec = Field(
+        default_factory=JobViewSpec, description="Filters, columns, order and audience."
+    )
+
+
+class JobView(_SavedView):
     """A saved view of one namespace's workloads."""
 
-    api_version: Literal["taskmill.io/v1alpha1"] = "taskmill.io/v1alpha1"
     kind: Literal["JobView"] = "JobView"
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
-    spec: JobViewSpec = Field(
-        default_factory=JobViewSpec, description="Filters, columns, order and audience."
-    )
 
 
-class ClusterJobView(ApiModel):
+class ClusterJobView(_SavedView):
     """A saved view for the whole cluster (or any namespace the viewer picks)."""
 
-    api_version: Literal["taskmill.io/v1alpha1"] = "taskmill.io/v1alpha1"
     kind: Literal["ClusterJobView"] = "ClusterJobView"
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
-    spec: JobViewSpec = Field(
-        default_factory=JobViewSpec, description="Filters, columns, order and audience."
-    )
 
 
 _COLUMNS = (

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,17 +29,49 @@ class Estate:
     cluster: Cluster
     namespace: str
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The cluster's environment, with kubectl-taskmill on PATH for kubectl to find."""
+        return {**self.cluster.env, "PATH": f"{PLUGIN_BIN}{os.pathsep}{self.cluster.env['PATH']}"}
+
     def plugin(self, *args: str, user: str = "") -> "subprocess.CompletedProcess[str]":
         """`kubectl taskmill ARGS` through the real kubectl's plugin lookup."""
-        env = {**self.cluster.env, "PATH": f"{PLUGIN_BIN}{os.pathsep}{self.cluster.env['PATH']}"}
         who = ["--as", user] if user else []
         return subprocess.run(
             [str(self.cluster.bin_dir / "kubectl"), "taskmill", *args, *who],
             capture_output=True,
             text=True,
-            env=env,
+            env=self.env,
             timeout=60,
         )
+
+    @contextmanager
+    def ui(self, *args: str) -> Iterator[str]:
+        """`kubectl taskmill ui -n NS --port 0 ARGS`, stopped after; yields its URL."""
+        proc = subprocess.Popen(
+            [
+                str(self.cluster.bin_dir / "kubectl"),
+                "taskmill",
+                "ui",
+                "-n",
+                self.namespace,
+                "--port",
+                "0",
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.env,
+        )
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()  # "taskmill UI at http://127.0.0.1:PORT/ (...)"
+            assert line.startswith("taskmill UI at http://127.0.0.1:"), line
+            yield line.split()[3]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
 
     def json(self, *args: str) -> dict[str, object]:
         done = self.plugin(*args, "-o", "json")

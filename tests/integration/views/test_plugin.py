@@ -1,14 +1,12 @@
 """`kubectl taskmill` run as kubectl runs plugins, against the local control plane."""
 
 import json
-import os
-import subprocess
 import urllib.error
 import urllib.request
 
 import pytest
 
-from tests.integration.views.conftest import PLUGIN_BIN, Estate
+from tests.integration.views.conftest import Estate
 
 pytestmark = pytest.mark.integration
 
@@ -130,29 +128,7 @@ def test_a_kind_you_may_not_list_is_named_not_shown_empty(estate: Estate) -> Non
 
 
 def test_the_ui_acts_as_the_user_its_proxy_names_only_when_told(estate: Estate) -> None:
-    env = {**estate.cluster.env, "PATH": f"{PLUGIN_BIN}{os.pathsep}{estate.cluster.env['PATH']}"}
-    proc = subprocess.Popen(
-        [
-            str(estate.cluster.bin_dir / "kubectl"),
-            "taskmill",
-            "ui",
-            "-n",
-            estate.namespace,
-            "--port",
-            "0",
-            "--user-header",
-            "X-Remote-User",
-            "--group-header",
-            "X-Remote-Group",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().split()[3]
+    with estate.ui("--user-header", "X-Remote-User", "--group-header", "X-Remote-Group") as url:
 
         def get(headers: dict[str, str]) -> tuple[int, dict[str, object]]:
             request = urllib.request.Request(url + "api/status", headers=headers)
@@ -170,6 +146,3 @@ def test_the_ui_acts_as_the_user_its_proxy_names_only_when_told(estate: Estate) 
         denied = nobody["denied"]
         assert isinstance(denied, list)
         assert "Job.batch" in denied
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)

@@ -5,9 +5,7 @@ chromium and chromedriver are missing (`make browser` installs them).
 """
 
 import json
-import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 
 from tests.harness.polling import wait_for
 from tests.integration.status.kit import job_manifest
-from tests.integration.views.conftest import PLUGIN_BIN, Estate
+from tests.integration.views.conftest import Estate
 
 pytestmark = pytest.mark.integration
 
@@ -26,6 +24,10 @@ if not (CHROMIUM and CHROMEDRIVER):
     )
 
 from selenium import webdriver  # noqa: E402  (only once the browser exists)
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -35,31 +37,8 @@ TIMEOUT = 30.0
 
 @pytest.fixture(scope="module")
 def ui(estate: Estate) -> Iterator[str]:
-    """`kubectl taskmill ui` on a free port; yields its URL."""
-    env = {**estate.cluster.env, "PATH": f"{PLUGIN_BIN}{os.pathsep}{estate.cluster.env['PATH']}"}
-    proc = subprocess.Popen(
-        [
-            str(estate.cluster.bin_dir / "kubectl"),
-            "taskmill",
-            "ui",
-            "-n",
-            estate.namespace,
-            "--port",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()  # "taskmill UI at http://127.0.0.1:PORT/ (Ctrl-C to stop)"
-    assert line.startswith("taskmill UI at http://127.0.0.1:"), line
-    try:
-        yield line.split()[3]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with estate.ui() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +60,22 @@ def browser() -> Iterator[WebDriver]:
 
 
 def rows(driver: WebDriver) -> list[tuple[str, str]]:
-    return [
-        (row.get_attribute("data-name") or "", row.get_attribute("data-status") or "")
-        for row in driver.find_elements(By.CSS_SELECTOR, "#status-table tbody tr")
-    ]
+    """The table's (name, status) rows, read in one go: a live update may replace the
+    table between two element reads."""
+    found = driver.execute_script(
+        "return [...document.querySelectorAll('#status-table tbody tr')]"
+        ".map(r => [r.dataset.name, r.dataset.status]);"
+    )
+    return [(str(name), str(status)) for name, status in found]
+
+
+def click(driver: WebDriver, css: str) -> bool:
+    """Click the element, or False when a re-render replaced it first (so try again)."""
+    try:
+        driver.find_element(By.CSS_SELECTOR, css).click()
+    except (StaleElementReferenceException, NoSuchElementException):
+        return False
+    return True
 
 
 def shown(driver: WebDriver) -> dict[str, str]:
@@ -114,14 +105,21 @@ def test_the_status_page_filters_sorts_and_follows_changes(
     assert names[0] == "broken"  # severity first
     browser.save_screenshot(str(tmp_path / "status.png"))
 
-    browser.find_element(By.CSS_SELECTOR, "input[name=status][value=Failure]").click()
-    browser.find_element(By.ID, "f-apply").click()
+    wait_for(
+        lambda: (
+            click(browser, "input[name=status][value=Failure]")
+            and browser.find_element(By.CSS_SELECTOR, "input[value=Failure]").is_selected()
+            and click(browser, "#f-apply")
+        ),
+        timeout=TIMEOUT,
+        what="filtering on Failure",
+    )
     wait_for(lambda: shown(browser) == {"broken": "Failure"}, timeout=TIMEOUT, what="the filter")
     browser.save_screenshot(str(tmp_path / "filtered.png"))
 
     browser.get(ui)
     wait_for(lambda: "broken" in shown(browser), timeout=TIMEOUT, what="the table again")
-    browser.find_element(By.CSS_SELECTOR, "th[data-col=NAME]").click()
+    wait_for(lambda: click(browser, "th[data-col=NAME]"), timeout=TIMEOUT, what="the NAME header")
     wait_for(
         lambda: (
             [

@@ -26,7 +26,10 @@ async function getJSON(url) {
   return body;
 }
 
+let seen = 0; // the newest snapshot version rendered
+
 function footer(body) {
+  seen = Math.max(seen, body.version || 0);
   document.getElementById("version").textContent = "version " + body.version;
   const warnings = (body.denied || []).map((k) => "you may not list " + k)
     .concat(body.notes || []);
@@ -209,7 +212,6 @@ function render() {
 window.addEventListener("popstate", render);
 render();
 const live = new EventSource("/api/events");
-let seen = 0;
 live.onopen = () => document.getElementById("live").classList.add("on");
 live.onerror = () => document.getElementById("live").classList.remove("on");
 live.onmessage = (message) => {
