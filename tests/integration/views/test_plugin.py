@@ -1,11 +1,13 @@
 """`kubectl taskmill` run as kubectl runs plugins, against the local control plane."""
 
 import json
+import subprocess
 import urllib.error
 import urllib.request
 
 import pytest
 
+from tests.integration.status.kit import job_manifest
 from tests.integration.views.conftest import Estate
 
 pytestmark = pytest.mark.integration
@@ -146,3 +148,51 @@ def test_the_ui_acts_as_the_user_its_proxy_names_only_when_told(estate: Estate) 
         denied = nobody["denied"]
         assert isinstance(denied, list)
         assert "Job.batch" in denied
+
+
+def test_the_api_server_filters_batchjobs_by_normalized_status(estate: Estate) -> None:
+    got = estate.cluster.kubectl(
+        "get",
+        "bj",
+        "-n",
+        estate.namespace,
+        "-o",
+        "name",
+        "--field-selector",
+        "status.normalizedStatus=OnHold",
+    )
+    assert got.stdout.split() == ["batchjob.taskmill.io/paused"]
+
+
+def test_watch_prints_again_when_something_changes(estate: Estate) -> None:
+    proc = subprocess.Popen(
+        [
+            str(estate.cluster.bin_dir / "kubectl"),
+            "taskmill",
+            "status",
+            "-w",
+            "-n",
+            estate.namespace,
+            "--kind",
+            "Job",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=estate.env,
+    )
+    try:
+        assert proc.stdout is not None
+        first = [proc.stdout.readline() for _ in range(3)]  # header, broken, etl
+        assert first[0].split()[0] == "NAME"
+        estate.cluster.kubectl(
+            "create", "-n", estate.namespace, "-f", "-", input=job_manifest("watched")
+        )
+        seen = ""
+        while "watched" not in seen:  # the next table comes only after the change
+            line = proc.stdout.readline()
+            assert line, "the watch ended"
+            seen += line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
