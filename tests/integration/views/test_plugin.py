@@ -7,6 +7,7 @@ import urllib.request
 
 import pytest
 
+from tests.builders import make_batchjob
 from tests.integration.status.kit import job_manifest
 from tests.integration.views.conftest import Estate
 
@@ -151,17 +152,37 @@ def test_the_ui_acts_as_the_user_its_proxy_names_only_when_told(estate: Estate) 
 
 
 def test_the_api_server_filters_batchjobs_by_normalized_status(estate: Estate) -> None:
-    got = estate.cluster.kubectl(
-        "get",
+    ns = estate.namespace
+    job = make_batchjob("selected").namespace(ns).items(1).obj()
+    estate.cluster.kubectl("create", "-f", "-", input=json.dumps(job))
+    written = {
+        "status": {"phase": "Failed", "normalizedStatus": "Failure", "observedGeneration": 1}
+    }
+    estate.cluster.kubectl(
+        "patch",
         "bj",
+        "selected",
         "-n",
-        estate.namespace,
-        "-o",
-        "name",
-        "--field-selector",
-        "status.normalizedStatus=OnHold",
+        ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(written),
     )
-    assert got.stdout.split() == ["batchjob.taskmill.io/paused"]
+    try:
+        got = estate.cluster.kubectl(
+            "get",
+            "bj",
+            "-n",
+            ns,
+            "-o",
+            "name",
+            "--field-selector",
+            "status.normalizedStatus=Failure",
+        )
+        assert got.stdout.split() == ["batchjob.taskmill.io/selected"]
+    finally:
+        estate.cluster.kubectl("delete", "bj", "selected", "-n", ns)
 
 
 def test_watch_prints_again_when_something_changes(estate: Estate) -> None:
