@@ -16,8 +16,11 @@ from taskmill.operator.watching import reflector
 from taskmill.api.meta import (
     ANNOTATION_BUSY,
     ANNOTATION_CONCURRENCY,
+    ANNOTATION_DRAIN,
+    ANNOTATION_DRAINED,
     CAPABILITY_LABEL_PREFIX,
     LABEL_PROVIDER,
+    PROVIDER_LEASE_PREFIX,
 )
 from taskmill.kube.api import ListWatch
 from taskmill.kube.observer import Observer
@@ -34,6 +37,9 @@ class Provider:
     duration_seconds: int
     slots: int = 0
     busy: int = 0
+    identity: str = ""
+    drain: bool = False  # the operator asked it to stop claiming (scale-down)
+    drained: bool = False  # it answered: nothing claimed or held, no new claims
 
 
 def provider_from_lease(body: dict[str, Any]) -> Provider:
@@ -51,6 +57,9 @@ def provider_from_lease(body: dict[str, Any]) -> Provider:
         int(spec.get("leaseDurationSeconds") or DEFAULT_LEASE_SECONDS),
         slots=_count(annotations.get(ANNOTATION_CONCURRENCY)),
         busy=_count(annotations.get(ANNOTATION_BUSY)),
+        identity=str(meta.get("name", "")).removeprefix(PROVIDER_LEASE_PREFIX),
+        drain=annotations.get(ANNOTATION_DRAIN) == "true",
+        drained=annotations.get(ANNOTATION_DRAINED) == "true",
     )
 
 
@@ -107,6 +116,15 @@ class ProviderPresence:
                 providers[capability] = providers.get(capability, 0) + 1
                 free[capability] = free.get(capability, 0) + max(0, provider.slots - provider.busy)
         return providers, free
+
+    def providers(self, namespace: str, now: float) -> tuple[list[Provider], list[Provider]]:
+        """The namespace's providers: (live, lapsed)."""
+        live: list[Provider] = []
+        lapsed: list[Provider] = []
+        for key, provider in self._providers.items():
+            if key[0] == namespace:
+                (live if now < self._stale_at(key, provider) else lapsed).append(provider)
+        return live, lapsed
 
     def next_expiry(self, now: float) -> float | None:
         """The next observer time a live provider turns stale, if it does not renew."""

@@ -1,6 +1,7 @@
 """Running the operator: leader election first, then, in one event loop and for as long
 as this replica leads, the BatchJob, Task and provider-Lease watches (one reflector
-each, taskmill.operator.watching) and the reconciler."""
+each, taskmill.operator.watching), the reconciler and the pool scaler (operator.pools),
+which the ProviderPool watch feeds."""
 
 import asyncio
 import logging
@@ -13,13 +14,14 @@ from taskmill.operator.election import RENEW_DEADLINE_FRACTION, LeaderElector
 from taskmill.operator.events import Recorder
 from taskmill.operator.metrics import OperatorMetrics, TaskTransitions
 from taskmill.operator.observer import Sight
+from taskmill.operator.pools import PoolScaler
 from taskmill.operator.presence import ProviderPresence, presence_reflector
 from taskmill.operator.reconciler import Reconciler, Settings
 from taskmill.operator.store import TASK_TOMBSTONE_FIELDS, Store
 from taskmill.operator.watching import reflector
 
 from taskmill.kube import Kube, load_connection
-from taskmill.kube.paths import BATCHJOBS, TASKS
+from taskmill.kube.paths import BATCHJOBS, PROVIDERPOOLS, TASKS
 from taskmill.kube.reflector import Reflector
 from taskmill.metrics import BindAddress
 from taskmill.metrics.health import serving_health
@@ -128,19 +130,26 @@ async def _lead(
     True when leadership ended, False when a part of the leader stopped."""
     store = Store(time.monotonic, sight, TaskTransitions(metrics))
     presence = ProviderPresence(config.settings.grace_seconds)
+    recorder = Recorder(kube, config.identity)
     reconciler = Reconciler(
         kube,
         store,
         presence,
-        Recorder(kube, config.identity),
+        recorder,
         config.settings,
         metrics=metrics,
     )
+    pools = PoolScaler(kube, store, presence, recorder)
     jobs_listed, tasks_listed = asyncio.Event(), asyncio.Event()
 
     def presence_changed() -> None:
         reconciler.presence_listed = True
         store.wake.set()
+        pools.poke()
+
+    def task_changed(body: dict[str, Any]) -> None:
+        store.put_task(body)
+        pools.poke()
 
     def job_deleted(body: dict[str, Any]) -> None:
         meta = body.get("metadata", {})
@@ -164,7 +173,7 @@ async def _lead(
         reflector(
             kube,
             TASKS.path(namespace),
-            on_object=store.put_task,
+            on_object=task_changed,
             on_delete=store.delete_task,
             on_synced=tasks_listed.set,
             on_sync=tasks_synced,
@@ -174,6 +183,13 @@ async def _lead(
         presence_reflector(
             kube, namespace, presence, time.monotonic, presence_changed, metrics.client
         ),
+        reflector(
+            kube,
+            PROVIDERPOOLS.path(namespace),
+            on_object=pools.put,
+            on_delete=pools.delete,
+            observer=metrics.client,
+        ),
     ]
     leadership = asyncio.create_task(elector.hold(), name="leadership")
     parts = {
@@ -181,6 +197,7 @@ async def _lead(
         asyncio.create_task(
             _reconcile(store, reconciler, jobs_listed, tasks_listed), name="reconciler"
         ),
+        asyncio.create_task(pools.run(), name="pools"),
     }
     try:
         done, _ = await asyncio.wait({leadership, *parts}, return_when=asyncio.FIRST_COMPLETED)

@@ -24,11 +24,16 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from taskmill.api.batchjob import BATCHJOB_CRD, BatchJob
 from taskmill.api.common import ApiModel
 from taskmill.api.meta import CATEGORY, GROUP, VERSION, CrdInfo, PrinterColumn
+from taskmill.api.providerpool import PROVIDERPOOL_CRD, ProviderPool
 from taskmill.api.task import TASK_CRD, Task
 
 Schema = dict[str, Any]
 
-KINDS: tuple[tuple[type[ApiModel], CrdInfo], ...] = ((BatchJob, BATCHJOB_CRD), (Task, TASK_CRD))
+KINDS: tuple[tuple[type[ApiModel], CrdInfo], ...] = (
+    (BatchJob, BATCHJOB_CRD),
+    (Task, TASK_CRD),
+    (ProviderPool, PROVIDERPOOL_CRD),
+)
 # The chart templates its CRDs from files/crds/ (see charts/taskmill/templates/crds.yaml):
 # Helm never upgrades what sits in a chart's crds/ directory.
 OUTPUT_DIRS = (Path("crds"), Path("charts/taskmill/files/crds"))

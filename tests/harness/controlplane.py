@@ -38,7 +38,13 @@ COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")
 START_TIMEOUT = 120.0
 # Free ports can be taken by another process before we bind them: start again.
 START_ATTEMPTS = 3
-CONTROLLERS = ("garbage-collector-controller", "namespace-controller", "serviceaccount-controller")
+CONTROLLERS = (
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "deployment-controller",
+    "replicaset-controller",
+)
 
 
 class StartupError(RuntimeError):

@@ -314,7 +314,11 @@ def test_task_status_defaults_make_a_new_task_pending_and_free() -> None:
 def test_output_is_deterministic() -> None:
     first = crdgen.generate()
     assert first == crdgen.generate()
-    assert sorted(first) == ["taskmill.io_batchjobs.yaml", "taskmill.io_tasks.yaml"]
+    assert sorted(first) == [
+        "taskmill.io_batchjobs.yaml",
+        "taskmill.io_providerpools.yaml",
+        "taskmill.io_tasks.yaml",
+    ]
     for text in first.values():
         assert text.startswith(crdgen.HEADER)
         assert "do not edit" in crdgen.HEADER

@@ -384,6 +384,7 @@ def test_crds_are_templated_with_keep_so_upgrades_apply_and_uninstall_spares_the
 
     assert sorted(c["metadata"]["name"] for c in crds) == [
         "batchjobs.taskmill.io",
+        "providerpools.taskmill.io",
         "tasks.taskmill.io",
     ]
     generated = {
