@@ -3,7 +3,7 @@
     python hack/apidocs.py           # write docs/api.md
     python hack/apidocs.py --check   # exit 1 when docs/api.md is stale (make verify)
 
-Every field of BatchJob and Task is listed with its wire name, type, default,
+Every field of BatchJob, Task and ProviderPool is listed with its wire name, type, default,
 constraints and description, straight from taskmill/api/*.py, so the reference cannot
 drift from what the CRDs accept. Each nested type gets its own section, once.
 """
@@ -25,10 +25,15 @@ from pydantic_core import PydanticUndefined
 
 from taskmill.api.batchjob import BATCHJOB_CRD, BatchJob
 from taskmill.api.meta import API_VERSION, CATEGORY, CrdInfo
+from taskmill.api.providerpool import PROVIDERPOOL_CRD, ProviderPool
 from taskmill.api.task import TASK_CRD, Task
 
 OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "api.md"
-KINDS: tuple[tuple[type[BaseModel], CrdInfo], ...] = ((BatchJob, BATCHJOB_CRD), (Task, TASK_CRD))
+KINDS: tuple[tuple[type[BaseModel], CrdInfo], ...] = (
+    (BatchJob, BATCHJOB_CRD),
+    (Task, TASK_CRD),
+    (ProviderPool, PROVIDERPOOL_CRD),
+)
 # Fields every object has; metadata is standard ObjectMeta, not part of the schema.
 SKIPPED_ROOT_FIELDS = frozenset({"apiVersion", "kind", "metadata"})
 

@@ -1,0 +1,233 @@
+"""ProviderPools on the real deployment and replicaset controllers.
+
+Each pod the ReplicaSet creates is backed by a real provider process whose identity is
+the pod's name (no kubelet here: the pods stay Pending, which the ReplicaSet's ranking
+treats alike, so pod-deletion-cost decides which go). A pod that is deleted gets its
+process SIGTERMed, as a kubelet would.
+"""
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.harness.cluster import Cluster
+from tests.harness.polling import wait_for
+from tests.integration.provider.kit import ProviderProcess, Providers
+
+CAPABILITY = "pool.sleep"
+APP = "pool-providers"
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+
+
+class PodBacker:
+    """Starts a provider process for every pod of the Deployment and stops it when the
+    pod is being deleted."""
+
+    def __init__(self, providers: Providers, command: list[str]) -> None:
+        self._providers = providers
+        self._command = command
+        self.processes: dict[str, ProviderProcess] = {}
+        self.stopped: list[str] = []
+        self.deletion_costs: dict[str, str] = {}  # as last seen on each pod
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "PodBacker":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._halt.set()
+        self._thread.join(10)
+
+    def _pods(self) -> dict[str, bool]:
+        out = self._providers.cluster.kubectl(
+            "get", "pods", "-n", self._providers.namespace, "-l", f"app={APP}", "-o", "json"
+        ).stdout
+        pods = json.loads(out)["items"]
+        for p in pods:
+            cost = (p["metadata"].get("annotations") or {}).get(DELETION_COST)
+            if cost is not None:
+                self.deletion_costs[p["metadata"]["name"]] = cost
+        return {p["metadata"]["name"]: "deletionTimestamp" not in p["metadata"] for p in pods}
+
+    def _run(self) -> None:
+        while not self._halt.wait(0.3):
+            pods = self._pods()
+            for name, alive in pods.items():
+                if alive and name not in self.processes:
+                    self.processes[name] = self._providers.start(
+                        name, CAPABILITY, self._command, lease_seconds=6, wait_ready=False
+                    )
+            for name, process in self.processes.items():
+                if not pods.get(name) and name not in self.stopped:
+                    self.stopped.append(name)
+                    process.terminate()
+
+
+def apply(cluster: Cluster, namespace: str, *manifests: dict[str, Any]) -> None:
+    body = {"apiVersion": "v1", "kind": "List", "items": list(manifests)}
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
+
+
+def deployment() -> dict[str, Any]:
+    labels = {"app": APP}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": APP},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "provider", "image": "taskmill:test"}]},
+            },
+        },
+    }
+
+
+def pool(max_replicas: int, **behavior: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "taskmill.io/v1alpha1",
+        "kind": "ProviderPool",
+        "metadata": {"name": "sleepers"},
+        "spec": {
+            "capabilities": [CAPABILITY],
+            "concurrency": 1,
+            "maxReplicas": max_replicas,
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": APP},
+            "behavior": {"scaleDownStabilizationSeconds": 0, **behavior},
+        },
+    }
+
+
+def job(name: str, seconds: list[float]) -> dict[str, Any]:
+    return {
+        "apiVersion": "taskmill.io/v1alpha1",
+        "kind": "BatchJob",
+        "metadata": {"name": name},
+        "spec": {
+            "capability": CAPABILITY,
+            "tasks": [{"name": f"t{i}", "params": {"seconds": s}} for i, s in enumerate(seconds)],
+            "lease": {"durationSeconds": 6},
+        },
+    }
+
+
+def get(cluster: Cluster, namespace: str, *what: str) -> dict[str, Any]:
+    out = cluster.kubectl("get", *what, "-n", namespace, "-o", "json").stdout
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def replicas(cluster: Cluster, namespace: str) -> int:
+    return int(get(cluster, namespace, "deployment", APP)["spec"].get("replicas", 0))
+
+
+SLEEP = ["python3", "-c", "import json,sys,time; time.sleep(json.load(sys.stdin)['seconds'])"]
+
+
+@pytest.fixture
+def backed(providers: Providers, namespace: str) -> Iterator[PodBacker]:
+    apply(providers.cluster, namespace, deployment())
+    providers.start_operator()
+    with PodBacker(providers, SLEEP) as backer:
+        yield backer
+
+
+def succeeded(cluster: Cluster, namespace: str, name: str) -> bool:
+    return get(cluster, namespace, "batchjob", name).get("status", {}).get("phase") == "Succeeded"
+
+
+def test_pool_grows_with_the_backlog_and_returns_to_zero(
+    backed: PodBacker, providers: Providers, namespace: str
+) -> None:
+    cluster = providers.cluster
+    apply(cluster, namespace, pool(max_replicas=3))
+    wait_for(
+        lambda: _ready(cluster, namespace), timeout=30, what="the pool to be Ready at 0 replicas"
+    )
+    assert replicas(cluster, namespace) == 0
+
+    apply(cluster, namespace, job("work", [2, 2, 2]))
+    wait_for(lambda: replicas(cluster, namespace) == 3, timeout=30, what="3 replicas")
+    wait_for(lambda: succeeded(cluster, namespace, "work"), timeout=60, what="the job")
+    wait_for(lambda: replicas(cluster, namespace) == 0, timeout=30, what="0 replicas")
+
+    tasks = get(cluster, namespace, "tasks")["items"]
+    assert all(t["status"]["attempts"] == 0 for t in tasks)
+    status = get(cluster, namespace, "providerpool", "sleepers")["status"]
+    assert status["desired"] == 0
+    assert "ScaledDown" in status["lastScaleReason"]
+    reasons = {e["reason"] for e in get(cluster, namespace, "events.events.k8s.io")["items"]}
+    assert {"ScaledUp", "ScaledDown"} <= reasons
+
+
+def test_scale_down_during_work_removes_only_idle_providers(
+    backed: PodBacker, providers: Providers, namespace: str
+) -> None:
+    cluster = providers.cluster
+    apply(cluster, namespace, pool(max_replicas=2))
+    apply(cluster, namespace, job("mixed", [0.5, 12]))
+    wait_for(lambda: replicas(cluster, namespace) == 2, timeout=30, what="2 replicas")
+
+    def long_task_holder() -> str:
+        long = get(cluster, namespace, "task", "mixed-1")["status"]
+        return str(long["lease"]["holder"]) if long["phase"] == "Running" else ""
+
+    holder = wait_for(long_task_holder, timeout=30, what="the long task to run")
+    wait_for(lambda: replicas(cluster, namespace) == 1, timeout=30, what="1 replica")
+
+    # The idle provider was the one removed, chosen by its deletion cost.
+    pods = get(cluster, namespace, "pods", "-l", f"app={APP}")["items"]
+    remaining = [p["metadata"]["name"] for p in pods if "deletionTimestamp" not in p["metadata"]]
+    assert remaining == [holder]
+    assert holder not in backed.stopped
+    assert len(backed.stopped) == 1
+    assert backed.deletion_costs == {backed.stopped[0]: "-1000"}
+    wait_for(lambda: succeeded(cluster, namespace, "mixed"), timeout=60, what="the job")
+    long = get(cluster, namespace, "task", "mixed-1")["status"]
+    assert long["attempts"] == 0
+    assert [h["holder"] for h in long.get("history", [])] in ([], [holder])
+    wait_for(lambda: replicas(cluster, namespace) == 0, timeout=30, what="0 replicas")
+
+
+def test_a_pool_whose_target_cannot_scale_is_not_ready(
+    providers: Providers, namespace: str
+) -> None:
+    cluster = providers.cluster
+    providers.start_operator()
+    bad = pool(max_replicas=2)
+    bad["spec"]["scaleTargetRef"] = {"apiVersion": "v1", "kind": "ConfigMap", "name": "x"}
+    apply(cluster, namespace, bad)
+
+    def reason() -> str:
+        for c in (
+            get(cluster, namespace, "providerpool", "sleepers")
+            .get("status", {})
+            .get("conditions", [])
+        ):
+            if c["type"] == "Ready" and c["status"] == "False":
+                return str(c["reason"])
+        return ""
+
+    assert wait_for(reason, timeout=30, what="Ready=False") == "TargetNotScalable"
+
+
+def test_min_above_max_is_refused_at_admission(
+    cluster: Cluster, crds: list[str], namespace: str
+) -> None:
+    bad = pool(max_replicas=1)
+    bad["spec"]["minReplicas"] = 2
+    body = json.dumps({"apiVersion": "v1", "kind": "List", "items": [bad]})
+    done = cluster.kubectl("apply", "-n", namespace, "-f", "-", input=body, check=False)
+    assert done.returncode != 0
+    assert "minReplicas must not exceed spec.maxReplicas" in done.stderr
+
+
+def _ready(cluster: Cluster, namespace: str) -> bool:
+    status = get(cluster, namespace, "providerpool", "sleepers").get("status", {})
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
