@@ -118,7 +118,10 @@ class PoolScaler:
     async def run(self) -> None:
         while True:
             now = self._mono()
-            wait = min(self._due.values(), default=now + RESYNC_SECONDS) - now
+            # A provider that lapses sends no event: look again when the next one may.
+            lapse = self._presence.next_expiry(now)
+            due = [*self._due.values(), *([] if lapse is None else [lapse])]
+            wait = min(due, default=now + RESYNC_SECONDS) - now
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
@@ -193,15 +196,21 @@ class PoolScaler:
         until = held_until(state.recent, now, replicas, spec)
         if until is not None:
             self._due[key] = min(self._due[key], until)
-        live, _lapsed = self._presence.providers(namespace, now)
+        live, lapsed = self._presence.providers(namespace, now)
         served = set(spec.capabilities)
         providers = [p for p in live if p.capabilities & served]
+        lost = [
+            p.identity
+            for p in lapsed
+            if p.capabilities & served and self._presence.lost(namespace, p.identity, now)
+        ]
+        if lost:
+            await self._replace_lost(pool, _selector(scale), lost)
         if desired > replicas:
             await self._undrain(namespace, state, providers)
             await self._set_replicas(key, pool, scale_path, replicas, desired, waiting)
         elif desired < replicas:
-            selector = str((scale.get("status") or {}).get("selector") or "")
-            done = await self._drain(key, pool, state, selector, replicas - desired, now)
+            done = await self._drain(key, pool, state, _selector(scale), replicas - desired, now)
             if done:
                 await self._set_replicas(key, pool, scale_path, replicas, desired, waiting)
         else:
@@ -234,7 +243,7 @@ class PoolScaler:
         namespace = key[0]
         if not selector:
             raise TargetError("TargetNotScalable", "the target's /scale reports no selector")
-        pods = await self._kube.list_objects(PODS.path(namespace), labelSelector=selector)
+        pods = await self._pods(namespace, selector)
         live, _ = self._presence.providers(namespace, now)
         by_identity = {p.identity: p for p in live}
         held = holders(self._store, namespace)
@@ -245,9 +254,7 @@ class PoolScaler:
                 provider=by_identity.get(name),
                 draining_since=state.draining.get(name),
             )
-            for pod in pods.get("items", [])
-            if not pod["metadata"].get("deletionTimestamp")
-            for name in [pod["metadata"]["name"]]
+            for name in pods
         ]
         chosen = victims(members, count)
         names = {m.identity for m in chosen}
@@ -268,6 +275,47 @@ class PoolScaler:
         for name in names:
             state.draining.pop(name, None)  # going away with its pod
         state.removed |= names
+        return True
+
+    async def _replace_lost(self, pool: ProviderPool, selector: str, lost: list[str]) -> None:
+        """Providers whose presence lapsed: a pod of theirs still there (a hung or killed
+        process in a live container) is deleted so its controller starts a new one; their
+        presence Lease goes once the reconciler has ended every task lease they held."""
+        namespace = pool.metadata.namespace
+        pods = await self._pods(namespace, selector) if selector else {}
+        held = holders(self._store, namespace)
+        for identity in lost:
+            pod = pods.get(identity)
+            if pod is not None:
+                uid = pod["metadata"].get("uid", "")
+                if await self._delete(PODS.path(namespace, identity), uid):
+                    note = (
+                        f"provider {identity} stopped renewing its presence Lease while its "
+                        "pod remained; deleted the pod so that its controller replaces it"
+                    )
+                    await self._recorder.post(_regarding(pool), "ProviderLost", note)
+            if not held[identity]:
+                lease = LEASES.path(namespace, PROVIDER_LEASE_PREFIX + identity)
+                if await self._delete(lease, ""):
+                    log.info("collected the lapsed presence Lease of provider %s", identity)
+
+    async def _pods(self, namespace: str, selector: str) -> dict[str, dict[str, Any]]:
+        """The target's pods by name, except those already being deleted."""
+        found = await self._kube.list_objects(PODS.path(namespace), labelSelector=selector)
+        return {
+            pod["metadata"]["name"]: pod
+            for pod in found.get("items", [])
+            if not pod["metadata"].get("deletionTimestamp")
+        }
+
+    async def _delete(self, path: str, uid: str) -> bool:
+        """Delete (only the object with this uid, if given); False when it was gone."""
+        try:
+            await self._kube.delete(path, {"preconditions": {"uid": uid}} if uid else None)
+        except ApiError as e:
+            if e.status in (404, 409):
+                return False
+            raise
         return True
 
     async def _undrain(self, namespace: str, state: PoolState, providers: list[Provider]) -> None:
@@ -353,6 +401,11 @@ class PoolScaler:
             if e.status != 404:
                 raise
         state.written = status
+
+
+def _selector(scale: dict[str, Any]) -> str:
+    """The label selector of the target's pods, as its /scale reports it."""
+    return str((scale.get("status") or {}).get("selector") or "")
 
 
 def _seniority(pool: ProviderPool) -> tuple[float, str]:

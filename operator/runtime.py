@@ -129,7 +129,7 @@ async def _lead(
     """One term as leader, with a store, watches and a reconciler of its own. Returns
     True when leadership ended, False when a part of the leader stopped."""
     store = Store(time.monotonic, sight, TaskTransitions(metrics))
-    presence = ProviderPresence(config.settings.grace_seconds)
+    presence = ProviderPresence(config.settings.grace_seconds, sight)
     recorder = Recorder(kube, config.identity)
     reconciler = Reconciler(
         kube,

@@ -26,9 +26,10 @@ class PodBacker:
     """Starts a provider process for every pod of the Deployment and stops it when the
     pod is being deleted."""
 
-    def __init__(self, providers: Providers, command: list[str]) -> None:
+    def __init__(self, providers: Providers, command: list[str], concurrency: int = 1) -> None:
         self._providers = providers
         self._command = command
+        self._concurrency = concurrency
         self.processes: dict[str, ProviderProcess] = {}
         self.stopped: list[str] = []
         self.deletion_costs: dict[str, str] = {}  # as last seen on each pod
@@ -60,7 +61,12 @@ class PodBacker:
             for name, alive in pods.items():
                 if alive and name not in self.processes:
                     self.processes[name] = self._providers.start(
-                        name, CAPABILITY, self._command, lease_seconds=6, wait_ready=False
+                        name,
+                        CAPABILITY,
+                        self._command,
+                        concurrency=self._concurrency,
+                        lease_seconds=6,
+                        wait_ready=False,
                     )
             for name, process in self.processes.items():
                 if not pods.get(name) and name not in self.stopped:
@@ -90,14 +96,14 @@ def deployment() -> dict[str, Any]:
     }
 
 
-def pool(max_replicas: int, **behavior: int) -> dict[str, Any]:
+def pool(max_replicas: int, concurrency: int = 1, **behavior: int) -> dict[str, Any]:
     return {
         "apiVersion": "taskmill.io/v1alpha1",
         "kind": "ProviderPool",
         "metadata": {"name": "sleepers"},
         "spec": {
             "capabilities": [CAPABILITY],
-            "concurrency": 1,
+            "concurrency": concurrency,
             "maxReplicas": max_replicas,
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": APP},
             "behavior": {"scaleDownStabilizationSeconds": 0, **behavior},
@@ -195,6 +201,49 @@ def test_scale_down_during_work_removes_only_idle_providers(
     assert long["attempts"] == 0
     assert [h["holder"] for h in long.get("history", [])] in ([], [holder])
     wait_for(lambda: replicas(cluster, namespace) == 0, timeout=30, what="0 replicas")
+
+
+def test_a_killed_provider_whose_pod_remains_is_replaced_and_its_tasks_run_elsewhere(
+    providers: Providers, namespace: str
+) -> None:
+    cluster = providers.cluster
+    apply(cluster, namespace, deployment())
+    providers.start_operator()
+    with PodBacker(providers, SLEEP, concurrency=2) as backer:
+        apply(cluster, namespace, pool(max_replicas=1, concurrency=2))
+        apply(cluster, namespace, job("longer", [8, 8]))
+
+        def both_running_on_one() -> str:
+            tasks = get(cluster, namespace, "tasks")["items"]
+            holders = {t["status"]["lease"]["holder"] for t in tasks}
+            running = all(t["status"]["phase"] == "Running" for t in tasks)
+            return holders.pop() if running and len(tasks) == 2 and len(holders) == 1 else ""
+
+        victim = wait_for(both_running_on_one, timeout=30, what="both tasks running")
+        backer.processes[victim].kill()  # SIGKILL: no hand-back, no presence retraction
+
+        def replaced() -> list[str]:
+            pods = get(cluster, namespace, "pods", "-l", f"app={APP}")["items"]
+            return [p["metadata"]["name"] for p in pods if p["metadata"]["name"] != victim]
+
+        wait_for(replaced, timeout=30, what="the pod to be replaced")
+        wait_for(lambda: succeeded(cluster, namespace, "longer"), timeout=60, what="the job")
+
+    for task in get(cluster, namespace, "tasks")["items"]:
+        status = task["status"]
+        assert status["lease"]["holder"] != victim
+        lost = [h for h in status["history"] if h["holder"] == victim]
+        assert [h["reason"] for h in lost] == ["ProviderLost"]
+    reasons = {e["reason"] for e in get(cluster, namespace, "events.events.k8s.io")["items"]}
+    assert "ProviderLost" in reasons
+    wait_for(
+        lambda: (
+            f"taskmill-provider-{victim}"
+            not in {x["metadata"]["name"] for x in get(cluster, namespace, "leases")["items"]}
+        ),
+        timeout=30,
+        what="the lapsed presence Lease to be collected",
+    )
 
 
 def test_a_pool_whose_target_cannot_scale_is_not_ready(
