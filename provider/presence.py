@@ -215,12 +215,17 @@ class Presence:
 
         Raises IdentityInUseError once another instance holds the Lease."""
         interval = self._config.lease_seconds / 3
+        pause = interval
         while True:
-            await self._sleep(interval)
+            await self._sleep(pause)
+            pause = interval
             try:
                 ops = renewal(self.instance, self._now(), self._busy(), self._drained)
                 renewed = await self._kube.json_patch(self._path, ops)
-                self._drained = self._drain(drain_requested(renewed))
+                drained = self._drain(drain_requested(renewed))
+                if drained and not self._drained:
+                    pause = 0  # tell the waiting operator now, not a renewal later
+                self._drained = drained
             except ApiError as e:
                 if e.conflict:
                     raise self._in_use(await self._current()) from e
