@@ -210,9 +210,11 @@ class PoolScaler:
             await self._undrain(namespace, state, providers)
             await self._set_replicas(key, pool, scale_path, replicas, desired, waiting)
         elif desired < replicas:
-            done = await self._drain(key, pool, state, _selector(scale), replicas - desired, now)
-            if done:
-                await self._set_replicas(key, pool, scale_path, replicas, desired, waiting)
+            selector = _selector(scale)
+            removable = await self._drain(key, pool, state, selector, replicas - desired, now)
+            if removable:
+                fewer = replicas - removable
+                await self._set_replicas(key, pool, scale_path, replicas, fewer, waiting)
         else:
             await self._undrain(namespace, state, providers)
         return Observed(replicas, desired, waiting, providers)
@@ -238,8 +240,8 @@ class PoolScaler:
         selector: str,
         count: int,
         now: float,
-    ) -> bool:
-        """Drain `count` providers; True once they may be removed."""
+    ) -> int:
+        """Drain `count` providers; returns how many of them may be removed now."""
         namespace = key[0]
         if not selector:
             raise TargetError("TargetNotScalable", "the target's /scale reports no selector")
@@ -269,13 +271,16 @@ class PoolScaler:
         updated = [
             Member(m.identity, m.held, m.provider, state.draining[m.identity]) for m in chosen
         ]
-        if len(chosen) < count or not all(ready_to_remove(m, now, timeout) for m in updated):
+        ready = [m.identity for m in updated if ready_to_remove(m, now, timeout)]
+        if len(ready) < count:
             self._due[key] = min(self._due[key], now + max(1.0, self._interval))
-            return False
-        for name in names:
+        # Only the pods that may go now get the low deletion cost, and the target shrinks
+        # by exactly as many: a victim still finishing a task keeps the default cost.
+        for name in ready:
+            await self._patch_ignoring_gone(PODS.path(namespace, name), _deletion_cost(True))
             state.draining.pop(name, None)  # going away with its pod
-        state.removed |= names
-        return True
+        state.removed |= set(ready)
+        return len(ready)
 
     async def _replace_lost(self, pool: ProviderPool, selector: str, lost: list[str]) -> None:
         """Providers whose presence lapsed: a pod of theirs still there (a hung or killed
@@ -330,25 +335,21 @@ class PoolScaler:
     async def _release(self, namespace: str, name: str, state: PoolState) -> None:
         state.draining.pop(name, None)
         await self._mark(namespace, name, drain=False)
+        await self._patch_ignoring_gone(PODS.path(namespace, name), _deletion_cost(False))
 
     async def _mark(self, namespace: str, identity: str, *, drain: bool) -> None:
-        """The drain signal on the provider's presence Lease and the deletion cost on its
-        pod, set or cleared together. Either may be gone already: nothing to mark."""
-        lease = {"metadata": {"annotations": {ANNOTATION_DRAIN: "true" if drain else None}}}
-        pod = {
-            "metadata": {
-                "annotations": {DELETION_COST_ANNOTATION: VICTIM_DELETION_COST if drain else None}
-            }
-        }
-        for path, body in (
-            (LEASES.path(namespace, PROVIDER_LEASE_PREFIX + identity), lease),
-            (PODS.path(namespace, identity), pod),
-        ):
-            try:
-                await self._kube.merge_patch(path, body)
-            except ApiError as e:
-                if e.status != 404:
-                    raise
+        """The drain signal on the provider's presence Lease, set or cleared."""
+        body = {"metadata": {"annotations": {ANNOTATION_DRAIN: "true" if drain else None}}}
+        path = LEASES.path(namespace, PROVIDER_LEASE_PREFIX + identity)
+        await self._patch_ignoring_gone(path, body)
+
+    async def _patch_ignoring_gone(self, path: str, body: dict[str, Any]) -> None:
+        """A provider's Lease or pod may be gone already: nothing to mark then."""
+        try:
+            await self._kube.merge_patch(path, body)
+        except ApiError as e:
+            if e.status != 404:
+                raise
 
     async def _write_status(
         self,
@@ -401,6 +402,11 @@ class PoolScaler:
             if e.status != 404:
                 raise
         state.written = status
+
+
+def _deletion_cost(victim: bool) -> dict[str, Any]:
+    cost = VICTIM_DELETION_COST if victim else None
+    return {"metadata": {"annotations": {DELETION_COST_ANNOTATION: cost}}}
 
 
 def _selector(scale: dict[str, Any]) -> str:

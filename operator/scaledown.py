@@ -1,11 +1,11 @@
 """Lease-aware scale-down: which providers go, and when they may.
 
 The ReplicaSet picks which pods to delete; it cannot know which ones run tasks. The
-operator does: it picks idle providers first, tells them to stop claiming (the drain
-signal on their presence Lease), gives their pods the lowest deletion cost so the
-ReplicaSet removes exactly those, and shrinks the target only once they hold nothing,
-or after the pool's drain timeout (their shutdown then hands the work back without
-counting an attempt). Pure: the caller passes what it read and `now`.
+operator does: it picks idle providers first and tells them to stop claiming (the drain
+signal on their presence Lease). Each one that holds nothing any more (or whose drain
+timed out: its shutdown then hands the work back without counting an attempt) gets the
+lowest deletion cost, and the target shrinks by exactly that many, so the ReplicaSet
+removes exactly those. Pure: the caller passes what it read and `now`.
 """
 
 from dataclasses import dataclass

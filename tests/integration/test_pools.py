@@ -7,6 +7,7 @@ process SIGTERMed, as a kubelet would.
 """
 
 import json
+import subprocess
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +25,8 @@ DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 
 class PodBacker:
     """Starts a provider process for every pod of the Deployment and stops it when the
-    pod is being deleted."""
+    pod is being deleted. A watch records every deletion cost a pod ever carried (the
+    operator sets it just before the ReplicaSet deletes the pod)."""
 
     def __init__(self, providers: Providers, command: list[str], concurrency: int = 1) -> None:
         self._providers = providers
@@ -37,22 +39,39 @@ class PodBacker:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> "PodBacker":
+        cluster, namespace = self._providers.cluster, self._providers.namespace
+        url = f"/api/v1/namespaces/{namespace}/pods?watch=1&labelSelector=app%3D{APP}"
+        self._watch = subprocess.Popen(
+            [str(cluster.bin_dir / "kubectl"), "get", "--raw", url],
+            env=cluster.env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._watcher = threading.Thread(target=self._record_costs, daemon=True)
+        self._watcher.start()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._halt.set()
         self._thread.join(10)
+        self._watch.kill()
+        self._watch.wait(10)
+        self._watcher.join(10)
+
+    def _record_costs(self) -> None:
+        assert self._watch.stdout is not None
+        for line in self._watch.stdout:
+            meta = json.loads(line)["object"]["metadata"]
+            cost = (meta.get("annotations") or {}).get(DELETION_COST)
+            if cost is not None:
+                self.deletion_costs[meta["name"]] = cost
 
     def _pods(self) -> dict[str, bool]:
         out = self._providers.cluster.kubectl(
             "get", "pods", "-n", self._providers.namespace, "-l", f"app={APP}", "-o", "json"
         ).stdout
         pods = json.loads(out)["items"]
-        for p in pods:
-            cost = (p["metadata"].get("annotations") or {}).get(DELETION_COST)
-            if cost is not None:
-                self.deletion_costs[p["metadata"]["name"]] = cost
         return {p["metadata"]["name"]: "deletionTimestamp" not in p["metadata"] for p in pods}
 
     def _run(self) -> None:
@@ -193,9 +212,10 @@ def test_scale_down_during_work_removes_only_idle_providers(
     pods = get(cluster, namespace, "pods", "-l", f"app={APP}")["items"]
     remaining = [p["metadata"]["name"] for p in pods if "deletionTimestamp" not in p["metadata"]]
     assert remaining == [holder]
-    assert holder not in backed.stopped
-    assert len(backed.stopped) == 1
-    assert backed.deletion_costs == {backed.stopped[0]: "-1000"}
+    stopped = wait_for(lambda: backed.stopped, timeout=10, what="the removed pod's provider")
+    assert len(stopped) == 1
+    assert stopped[0] != holder
+    assert backed.deletion_costs == {stopped[0]: "-1000"}
     wait_for(lambda: succeeded(cluster, namespace, "mixed"), timeout=60, what="the job")
     long = get(cluster, namespace, "task", "mixed-1")["status"]
     assert long["attempts"] == 0
