@@ -45,6 +45,7 @@ PoolKey = tuple[str, str]
 READY = "Ready"
 RESYNC_SECONDS = 30.0  # re-read targets that nothing pokes (someone else scaled them)
 RETRY_SECONDS = 5.0
+COALESCE_SECONDS = 0.05
 
 
 @dataclass
@@ -116,6 +117,7 @@ class PoolScaler:
     # The loop
 
     async def run(self) -> None:
+        last_pass = -math.inf
         while True:
             now = self._mono()
             # A provider that lapses sends no event: look again when the next one may.
@@ -125,7 +127,10 @@ class PoolScaler:
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
-            await asyncio.sleep(self._interval)  # let a burst of events land first
+            # At most one pass per interval; after a quiet spell, one at once (after a
+            # moment for the rest of the burst to land), so the first task waits little.
+            await asyncio.sleep(max(COALESCE_SECONDS, last_pass + self._interval - self._mono()))
+            last_pass = self._mono()
             self._wake.clear()
             for key in list(self._pools):
                 pool = self._pools.get(key)
