@@ -9,12 +9,14 @@ process SIGTERMed, as a kubelet would.
 import json
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.harness.cluster import Cluster
+from tests.harness.metrics import diff, request_counts
 from tests.harness.polling import wait_for
 from tests.integration.provider.kit import ProviderProcess, Providers
 
@@ -153,6 +155,7 @@ def replicas(cluster: Cluster, namespace: str) -> int:
     return int(get(cluster, namespace, "deployment", APP)["spec"].get("replicas", 0))
 
 
+TASKS = 60
 SLEEP = ["python3", "-c", "import json,sys,time; time.sleep(json.load(sys.stdin)['seconds'])"]
 
 
@@ -266,26 +269,59 @@ def test_a_killed_provider_whose_pod_remains_is_replaced_and_its_tasks_run_elsew
     )
 
 
-def test_a_pool_whose_target_cannot_scale_is_not_ready(
+def test_the_pool_loop_costs_requests_per_second_not_per_task(
+    backed: PodBacker, providers: Providers, namespace: str
+) -> None:
+    cluster = providers.cluster
+    apply(cluster, namespace, pool(max_replicas=2))
+    wait_for(lambda: _ready(cluster, namespace), timeout=30, what="the pool to be Ready")
+    before = request_counts(cluster.metrics())
+    started = time.monotonic()
+    apply(cluster, namespace, job("many", [0] * TASKS))
+    wait_for(lambda: succeeded(cluster, namespace, "many"), timeout=90, what="the job")
+    wait_for(lambda: replicas(cluster, namespace) == 0, timeout=30, what="0 replicas")
+    elapsed = time.monotonic() - started
+    calls = diff(before, request_counts(cluster.metrics()))
+    print(f"\n{TASKS} tasks in {elapsed:.1f}s; the pool loop's requests:")
+    for key in (("GET", "deployments", "scale"), ("PATCH", "deployments", "scale")):
+        print(f"  {' '.join(key)}: {calls[key]}")
+    print(f"  PATCH providerpools status: {calls[('PATCH', 'providerpools', 'status')]}")
+
+    # One pass per interval (1 s) at most, each one GET of /scale and at most one status
+    # write, whatever the number of Tasks.
+    assert calls[("GET", "deployments", "scale")] <= elapsed + 2
+    assert calls[("PATCH", "providerpools", "status")] <= elapsed + 2
+    assert calls[("PATCH", "deployments", "scale")] <= 6  # up and down, in a few steps
+
+
+def test_a_pool_that_cannot_be_scaled_is_not_ready_and_scales_nothing(
     providers: Providers, namespace: str
 ) -> None:
     cluster = providers.cluster
+    apply(cluster, namespace, deployment())
     providers.start_operator()
     bad = pool(max_replicas=2)
     bad["spec"]["scaleTargetRef"] = {"apiVersion": "v1", "kind": "ConfigMap", "name": "x"}
     apply(cluster, namespace, bad)
+    why = wait_for(lambda: _not_ready(cluster, namespace, "sleepers"), timeout=30, what="Ready")
+    assert why == "TargetNotScalable"
 
-    def reason() -> str:
-        for c in (
-            get(cluster, namespace, "providerpool", "sleepers")
-            .get("status", {})
-            .get("conditions", [])
-        ):
-            if c["type"] == "Ready" and c["status"] == "False":
-                return str(c["reason"])
-        return ""
+    # A second pool for the same capability: the older one keeps it.
+    second = pool(max_replicas=2)
+    second["metadata"]["name"] = "second"
+    apply(cluster, namespace, second, job("waiting", [1]))
+    why = wait_for(lambda: _not_ready(cluster, namespace, "second"), timeout=30, what="Ready")
+    assert why == "OverlappingPools"
+    assert replicas(cluster, namespace) == 0  # nothing scaled on a guess
 
-    assert wait_for(reason, timeout=30, what="Ready=False") == "TargetNotScalable"
+
+def _not_ready(cluster: Cluster, namespace: str, name: str) -> str:
+    """The Ready=False reason of a pool, if it has one."""
+    status = get(cluster, namespace, "providerpool", name).get("status", {})
+    for c in status.get("conditions", []):
+        if c["type"] == "Ready" and c["status"] == "False":
+            return str(c["reason"])
+    return ""
 
 
 def test_min_above_max_is_refused_at_admission(
