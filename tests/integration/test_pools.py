@@ -1,12 +1,15 @@
 """ProviderPools on the real deployment and replicaset controllers.
 
 Each pod the ReplicaSet creates is backed by a real provider process whose identity is
-the pod's name (no kubelet here: the pods stay Pending, which the ReplicaSet's ranking
-treats alike, so pod-deletion-cost decides which go). A pod that is deleted gets its
-process SIGTERMed, as a kubelet would.
+the pod's name; kwok (when built: hack/build-control-plane.sh kwok) plays the kubelet of
+the node the pods are bound to, so they are Running and Ready as in a cluster. Without
+kwok they stay Pending, which the ReplicaSet's ranking also treats alike: either way
+pod-deletion-cost decides which go. A pod that is being deleted gets its process
+SIGTERMed, as a kubelet would.
 """
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -15,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.harness import kwok, procs
 from tests.harness.cluster import Cluster
 from tests.harness.metrics import diff, request_counts
 from tests.harness.polling import wait_for
@@ -100,8 +104,25 @@ def apply(cluster: Cluster, namespace: str, *manifests: dict[str, Any]) -> None:
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
 
 
-def deployment() -> dict[str, Any]:
+@pytest.fixture(scope="module", name="node")
+def kwok_node(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The kwok node's name, or "" when kwok is not built (the pods then stay Pending)."""
+    if not os.access(kwok.kwok_binary(), os.X_OK):
+        yield ""
+        return
+    proc = kwok.start_kwok(cluster.kubeconfig, tmp_path_factory.mktemp("kwok"))
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(kwok.node_manifest()))
+    try:
+        yield kwok.NODE
+    finally:
+        procs.stop_group(proc.pid, procs.child_exited(proc))
+
+
+def deployment(node: str) -> dict[str, Any]:
     labels = {"app": APP}
+    pod: dict[str, Any] = {"containers": [{"name": "provider", "image": "taskmill:test"}]}
+    if node:
+        pod |= {"nodeName": node, "tolerations": [{"operator": "Exists"}]}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -109,10 +130,7 @@ def deployment() -> dict[str, Any]:
         "spec": {
             "replicas": 0,
             "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "provider", "image": "taskmill:test"}]},
-            },
+            "template": {"metadata": {"labels": labels}, "spec": pod},
         },
     }
 
@@ -160,8 +178,8 @@ SLEEP = ["python3", "-c", "import json,sys,time; time.sleep(json.load(sys.stdin)
 
 
 @pytest.fixture
-def backed(providers: Providers, namespace: str) -> Iterator[PodBacker]:
-    apply(providers.cluster, namespace, deployment())
+def backed(providers: Providers, namespace: str, node: str) -> Iterator[PodBacker]:
+    apply(providers.cluster, namespace, deployment(node))
     providers.start_operator()
     with PodBacker(providers, SLEEP) as backer:
         yield backer
@@ -197,7 +215,7 @@ def test_pool_grows_with_the_backlog_and_returns_to_zero(
 
 
 def test_scale_down_during_work_removes_only_idle_providers(
-    backed: PodBacker, providers: Providers, namespace: str
+    backed: PodBacker, providers: Providers, namespace: str, node: str
 ) -> None:
     cluster = providers.cluster
     apply(cluster, namespace, pool(max_replicas=2))
@@ -213,6 +231,8 @@ def test_scale_down_during_work_removes_only_idle_providers(
 
     # The idle provider was the one removed, chosen by its deletion cost.
     pods = get(cluster, namespace, "pods", "-l", f"app={APP}")["items"]
+    if node:  # kwok runs them: the ReplicaSet ranks Running, Ready pods by cost
+        assert {p["status"]["phase"] for p in pods} == {"Running"}
     remaining = [p["metadata"]["name"] for p in pods if "deletionTimestamp" not in p["metadata"]]
     assert remaining == [holder]
     stopped = wait_for(lambda: backed.stopped, timeout=10, what="the removed pod's provider")
@@ -227,10 +247,10 @@ def test_scale_down_during_work_removes_only_idle_providers(
 
 
 def test_a_killed_provider_whose_pod_remains_is_replaced_and_its_tasks_run_elsewhere(
-    providers: Providers, namespace: str
+    providers: Providers, namespace: str, node: str
 ) -> None:
     cluster = providers.cluster
-    apply(cluster, namespace, deployment())
+    apply(cluster, namespace, deployment(node))
     providers.start_operator()
     with PodBacker(providers, SLEEP, concurrency=2) as backer:
         apply(cluster, namespace, pool(max_replicas=1, concurrency=2))
@@ -295,10 +315,10 @@ def test_the_pool_loop_costs_requests_per_second_not_per_task(
 
 
 def test_a_pool_that_cannot_be_scaled_is_not_ready_and_scales_nothing(
-    providers: Providers, namespace: str
+    providers: Providers, namespace: str, node: str
 ) -> None:
     cluster = providers.cluster
-    apply(cluster, namespace, deployment())
+    apply(cluster, namespace, deployment(node))
     providers.start_operator()
     bad = pool(max_replicas=2)
     bad["spec"]["scaleTargetRef"] = {"apiVersion": "v1", "kind": "ConfigMap", "name": "x"}
