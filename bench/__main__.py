@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import chaos, metricscost, peer, report, scale, statusengine, views
+from bench import chaos, metricscost, peer, pools, report, scale, statusengine, views
 from bench.context import Bench
 from bench.dispatch import dispatch
 from bench.failover import failover
@@ -52,6 +52,7 @@ def scenarios(quick: bool, seed: int, scale_items: int | None = None) -> list[Sc
         Scenario("dispatch", 3, lambda b, _: dispatch(b, 20 if quick else 40, 8, 4)),
         Scenario("failover", 3, lambda b, _: failover(b, lease_seconds=10)),
         Scenario("chaos", 3, lambda b, i: chaos.bench_run(b, seed + i)),
+        Scenario("pools", 1, lambda b, _: pools.pools(b)),
         Scenario("peer", 1, lambda b, _: peer.peer(b, items=1000), peer.unavailable),
         Scenario("scale", 1, lambda b, _: scale.scale(b, items=items)),
         Scenario("status", 3, lambda b, _: statusengine.status_engine(b)),

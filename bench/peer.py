@@ -29,112 +29,15 @@ from bench.throughput import WRITE_VERBS
 from taskmill.kube.paths import BATCHJOBS, ResourcePath
 from tests.builders import make_batchjob
 from tests.harness import Binaries, procs
+from tests.harness.kwok import NODE, kwok_binary, node_manifest, start_kwok
 from tests.harness.metrics import diff, request_counts
-from tests.harness.versions import BUILD_SCRIPT, cache_dir, pinned_versions
+from tests.harness.versions import BUILD_SCRIPT
 
 JOBS = ResourcePath("batch", "v1", "jobs")
 NODES = ResourcePath("", "v1", "nodes", namespaced=False)
-NODE = "kwok-node-0"
 PARALLELISM = 32
 PROVIDERS, SLOTS = 8, 4
 BATCH = 10  # items per Task in the batched taskmill run
-
-# Minimal kwok stages (kwok >= 0.7 ships none built in): a node that is Ready, pods
-# that start and, when a Job owns them, succeed.
-STAGES = """\
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata: {name: node-ready}
-spec:
-  resourceRef: {apiGroup: v1, kind: Node}
-  selector:
-    matchExpressions:
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: NotIn
-      values: ["True"]
-  next:
-    statusTemplate: |
-      conditions:
-      - type: Ready
-        status: "True"
-        reason: KubeletReady
-        message: kwok
-        lastHeartbeatTime: {{ Now | Quote }}
-        lastTransitionTime: {{ Now | Quote }}
-      allocatable: {cpu: "1000", memory: 1Ti, pods: "100000"}
-      capacity: {cpu: "1000", memory: 1Ti, pods: "100000"}
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata: {name: pod-run}
-spec:
-  resourceRef: {apiGroup: v1, kind: Pod}
-  selector:
-    matchExpressions:
-    - {key: .metadata.deletionTimestamp, operator: DoesNotExist}
-    - {key: .status.phase, operator: In, values: [Pending]}
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      phase: Running
-      startTime: {{ $now | Quote }}
-      conditions:
-      - {type: Ready, status: "True", lastTransitionTime: {{ $now | Quote }}}
-      containerStatuses:
-      {{ range .spec.containers }}
-      - name: {{ .name | Quote }}
-        image: {{ .image | Quote }}
-        ready: true
-        restartCount: 0
-        state: {running: {startedAt: {{ $now | Quote }}}}
-      {{ end }}
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata: {name: pod-succeed}
-spec:
-  resourceRef: {apiGroup: v1, kind: Pod}
-  selector:
-    matchExpressions:
-    - {key: .metadata.deletionTimestamp, operator: DoesNotExist}
-    - {key: .status.phase, operator: In, values: [Running]}
-    - {key: '.metadata.ownerReferences.[].kind', operator: In, values: [Job]}
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      phase: Succeeded
-      conditions:
-      - {type: Ready, status: "False", reason: PodCompleted, lastTransitionTime: {{ $now | Quote }}}
-      containerStatuses:
-      {{ range .spec.containers }}
-      - name: {{ .name | Quote }}
-        image: {{ .image | Quote }}
-        ready: false
-        restartCount: 0
-        state:
-          terminated:
-            exitCode: 0
-            reason: Completed
-            startedAt: {{ $now | Quote }}
-            finishedAt: {{ $now | Quote }}
-      {{ end }}
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata: {name: pod-remove}
-spec:
-  resourceRef: {apiGroup: v1, kind: Pod}
-  selector:
-    matchExpressions:
-    - {key: .metadata.deletionTimestamp, operator: Exists}
-  next:
-    finalizers: {empty: true}
-    delete: true
-"""
-
-
-def kwok_binary() -> Path:
-    return cache_dir() / "bin" / f"kwok-v{pinned_versions()['KWOK_VERSION']}" / "kwok"
 
 
 def unavailable() -> str | None:
@@ -182,18 +85,8 @@ class Peers:
         self.started: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
+        self.started.append(start_kwok(self.bench.cluster.kubeconfig, self.log_dir))
         kubeconfig = str(self.bench.cluster.kubeconfig)
-        stages = self.log_dir / "kwok-stages.yaml"
-        stages.write_text(STAGES)
-        self._spawn(
-            "kwok",
-            [
-                kwok_binary(),
-                f"--kubeconfig={kubeconfig}",
-                f"--config={stages}",
-                f"--manage-single-node={NODE}",
-            ],
-        )
         self._spawn(
             "kcm-jobs",
             [
@@ -217,13 +110,8 @@ class Peers:
 
 
 async def _node(bench: Bench) -> None:
-    body = {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": NODE, "labels": {"type": "kwok"}},
-    }
     try:
-        await bench.kube.create(NODES.path(), body)
+        await bench.kube.create(NODES.path(), node_manifest())
     except Exception as e:  # already there from an earlier run
         if "409" not in str(e):
             raise

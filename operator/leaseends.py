@@ -4,9 +4,11 @@ Pure functions of the Task row the plan was made from, the Task as just read bac
 kind of ending and the clock. The writer (taskwrites) performs the writes in order and
 posts the notes; it decides nothing.
 
-Two kinds of ending:
+Three kinds of ending:
 - LEASE_EXPIRED: no renewal seen for the lease duration plus a grace (on the observer
   clock). A compare-and-swap on the renewTime judged, so a renewal racing the expiry wins.
+- PROVIDER_LOST: the holder's presence Lease lapsed, so every lease it holds ends at
+  once instead of each after its own duration; written like LEASE_EXPIRED.
 - CANCEL_IGNORED: the holder kept renewing but did not acknowledge spec.cancel within
   the cancel grace (its kill grace plus a margin). Fenced on holder and epoch only: the
   renewals are exactly what is being overridden.
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from taskmill.operator.planning import CANCEL_IGNORED, LEASE_EXPIRED, TIMEOUT
+from taskmill.operator.planning import CANCEL_IGNORED, LEASE_EXPIRED, PROVIDER_LOST, TIMEOUT
 from taskmill.operator.store import TaskRow
 
 from taskmill.api import Task, protocol
@@ -44,24 +46,28 @@ def end_lease(row: TaskRow, body: dict[str, Any], kind: str, now: datetime) -> L
     if (lease.holder, lease.epoch) != (row.holder, row.epoch):
         return None
     fence = protocol.Fence(row.holder, row.epoch)
-    if kind == LEASE_EXPIRED:
-        return _expired(row, task, body, fence, now)
+    if kind in (LEASE_EXPIRED, PROVIDER_LOST):
+        return _expired(row, task, body, fence, now, kind)
     return _cancel_ignored(row, task, fence, now)
 
 
 def _expired(
-    row: TaskRow, task: Task, body: dict[str, Any], fence: protocol.Fence, now: datetime
+    row: TaskRow, task: Task, body: dict[str, Any], fence: protocol.Fence, now: datetime, kind: str
 ) -> LeaseEnd | None:
     if task.status.lease.renew_time != row.renew_time:
         return None  # renewed after all: the observer clock restarts
-    ops = protocol.fail_attempt(task, fence, now, outcome=EXPIRED, reason=LEASE_EXPIRED)
+    ops = protocol.fail_attempt(task, fence, now, outcome=EXPIRED, reason=kind)
     renewed = body["status"]["lease"].get("renewTime")
     if renewed is not None:
         ops.insert(0, {"op": "test", "path": "/status/lease/renewTime", "value": renewed})
+    why = (
+        f"no renewal seen for {row.lease_seconds}s plus grace"
+        if kind == LEASE_EXPIRED
+        else "its presence Lease lapsed (the provider is gone)"
+    )
     note = (
-        f"lease of {row.holder} (epoch {row.epoch}) expired: no renewal seen for "
-        f"{row.lease_seconds}s plus grace; attempt {task.status.attempts + 1} "
-        f"of {task.spec.max_attempts} counted"
+        f"lease of {row.holder} (epoch {row.epoch}) expired: {why}; attempt "
+        f"{task.status.attempts + 1} of {task.spec.max_attempts} counted"
     )
     # A timed-out task's cancel is cleared only once the expiry is confirmed (a holder
     # still renewing must keep seeing it), and before the status write, which may make
@@ -69,8 +75,8 @@ def _expired(
     return LeaseEnd(
         clear_cancel=row.cancel_reason == TIMEOUT,
         ops=ops,
-        task_notes=[(LEASE_EXPIRED, note)],
-        job_notes=[(LEASE_EXPIRED, f"{row.name}: {note}")],
+        task_notes=[(kind, note)],
+        job_notes=[(kind, f"{row.name}: {note}")],
     )
 
 

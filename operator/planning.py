@@ -32,6 +32,7 @@ JOB_FAILED = "JobFailed"  # rejected after it started, or failed with tasks stil
 # Why the operator ends a holder's lease itself (taskmill.operator.leaseends)
 LEASE_EXPIRED = "LeaseExpired"  # no renewal seen for the duration plus a grace
 CANCEL_IGNORED = "CancelNotAcknowledged"  # renewing, but spec.cancel not acknowledged
+PROVIDER_LOST = "ProviderLost"  # the holder's presence Lease lapsed: all its leases end
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class Situation:
     state_seen: Callable[[str], float | None] = lambda name: None
     cancel_grace_seconds: float = math.inf  # for the holder to acknowledge spec.cancel
     occupied: Set[int] = frozenset()  # indexes whose name a Task of another owner holds
+    # whether a holder's presence Lease lapsed (the provider is gone, whatever its
+    # task leases still promise)
+    holder_lost: Callable[[str], bool] = lambda holder: False
 
 
 @dataclass
@@ -95,6 +99,9 @@ def _plan_held_lease(s: Situation, row: TaskRow, p: Plan) -> None:
     state change), never on a timestamp a provider wrote with its own clock.
     """
     seen = s.lease_seen(row.name)
+    if seen is not None and s.holder_lost(row.holder):
+        p.expire.append((row, PROVIDER_LOST))
+        return
     if seen is not None:
         expires = stale_at(seen, row.lease_seconds, s.grace_seconds)
         if s.now_mono >= expires:

@@ -6,10 +6,11 @@ on its own observer clock: a provider is live while its Lease last changed less 
 leaseDurationSeconds + grace ago, whatever the timestamps inside say.
 """
 
+import math
 from collections.abc import Callable
 from typing import Any
 
-from taskmill.operator.observer import ObserverClock, stale_at
+from taskmill.operator.observer import ObserverClock, Sight, stale_at
 from taskmill.operator.watching import reflector
 
 from taskmill.api.meta import LABEL_PROVIDER
@@ -25,8 +26,11 @@ ProviderKey = tuple[str, str]
 class ProviderPresence:
     """Live providers by observer clock. Pure: the caller passes its monotonic `now`."""
 
-    def __init__(self, grace_seconds: float) -> None:
+    def __init__(self, grace_seconds: float, sight: Sight | None = None) -> None:
         self._grace = grace_seconds
+        # A lapse ends the provider's task leases at once, so it is judged like their
+        # expiry: never across a break in the operator's sight.
+        self._sight = sight
         self._providers: dict[ProviderKey, Provider] = {}
         self._clock: ObserverClock[ProviderKey] = ObserverClock()
 
@@ -67,6 +71,36 @@ class ProviderPresence:
                 providers[capability] = providers.get(capability, 0) + 1
                 free[capability] = free.get(capability, 0) + max(0, provider.slots - provider.busy)
         return providers, free
+
+    def providers(self, namespace: str, now: float) -> tuple[list[Provider], list[Provider]]:
+        """The namespace's providers: (live, lapsed)."""
+        live: list[Provider] = []
+        lapsed: list[Provider] = []
+        for key, provider in self._providers.items():
+            if key[0] == namespace:
+                (live if now < self._stale_at(key, provider) else lapsed).append(provider)
+        return live, lapsed
+
+    def lost(self, namespace: str, identity: str, now: float) -> bool:
+        """Whether this provider's presence Lease lapsed, judged within unbroken sight.
+        A provider without one (it never announced, or retracted it) is not lost."""
+        key = (namespace, PROVIDER_LEASE_PREFIX + identity)
+        provider = self._providers.get(key)
+        if provider is None:
+            return False
+        since = self._sight.since() if self._sight is not None else -math.inf
+        if since is None:
+            return False
+        seen = self._clock.seen_at(key)
+        assert seen is not None  # every stored provider has been observed
+        return now >= stale_at(max(seen, since), provider.duration_seconds, self._grace)
+
+    def lost_providers(self, now: float) -> frozenset[ProviderKey]:
+        return frozenset(
+            (key[0], p.identity)
+            for key, p in self._providers.items()
+            if self.lost(key[0], p.identity, now)
+        )
 
     def next_expiry(self, now: float) -> float | None:
         """The next observer time a live provider turns stale, if it does not renew."""

@@ -132,6 +132,7 @@ class Reconciler:
         self._due: dict[JobKey, float] = {}
         self._last_status_write: dict[JobKey, float] = {}
         self._live: frozenset[str] | None = None
+        self._lost: frozenset[tuple[str, str]] = frozenset()  # (namespace, identity)
         # per job: the (uid, generation) read, and what its spec yields
         self._spec_facts: dict[JobKey, tuple[tuple[str, int], SpecFacts]] = {}
         # per job: why the API server last refused to create one of its Tasks
@@ -182,11 +183,16 @@ class Reconciler:
         """When the set of served capabilities changes, every job's condition may."""
         if self._presence is None or not self.presence_listed:
             return
-        live = self._presence.live_capabilities(self._mono())
+        now = self._mono()
+        live = self._presence.live_capabilities(now)
         if live != self._live:
             self._live = live
             for key in self._store.jobs:
                 self._store.dirty.add(key)
+        lost = self._presence.lost_providers(now)
+        if lost - self._lost:
+            self._store.mark_held(lost - self._lost)
+        self._lost = lost
 
     async def _reconcile_safely(self, key: JobKey) -> float:
         try:
@@ -297,6 +303,7 @@ class Reconciler:
         mono: float,
     ) -> Situation:
         namespace = job.metadata.namespace
+        presence = self._presence
         return Situation(
             job=job,
             total=total,
@@ -310,6 +317,9 @@ class Reconciler:
             state_seen=lambda name: self._store.states.seen_at((namespace, name)),
             cancel_grace_seconds=self._settings.cancel_grace_seconds,
             occupied=foreign.occupied,
+            holder_lost=lambda holder: (
+                presence is not None and presence.lost(namespace, holder, mono)
+            ),
         )
 
     async def _update_status(

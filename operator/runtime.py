@@ -1,6 +1,7 @@
 """Running the operator: leader election first, then, in one event loop and for as long
-as this replica leads, the BatchJob, Task, provider-Lease and StatusPolicy watches (one
-reflector each, taskmill.operator.watching), the reconciler and the policy review."""
+as this replica leads, the BatchJob, Task, provider-Lease, StatusPolicy and ProviderPool
+watches (one reflector each, taskmill.operator.watching), the reconciler, the policy
+review and the pool scaler (operator.pools), which the ProviderPool watch feeds."""
 
 import asyncio
 import logging
@@ -14,6 +15,7 @@ from taskmill.operator.election import RENEW_DEADLINE_FRACTION, LeaderElector
 from taskmill.operator.events import Recorder
 from taskmill.operator.metrics import OperatorMetrics, TaskTransitions
 from taskmill.operator.observer import Sight
+from taskmill.operator.pools import PoolScaler
 from taskmill.operator.presence import ProviderPresence, presence_reflector
 from taskmill.operator.reconciler import Reconciler, Settings
 from taskmill.operator.statuspolicies import PolicyReview
@@ -21,7 +23,7 @@ from taskmill.operator.store import TASK_TOMBSTONE_FIELDS, Store
 from taskmill.operator.watching import reflector
 
 from taskmill.kube import Kube, load_connection
-from taskmill.kube.paths import BATCHJOBS, STATUSPOLICIES, TASKS
+from taskmill.kube.paths import BATCHJOBS, PROVIDERPOOLS, STATUSPOLICIES, TASKS
 from taskmill.kube.reflector import Reflector
 from taskmill.metrics import BindAddress
 from taskmill.metrics.health import serving_health
@@ -130,21 +132,28 @@ async def _lead(
     """One term as leader, with a store, watches and a reconciler of its own. Returns
     True when leadership ended, False when a part of the leader stopped."""
     store = Store(time.monotonic, sight, TaskTransitions(metrics))
-    presence = ProviderPresence(config.settings.grace_seconds)
+    presence = ProviderPresence(config.settings.grace_seconds, sight)
+    recorder = Recorder(kube, config.identity)
     reconciler = Reconciler(
         kube,
         store,
         presence,
-        Recorder(kube, config.identity),
+        recorder,
         config.settings,
         metrics=metrics,
     )
+    pools = PoolScaler(kube, store, presence, recorder)
     jobs_listed, tasks_listed = asyncio.Event(), asyncio.Event()
     review = PolicyReview(kube, lambda: datetime.now(UTC))
 
     def presence_changed() -> None:
         reconciler.presence_listed = True
         store.wake.set()
+        pools.poke()
+
+    def task_changed(body: dict[str, Any]) -> None:
+        store.put_task(body)
+        pools.poke()
 
     def job_deleted(body: dict[str, Any]) -> None:
         meta = body.get("metadata", {})
@@ -168,7 +177,7 @@ async def _lead(
         reflector(
             kube,
             TASKS.path(namespace),
-            on_object=store.put_task,
+            on_object=task_changed,
             on_delete=store.delete_task,
             on_synced=tasks_listed.set,
             on_sync=tasks_synced,
@@ -177,6 +186,13 @@ async def _lead(
         ),
         presence_reflector(
             kube, namespace, presence, time.monotonic, presence_changed, metrics.client
+        ),
+        reflector(
+            kube,
+            PROVIDERPOOLS.path(namespace),
+            on_object=pools.put,
+            on_delete=pools.delete,
+            observer=metrics.client,
         ),
     ]
     if config.review_status_policies:
@@ -195,6 +211,7 @@ async def _lead(
         asyncio.create_task(
             _reconcile(store, reconciler, jobs_listed, tasks_listed), name="reconciler"
         ),
+        asyncio.create_task(pools.run(), name="pools"),
     }
     if config.review_status_policies:
         parts.add(asyncio.create_task(review.run(), name="status policy review"))

@@ -8,7 +8,7 @@ its objects changes so that the reconciler wakes for exactly that job.
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -220,11 +220,15 @@ class Store:
         self.dirty.add(key)
         self.wake.set()
 
-    def mark_held(self) -> None:
-        """Wake every job with a held lease: after a break in sight its expiry is due
-        afresh, and nothing else would wake the job for it."""
+    def mark_held(self, holders: Set[tuple[str, str]] | None = None) -> None:
+        """Wake every job with a held lease (held by one of these (namespace, holder)s,
+        if given): after a break in sight its expiry is due afresh, and after its
+        holder's presence lapsed it ends at once; nothing else would wake the job."""
         for (namespace, job, _owner), tasks in self.tasks.items():
-            if any(row.active for row in tasks.live.values()):
+            if any(
+                row.active and (holders is None or (namespace, row.holder) in holders)
+                for row in tasks.live.values()
+            ):
                 self.dirty.add((namespace, job))
         self.wake.set()
 

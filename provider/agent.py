@@ -93,7 +93,11 @@ class Agent:
     async def run(self, shutdown: asyncio.Event) -> None:
         """Serve until `shutdown` is set, then hand back what is still running."""
         presence = Presence(
-            self._kube, self._config, self._clock.wall, busy=lambda: len(self._keeper.held)
+            self._kube,
+            self._config,
+            self._clock.wall,
+            busy=lambda: len(self._keeper.held),
+            drain=self._drain_requested,
         )
         await presence.announce()
         self._announced = True
@@ -150,6 +154,12 @@ class Agent:
         self._keeper.abandon_writes()
         await works.settle()
         await self._keeper.chores.settle()
+
+    def _drain_requested(self, requested: bool) -> bool:
+        """The operator wants this provider gone (scale-down) or back: stop or resume
+        claiming. Drained once no claim is in flight and no lease is held."""
+        self._claimer.hold(requested)
+        return requested and self._keeper.load == 0
 
     def problems(self) -> list[str]:
         """Why this provider is not ready, if it is not (served at /readyz)."""

@@ -59,11 +59,18 @@ class Claimer:
         self._spread = Spread(config.top_k)
         self._wake = asyncio.Event()
         self.stopping = asyncio.Event()
+        self._held = False  # draining for a scale-down: no new claims
         self.won = 0
         self.lost = 0
 
     def wake(self) -> None:
         self._wake.set()
+
+    def hold(self, held: bool) -> None:
+        """Stop claiming (the provider is draining), or resume."""
+        if self._held and not held:
+            self._wake.set()
+        self._held = held
 
     def stop(self) -> None:
         self.stopping.set()
@@ -99,7 +106,7 @@ class Claimer:
                 await self._pause(self.stopping, delay)
 
     def _next_candidate(self) -> Task | None:
-        if self._keeper.load >= self._config.concurrency:
+        if self._held or self._keeper.load >= self._config.concurrency:
             return None
         return self._candidates.choose(self._rng, self._spread.k, self._full())
 

@@ -27,6 +27,8 @@ from taskmill.provider.config import ProviderConfig
 from taskmill.api.meta import (
     ANNOTATION_BUSY,
     ANNOTATION_CONCURRENCY,
+    ANNOTATION_DRAIN,
+    ANNOTATION_DRAINED,
     CAPABILITY_LABEL_PREFIX,
     LABEL_PROVIDER,
     PROVIDER_LEASE_PREFIX,
@@ -72,6 +74,7 @@ def lease_body(config: ProviderConfig, instance: str, now: datetime) -> dict[str
                 ANNOTATION_CAPABILITIES: ",".join(config.capabilities),
                 ANNOTATION_CONCURRENCY: str(config.concurrency),
                 ANNOTATION_BUSY: "0",
+                ANNOTATION_DRAINED: "false",
                 ANNOTATION_INSTANCE: instance,
             },
         },
@@ -84,14 +87,27 @@ def lease_body(config: ProviderConfig, instance: str, now: datetime) -> dict[str
     }
 
 
-def renewal(instance: str, now: datetime, busy: int = 0) -> list[dict[str, Any]]:
+def renewal(
+    instance: str, now: datetime, busy: int = 0, drained: bool = False
+) -> list[dict[str, Any]]:
     """Renew, only while the Lease is still this instance's; the same write tells the
-    operator how many slots are busy (for its free-slot gauge)."""
+    operator how many slots are busy (for its free-slot gauge) and whether a requested
+    drain is done (nothing claimed or held, no new claims)."""
     return [
         {"op": "test", "path": "/metadata/annotations/taskmill.io~1instance", "value": instance},
         {"op": "replace", "path": "/spec/renewTime", "value": timestamp(now)},
         {"op": "add", "path": "/metadata/annotations/taskmill.io~1busy", "value": str(busy)},
+        {
+            "op": "add",
+            "path": "/metadata/annotations/taskmill.io~1drained",
+            "value": str(drained).lower(),
+        },
     ]
+
+
+def drain_requested(lease: dict[str, Any]) -> bool:
+    annotations = lease.get("metadata", {}).get("annotations") or {}
+    return annotations.get(ANNOTATION_DRAIN) == "true"
 
 
 def instance_of(lease: dict[str, Any]) -> str:
@@ -110,12 +126,17 @@ class Presence:
         instance: str | None = None,
         sleep: Sleep = asyncio.sleep,
         busy: Callable[[], int] = lambda: 0,
+        drain: Callable[[bool], bool] = lambda requested: False,
     ) -> None:
         self._kube = kube
         self._config = config
         self._now = now
         self._sleep = sleep
         self._busy = busy
+        # Told whether the operator asks for a drain (at each renewal); answers whether
+        # the drain is done, which the next renewal reports.
+        self._drain = drain
+        self._drained = False
         self.instance = instance or new_instance_id()
         self._path = LEASES.path(config.namespace, lease_name(config.identity))
         self._uid = ""
@@ -194,11 +215,17 @@ class Presence:
 
         Raises IdentityInUseError once another instance holds the Lease."""
         interval = self._config.lease_seconds / 3
+        pause = interval
         while True:
-            await self._sleep(interval)
+            await self._sleep(pause)
+            pause = interval
             try:
-                ops = renewal(self.instance, self._now(), self._busy())
-                await self._kube.json_patch(self._path, ops)
+                ops = renewal(self.instance, self._now(), self._busy(), self._drained)
+                renewed = await self._kube.json_patch(self._path, ops)
+                drained = self._drain(drain_requested(renewed))
+                if drained and not self._drained:
+                    pause = 0  # tell the waiting operator now, not a renewal later
+                self._drained = drained
             except ApiError as e:
                 if e.conflict:
                     raise self._in_use(await self._current()) from e

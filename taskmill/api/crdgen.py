@@ -26,6 +26,7 @@ from taskmill.api.common import ApiModel
 from taskmill.api.jobview import CLUSTERJOBVIEW_CRD, JOBVIEW_CRD, ClusterJobView, JobView
 from taskmill.api.meta import CATEGORY, GROUP, VERSION, CrdInfo, PrinterColumn
 from taskmill.api.statuspolicy import STATUSPOLICY_CRD, StatusPolicy
+from taskmill.api.providerpool import PROVIDERPOOL_CRD, ProviderPool
 from taskmill.api.task import TASK_CRD, Task
 
 Schema = dict[str, Any]
@@ -36,6 +37,7 @@ KINDS: tuple[tuple[type[ApiModel], CrdInfo], ...] = (
     (StatusPolicy, STATUSPOLICY_CRD),
     (JobView, JOBVIEW_CRD),
     (ClusterJobView, CLUSTERJOBVIEW_CRD),
+    (ProviderPool, PROVIDERPOOL_CRD),
 )
 # The chart templates its CRDs from files/crds/ (see charts/taskmill/templates/crds.yaml):
 # Helm never upgrades what sits in a chart's crds/ directory.

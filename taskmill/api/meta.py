@@ -18,6 +18,10 @@ PROVIDER_LEASE_PREFIX = "taskmill-provider-"
 # On a provider's presence Lease: its slots, and how many run a task (at the last renewal).
 ANNOTATION_CONCURRENCY = "taskmill.io/concurrency"
 ANNOTATION_BUSY = "taskmill.io/busy"
+# Scale-down: the operator sets DRAIN "true" on a provider's presence Lease to stop it
+# claiming; the provider answers DRAINED "true" once it claims nothing and holds nothing.
+ANNOTATION_DRAIN = "taskmill.io/drain"
+ANNOTATION_DRAINED = "taskmill.io/drained"
 
 # A capability is used as a label value and a label-key name segment.
 CAPABILITY_PATTERN = r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$"

@@ -6,7 +6,14 @@ The operator judges liveness from these; viewers (kubectl taskmill) show them.
 from dataclasses import dataclass
 from typing import Any
 
-from taskmill.api.meta import ANNOTATION_BUSY, ANNOTATION_CONCURRENCY, CAPABILITY_LABEL_PREFIX
+from taskmill.api.meta import (
+    ANNOTATION_BUSY,
+    ANNOTATION_CONCURRENCY,
+    ANNOTATION_DRAIN,
+    ANNOTATION_DRAINED,
+    CAPABILITY_LABEL_PREFIX,
+    PROVIDER_LEASE_PREFIX,
+)
 
 DEFAULT_LEASE_SECONDS = 15
 
@@ -17,6 +24,9 @@ class Provider:
     duration_seconds: int
     slots: int = 0
     busy: int = 0
+    identity: str = ""
+    drain: bool = False  # the operator asked it to stop claiming (scale-down)
+    drained: bool = False  # it answered: nothing claimed or held, no new claims
 
 
 def provider_from_lease(body: dict[str, Any]) -> Provider:
@@ -34,6 +44,9 @@ def provider_from_lease(body: dict[str, Any]) -> Provider:
         int(spec.get("leaseDurationSeconds") or DEFAULT_LEASE_SECONDS),
         slots=_count(annotations.get(ANNOTATION_CONCURRENCY)),
         busy=_count(annotations.get(ANNOTATION_BUSY)),
+        identity=str(meta.get("name", "")).removeprefix(PROVIDER_LEASE_PREFIX),
+        drain=annotations.get(ANNOTATION_DRAIN) == "true",
+        drained=annotations.get(ANNOTATION_DRAINED) == "true",
     )
 
 

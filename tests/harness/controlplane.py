@@ -46,6 +46,8 @@ CONTROLLERS = (
     # batch/v1 Jobs and CronJobs driven for real, for the status adapters (docs/status.md).
     "job-controller",
     "cronjob-controller",
+    "deployment-controller",
+    "replicaset-controller",
 )
 
 

@@ -151,6 +151,12 @@ def test_operator_rbac_covers_its_writes_but_not_secrets(install: Install) -> No
     assert can_i(operator, "update", "leases.coordination.k8s.io")
     assert not can_i(operator, "create", "batchjobs.taskmill.io")
     assert not can_i(operator, "get", "secrets")
+    # ProviderPools: the target's /scale, drain marks, deletion cost, dead providers' pods.
+    assert can_i(operator, "patch", "providerpools.taskmill.io", "status")
+    assert can_i(operator, "patch", "deployments.apps", "scale")
+    assert not can_i(operator, "patch", "deployments.apps")
+    assert can_i(operator, "delete", "pods")
+    assert not can_i(operator, "create", "pods")
 
 
 def _create_task(install: Install, name: str) -> Task:

@@ -44,6 +44,7 @@ def test_presence_lease(cluster: Cluster, namespace: str, providers: Providers) 
         "taskmill.io/capabilities": "echo,resize",
         "taskmill.io/concurrency": "3",
         "taskmill.io/busy": "0",  # slots running a task, refreshed by every renewal
+        "taskmill.io/drained": "false",  # answers a drain the operator asks for
         "taskmill.io/instance": annotations["taskmill.io/instance"],
     }
     assert annotations["taskmill.io/instance"].startswith(f"{provider.pid}-")

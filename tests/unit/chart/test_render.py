@@ -34,7 +34,7 @@ POOLS = [
         "name": "hashers",
         "capabilities": ["file.hash", "file.checksum"],
         "command": ["sh", "-c", "sha256sum"],
-        "replicas": 3,
+        "maxReplicas": 3,
         "concurrency": 4,
         "env": [{"name": "EXTRA", "value": "1"}],
     },
@@ -221,7 +221,7 @@ def test_provider_pools_become_deployments_with_their_capabilities_and_identity(
     resizers = one(objects, "Deployment", "-resizers")
     main = container(hashers)
 
-    assert hashers["spec"]["replicas"] == 3
+    assert "replicas" not in hashers["spec"]  # the ProviderPool owns them
     assert main["command"] == ["tini", "--", "python", "-m", "taskmill.provider"]
     assert main["args"] == [
         "--capability=file.hash,file.checksum",
@@ -254,12 +254,88 @@ def test_provider_pools_become_deployments_with_their_capabilities_and_identity(
     assert selectors[0] != selectors[1], "pools must not select each other's pods"
 
 
+def test_autoscaled_pools_are_provider_pools_on_their_deployments() -> None:
+    objects = render({"providers": {"pools": POOLS}})
+    pool = one(objects, "ProviderPool", "-hashers")
+    pdb = one(objects, "PodDisruptionBudget", "-hashers")
+    hashers = one(objects, "Deployment", "-hashers")
+
+    assert pool["spec"] == {
+        "capabilities": ["file.hash", "file.checksum"],
+        "concurrency": 4,
+        "minReplicas": 0,
+        "maxReplicas": 3,
+        "scaleTargetRef": {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": hashers["metadata"]["name"],
+        },
+    }
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"] == hashers["spec"]["selector"]["matchLabels"]
+    operator_rules = one(objects, "ClusterRole", "-operator")["rules"]
+    assert allows(operator_rules, "apps", "deployments/scale", "patch") or any(
+        "*/scale" in r["resources"] and "patch" in r["verbs"] for r in operator_rules
+    )
+    assert allows(operator_rules, "taskmill.io", "providerpools/status", "patch")
+
+
+def test_a_typo_in_values_fails_with_the_key_named() -> None:
+    done = template({"operator": {"replica": 2}})
+
+    assert done.returncode != 0
+    assert "at '/operator': additional properties 'replica' not allowed" in done.stderr
+
+
+def test_a_fixed_pool_or_an_sdk_pool() -> None:
+    fixed = {"name": "fixed", "capabilities": ["x"], "command": ["x"], "autoscaling": False}
+    sdk = {
+        "name": "sdk",
+        "capabilities": ["y"],
+        "module": "myapp.providers",
+        "runtimeClassName": "gvisor",
+        "volumes": [{"name": "models", "emptyDir": {}}],
+        "volumeMounts": [{"name": "models", "mountPath": "/models"}],
+    }
+    objects = render({"providers": {"pools": [fixed, sdk]}})
+
+    assert one(objects, "Deployment", "-fixed")["spec"]["replicas"] == 1
+    assert not [
+        o for o in find(objects, "ProviderPool") if o["metadata"]["name"].endswith("-fixed")
+    ]
+    spec = one(objects, "Deployment", "-sdk")["spec"]["template"]["spec"]
+    assert spec["runtimeClassName"] == "gvisor"
+    assert spec["containers"][0]["command"] == ["tini", "--", "python", "-m", "myapp.providers"]
+    assert "args" not in spec["containers"][0]
+    assert {"name": "models", "mountPath": "/models"} in spec["containers"][0]["volumeMounts"]
+
+
 @pytest.mark.parametrize(
     ("pool", "message"),
     [
-        ({"name": "Bad_Name", "capabilities": ["x"], "command": ["x"]}, "must be a DNS label"),
-        ({"name": "p", "capabilities": [], "command": ["x"]}, "capabilities must list"),
+        (
+            {"name": "Bad_Name", "capabilities": ["x"], "command": ["x"]},
+            "at '/providers/pools/0/name': 'Bad_Name' does not match pattern",
+        ),
+        (
+            {"name": "p", "capabilities": [], "command": ["x"]},
+            "at '/providers/pools/0/capabilities': minItems",
+        ),
+        (
+            {"name": "p", "capabilities": ["x"], "command": ["x"], "maxReplica": 2},
+            "at '/providers/pools/0': additional properties 'maxReplica' not allowed",
+        ),
         ({"name": "p", "capabilities": ["x"]}, "command is required"),
+        (
+            {
+                "name": "p",
+                "capabilities": ["x"],
+                "command": ["x"],
+                "minReplicas": 4,
+                "maxReplicas": 2,
+            },
+            "minReplicas (4) must not exceed maxReplicas (2)",
+        ),
     ],
 )
 def test_an_invalid_pool_fails_the_render_with_a_message(

@@ -130,3 +130,24 @@ def test_without_a_sight_the_clock_is_unchanged() -> None:
     leases: ObserverClock[str] = ObserverClock()
     leases.observe("t", "r", now=1.0)
     assert leases.seen_at("t") == 1.0
+
+
+def test_a_provider_is_lost_when_its_presence_lapses_within_unbroken_sight() -> None:
+    clock = Clock()
+    sight = Sight(tolerance=3.0, monotonic=clock)
+    sight.watch("tasks", True)
+    presence = ProviderPresence(grace_seconds=1, sight=sight)
+    presence.put(lease("taskmill-provider-a", "t0", ["ocr"]), now=10.0)
+    clock.now = 10.0
+    sight.heard()
+    assert not presence.lost("ns", "a", 15.9)
+    assert not presence.lost("ns", "never-announced", 99.0)
+    clock.now = 12.0
+    sight.heard()  # within the tolerance: sight unbroken since 10
+    assert presence.lost("ns", "a", 16.0)  # 10 + 5 + 1
+    assert presence.lost_providers(16.0) == {("ns", "a")}
+    clock.now = 20.0  # nothing heard for 8 s: blind, so nothing is judged lost
+    assert not presence.lost("ns", "a", 20.0)
+    sight.heard()  # sight returns at 20: the lapse counts from then
+    assert not presence.lost("ns", "a", 25.9)
+    assert presence.lost("ns", "a", 26.0)

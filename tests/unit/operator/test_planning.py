@@ -9,6 +9,7 @@ from taskmill.operator.planning import (
     DEADLINE_EXCEEDED,
     JOB_CANCELLED,
     LEASE_EXPIRED,
+    PROVIDER_LOST,
     TIMEOUT,
     Plan,
     Situation,
@@ -122,6 +123,18 @@ def test_lease_expires_on_the_observer_clock_not_the_holders_timestamps() -> Non
     assert fresh.wake_in == 1.0  # 995 + 5 + 1 grace - 1000
     stale = plan(situation(total=1, seen={"job-0": 994.0}), job_tasks(held))
     assert stale.expire == [(held, LEASE_EXPIRED)]
+
+
+def test_every_lease_of_a_lost_provider_ends_at_once() -> None:
+    """Its presence lapsed: no waiting for each task lease's own duration."""
+    mine = row(0, R, holder="gone", lease_seconds=300)
+    other = row(1, R, holder="alive", lease_seconds=300)
+    seen = {"job-0": 999.0, "job-1": 999.0}
+    p = plan(
+        situation(total=2, seen=seen, holder_lost=lambda h: h == "gone"),
+        job_tasks(mine, other),
+    )
+    assert p.expire == [(mine, PROVIDER_LOST)]
 
 
 def test_timeout_asks_the_holder_to_cancel_once() -> None:

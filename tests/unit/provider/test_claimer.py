@@ -140,3 +140,23 @@ def test_no_claims_beyond_a_capabilitys_own_concurrency() -> None:
         await s.close()
 
     asyncio.run(main())
+
+
+def test_a_draining_provider_claims_nothing_until_the_drain_is_lifted() -> None:
+    async def main() -> None:
+        task = task_obj("a")
+        api = api_with(task)
+        s = Setup(api, task)
+        s.claimer.hold(True)
+        runner = asyncio.create_task(s.claimer.run())
+        s.claimer.wake()  # a Pending task arrived: still nothing claimed
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert api.sent("json_patch") == []
+        s.claimer.hold(False)  # the pool needs it after all
+        await until(lambda: s.keeper.load == 1)
+        s.claimer.stop()
+        await runner
+        await s.close()
+
+    asyncio.run(main())

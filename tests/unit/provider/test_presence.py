@@ -77,3 +77,34 @@ def test_a_process_whose_lease_was_taken_over_stops_renewing_it() -> None:
         assert holder(api) == "new"
 
     asyncio.run(main())
+
+
+def test_a_drain_asked_on_the_lease_is_answered_at_once_when_idle() -> None:
+    """The operator marks the Lease to drain; the renewal that brings the mark back
+    stops claiming (the callback) and the next renewal, made at once, reports it."""
+
+    async def main() -> None:
+        api = FakeKube()
+        pauses: list[float] = []
+        asked: list[bool] = []
+
+        async def sleep(seconds: float) -> None:
+            pauses.append(seconds)
+            if len(pauses) > 3:
+                raise asyncio.CancelledError
+
+        def drain(requested: bool) -> bool:
+            asked.append(requested)
+            return requested  # idle: drained as soon as asked
+
+        p = Presence(api, CONFIG, now, instance="me", sleep=sleep, drain=drain)
+        await p.announce()
+        api.objects[PATH]["metadata"]["annotations"]["taskmill.io/drain"] = "true"
+        with pytest.raises(asyncio.CancelledError):
+            await p.keep()
+        interval = CONFIG.lease_seconds / 3
+        assert pauses == [interval, 0, interval, interval]
+        assert asked == [True, True, True]
+        assert api.objects[PATH]["metadata"]["annotations"]["taskmill.io/drained"] == "true"
+
+    asyncio.run(main())

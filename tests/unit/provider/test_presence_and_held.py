@@ -32,6 +32,7 @@ def test_presence_lease_format() -> None:
             "taskmill.io/capabilities": "image.resize,ocr",
             "taskmill.io/concurrency": "4",
             "taskmill.io/busy": "0",
+            "taskmill.io/drained": "false",
             "taskmill.io/instance": "42-cafe",
         },
     }
@@ -41,10 +42,11 @@ def test_presence_lease_format() -> None:
         "acquireTime": "2026-01-02T03:04:05.678901Z",
         "renewTime": "2026-01-02T03:04:05.678901Z",
     }
-    assert renewal("42-cafe", NOW, busy=3) == [
+    assert renewal("42-cafe", NOW, busy=3, drained=True) == [
         {"op": "test", "path": "/metadata/annotations/taskmill.io~1instance", "value": "42-cafe"},
         {"op": "replace", "path": "/spec/renewTime", "value": "2026-01-02T03:04:05.678901Z"},
         {"op": "add", "path": "/metadata/annotations/taskmill.io~1busy", "value": "3"},
+        {"op": "add", "path": "/metadata/annotations/taskmill.io~1drained", "value": "true"},
     ]
 
 
