@@ -266,7 +266,13 @@ class Keeper:
         if outcome.succeeded:
             return protocol.succeed(task, fence, now, outcome.result)
         return protocol.fail_attempt(
-            task, fence, now, outcome="Failed", reason=outcome.reason, result=outcome.result
+            task,
+            fence,
+            now,
+            outcome="Failed",
+            reason=outcome.reason,
+            result=outcome.result,
+            final=outcome.final,
         )
 
     async def _write_final(self, held: Held, ops: Patch) -> None:

@@ -38,6 +38,9 @@ _RESULT_FIELDS = frozenset({"message", "reason", "output"})
 class Outcome:
     succeeded: bool
     result: TaskResult
+    # A failure that another attempt cannot mend (an input missing from the store): the
+    # task fails at once instead of using up its attempts.
+    final: bool = False
 
     @property
     def reason(self) -> str:

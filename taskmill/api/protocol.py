@@ -176,12 +176,14 @@ def fail_attempt(
     outcome: str,
     reason: str,
     result: TaskResult | None = None,
+    final: bool = False,
 ) -> Patch:
     """End the lease of a failed attempt and count it: retry after backoff, or fail.
 
     Used by a provider whose work failed and by the operator when a lease expires or a
     timed-out task was terminated: one write ends the lease, counts the attempt and
-    decides what comes next, so a retry costs no extra round trip.
+    decides what comes next, so a retry costs no extra round trip. A `final` failure
+    (one no retry can mend) fails the task whatever attempts are left.
     """
     attempts = task.status.attempts + 1
     freed, history = _end_lease(task, now, outcome, reason)
@@ -193,12 +195,14 @@ def fail_attempt(
     ]
     if result is not None:
         ops.append({"op": "add", "path": "/status/result", "value": _result(result)})
-    return ops + _retry_or_fail(task, now, attempts, reason)
+    return ops + _retry_or_fail(task, now, attempts, reason, final)
 
 
-def _retry_or_fail(task: Task, now: datetime, attempts: int, reason: str) -> Patch:
+def _retry_or_fail(
+    task: Task, now: datetime, attempts: int, reason: str, final: bool = False
+) -> Patch:
     """After a counted attempt: Failed when attempts are used up, else back off or retry."""
-    if attempts >= task.spec.max_attempts:
+    if final or attempts >= task.spec.max_attempts:
         completion = {"op": "add", "path": "/status/completionTime", "value": timestamp(now)}
         return [completion, *_phase_ops(TaskPhase.FAILED, reason, attempts)]
     if task.spec.backoff_seconds > 0:
