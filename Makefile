@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv with taskmill and the dev tools
 
-binaries: ## Build or unpack the pinned tools: control plane, helm, Prometheus (cached in ~/.cache/taskmill)
-	hack/build-control-plane.sh kube etcd helm prometheus
+binaries: ## Build or unpack the pinned tools: control plane, helm, Prometheus, SeaweedFS (cached in ~/.cache/taskmill)
+	hack/build-control-plane.sh kube etcd helm prometheus seaweedfs
 
 cluster: venv binaries ## Start the local control plane; kubeconfig at .taskmill/kubeconfig
 	$(BIN)/python -m tests.harness up

@@ -186,7 +186,10 @@ class BatchJobSpec(ApiModel):
                     "fieldPath": ".files",
                 },
                 {
-                    "rule": "!has(self.files) || !has(self.files.itemInput) || has(self.items)",
+                    # Not has(self.items): CEL cannot see the untyped items; with exactly
+                    # one of the three set, neither tasks nor range means items.
+                    "rule": "!has(self.files) || !has(self.files.itemInput)"
+                    " || (!has(self.tasks) && !has(self.range))",
                     "message": "spec.files.itemInput applies to spec.items only",
                     "fieldPath": ".files.itemInput",
                 },

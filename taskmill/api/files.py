@@ -15,7 +15,6 @@ from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict, JsonValue
 
 from taskmill.api.common import ApiModel
-from taskmill.api.meta import DNS_LABEL_PATTERN
 
 MAX_INPUTS = 64
 MAX_OUTPUTS = 64
@@ -152,7 +151,8 @@ class FileOutput(ApiModel):
     )
 
 
-_STORE: JsonDict = {"maxLength": 63, "pattern": DNS_LABEL_PATTERN}
+# A store's name, or "" for the providers' default store.
+_STORE: JsonDict = {"maxLength": 63, "pattern": "^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"}
 
 
 class FilesSpec(ApiModel):
