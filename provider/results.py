@@ -7,13 +7,15 @@ which becomes result.output.
 
 A stdout tail is clipped to the inline limit by definition; a result the work chose
 (a handler's value, the result file's output) is never clipped: clipping JSON makes
-it invalid, so one over the limit fails the attempt with reason ResultTooLarge.
+it invalid, so one over the limit fails the attempt with reason ResultTooLarge, unless
+the provider has an object store: the outcome keeps such a result (`oversized`) so
+that it can be stored as an object and referenced from the Task's result instead.
 """
 
 import asyncio
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from taskmill.api.meta import MAX_RESULT_OUTPUT
@@ -35,12 +37,24 @@ _RESULT_FIELDS = frozenset({"message", "reason", "output"})
 
 
 @dataclass(frozen=True)
+class Oversized:
+    """A result over the inline limit, whole, with the message and reason it chose."""
+
+    output: str
+    message: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Outcome:
     succeeded: bool
     result: TaskResult
     # A failure that another attempt cannot mend (an input missing from the store): the
     # task fails at once instead of using up its attempts.
     final: bool = False
+    # Work that succeeded with a result over the inline limit: that result, whole, with
+    # the message and reason it chose (the outcome itself fails with ResultTooLarge).
+    oversized: Oversized | None = None
 
     @property
     def reason(self) -> str:
@@ -54,9 +68,15 @@ class InvalidResultError(ValueError):
 
 
 class ResultTooLargeError(InvalidResultError):
-    """A result over the inline limit (it is never clipped)."""
+    """A result over the inline limit (it is never clipped). `output` is that result
+    when it was read whole."""
 
     reason = REASON_RESULT_TOO_LARGE
+
+    def __init__(self, message: str, output: str | None = None) -> None:
+        super().__init__(message)
+        self.output = output
+        self.fields: dict[str, str] = {}
 
 
 def check_size(output: str, what: str) -> str:
@@ -64,7 +84,9 @@ def check_size(output: str, what: str) -> str:
     if size > MAX_RESULT_OUTPUT:
         raise ResultTooLargeError(
             f"{what} is {size} bytes, over the {MAX_RESULT_OUTPUT}-byte inline limit of "
-            "result.output; store large results elsewhere and return a reference"
+            "result.output; configure an object store on the provider (docs/files.md) or "
+            "store large results elsewhere and return a reference",
+            output,
         )
     return output
 
@@ -119,7 +141,11 @@ def parse_result_file(text: str) -> dict[str, str]:
     if "output" in body:
         output = body["output"]
         text = output if isinstance(output, str) else json.dumps(output)
-        fields["output"] = check_size(text, "result file output")
+        try:
+            fields["output"] = check_size(text, "result file output")
+        except ResultTooLargeError as e:
+            e.fields = fields
+            raise
     return fields
 
 
@@ -133,7 +159,11 @@ def command_outcome(exit_code: int, stdout_tail: bytes, result_file: str) -> Out
     try:
         fields = parse_result_file(result_file)
     except InvalidResultError as e:
-        return _invalid(e, output, exit_code)
+        invalid = _invalid(e, output, exit_code)
+        if exit_code == 0 and isinstance(e, ResultTooLargeError) and e.output is not None:
+            kept = Oversized(e.output, e.fields.get("message", ""), e.fields.get("reason", ""))
+            return replace(invalid, oversized=kept)
+        return invalid
     succeeded = exit_code == 0
     default_reason = REASON_COMPLETED if succeeded else REASON_NON_ZERO_EXIT
     default_message = "" if succeeded else f"command exited with code {exit_code}"
@@ -161,7 +191,7 @@ def handler_outcome(value: Any) -> Outcome:
     try:
         check_size(output, "the handler's return value")
     except ResultTooLargeError as e:
-        return _invalid(e, "", None)
+        return replace(_invalid(e, "", None), oversized=Oversized(output))
     return Outcome(True, TaskResult(output=output, reason=REASON_COMPLETED))
 
 

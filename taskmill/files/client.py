@@ -164,20 +164,26 @@ class ObjectClient:
         """Hash the file, then send it multipart with its sha256 as metadata. An object
         appears at the key only once the upload completes (S3's multipart guarantee)."""
         digest = await asyncio.to_thread(hash_file, path)
+        await self._put(ref, path, digest)
+        return digest
+
+    async def upload_bytes(self, data: bytes, ref: ObjectRef) -> Digest:
+        digest = Digest(len(data), hashlib.sha256(data).hexdigest())
+        await self._put(ref, data, digest)
+        return digest
+
+    async def _put(self, ref: ObjectRef, payload: Path | bytes, digest: Digest) -> None:
         try:
             await obstore.put_async(
                 self._store(ref),
                 ref.key,
-                path,
+                payload,
                 attributes={SHA256_ATTRIBUTE: digest.sha256},
                 chunk_size=PART,
                 max_concurrency=PARTS_IN_FLIGHT,
             )
-        except StoreError:
-            raise
         except Exception as e:
             raise self._error(e, ref) from None
-        return digest
 
     def _error(self, e: Exception, ref: ObjectRef) -> StoreError:
         if isinstance(e, StoreError):

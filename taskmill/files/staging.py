@@ -67,7 +67,7 @@ async def stage_inputs(
             )
         return FileRecord(path=p.path, key=str(ref), size=digest.size, sha256=digest.sha256)
 
-    return await _guarded(_bounded(place, planned))
+    return await guarded(_bounded(place, planned))
 
 
 async def _plan_inputs(files: TaskFiles, client: ObjectClient, workdir: Path) -> list[_Planned]:
@@ -82,7 +82,7 @@ async def _plan_inputs(files: TaskFiles, client: ObjectClient, workdir: Path) ->
             _Planned(ref, o, str(PurePosixPath(path, o.key[len(ref.key) :])), None) for o in found
         ]
 
-    expanded = await _guarded(_bounded(lambda i: expand(i.source, i.path, i.sha256), files.inputs))
+    expanded = await guarded(_bounded(lambda i: expand(i.source, i.path, i.sha256), files.inputs))
     planned = [p for group in expanded for p in group]
     if len(planned) > MAX_MANIFEST:
         raise StagingError(
@@ -143,7 +143,7 @@ async def collect_outputs(
         digest = await client.upload(path, ObjectRef(None, key))
         return FileRecord(path=relative, key=key, size=digest.size, sha256=digest.sha256)
 
-    return await _guarded(_bounded(upload, chosen.items()))
+    return await guarded(_bounded(upload, chosen.items()))
 
 
 async def _bounded(work: Callable[[T], Awaitable[R]], items: Iterable[T]) -> list[R]:
@@ -163,7 +163,8 @@ async def _bounded(work: Callable[[T], Awaitable[R]], items: Iterable[T]) -> lis
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _guarded(pending: Awaitable[list[T]]) -> list[T]:
+async def guarded(pending: Awaitable[T]) -> T:
+    """`pending`, its store failure turned into the attempt's failure."""
     try:
         return await pending
     except StoreError as e:

@@ -12,6 +12,7 @@ import obstore
 import pytest
 
 from taskmill.api.common import TaskPhase
+from taskmill.api.task import Task
 from tests.builders import make_batchjob
 from tests.harness.cluster import Cluster
 from tests.harness.objectstore import ObjectStore
@@ -71,16 +72,13 @@ def test_a_job_stages_inputs_and_collects_outputs_with_a_manifest(
         .obj()
     )
     create(cluster, namespace, job)
-    tasks = wait_for(
-        lambda: (
-            (t := list_tasks(cluster, namespace))
-            and len(t) == 3
-            and all(x.status.phase == TaskPhase.SUCCEEDED for x in t)
-            and t
-        ),
-        timeout=60,
-        what="three tasks succeeded",
-    )
+
+    def succeeded() -> list[Task] | None:
+        tasks = list_tasks(cluster, namespace)
+        done = len(tasks) == 3 and all(t.status.phase == TaskPhase.SUCCEEDED for t in tasks)
+        return tasks if done else None
+
+    tasks = wait_for(succeeded, timeout=60, what="three tasks succeeded")
     for task in sorted(tasks, key=lambda t: t.spec.index):
         files = task.status.result.files if task.status.result else None
         assert files is not None, task.status
