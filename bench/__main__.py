@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import chaos, metricscost, peer, report, scale
+from bench import chaos, files, metricscost, peer, report, scale
 from bench.context import Bench
 from bench.dispatch import dispatch
 from bench.failover import failover
@@ -54,6 +54,7 @@ def scenarios(quick: bool, seed: int, scale_items: int | None = None) -> list[Sc
         Scenario("chaos", 3, lambda b, i: chaos.bench_run(b, seed + i)),
         Scenario("peer", 1, lambda b, _: peer.peer(b, items=1000), peer.unavailable),
         Scenario("scale", 1, lambda b, _: scale.scale(b, items=items)),
+        Scenario("files", 1, lambda b, _: files.files(b), files.unavailable),
     ]
 
 

@@ -5,6 +5,7 @@ failing with a reason that names the file and the store, bad specs refused at ad
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +213,30 @@ def test_bad_files_specs_are_refused_at_admission_naming_the_field(
         assert result.returncode != 0, f"{case}: accepted"
         for text in expected:
             assert text in result.stderr, f"{case}: {result.stderr}"
+
+
+def test_a_result_over_the_inline_limit_is_stored_as_an_object(
+    cluster: Cluster,
+    namespace: str,
+    providers: Providers,
+    object_store: ObjectStore,
+    tmp_path: Path,
+) -> None:
+    stores = object_store.stores_file(tmp_path / "stores.yaml")
+    # 10 KB of JSON in the result file: over the 4 KiB inline limit.
+    write = "import json, os; json.dump({'output': 'x' * 10000, 'message': 'big'}, "
+    write += "open(os.environ['TASKMILL_RESULT'], 'w'))"
+    big = [sys.executable, "-c", write]
+    providers.start("p-0", "files.big", big, extra=["--stores", str(stores)])
+    create(cluster, namespace, task_manifest("big", "files.big", batch_job="job", index=4))
+    done = wait_finished(cluster, namespace, "big")
+    result = done.status.result
+    assert result is not None
+    assert done.status.phase == TaskPhase.SUCCEEDED, result
+    assert result.output == ""
+    assert result.message == "big"
+    assert result.output_object is not None
+    key = f"{namespace}/job/4/1/result"
+    assert (result.output_object.key, result.output_object.size) == (key, 10000)
+    assert get(object_store, key) == b"x" * 10000
+    assert result.output_object.sha256 == sha(b"x" * 10000)
