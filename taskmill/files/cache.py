@@ -8,6 +8,7 @@ cache is over its size.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import shutil
 from collections import OrderedDict
@@ -45,17 +46,25 @@ class ContentCache:
             self._evict()
 
     async def _entry(self, name: str, fill: Fill) -> Digest:
+        while name in self._filling:
+            filling = self._filling[name]
+            # A fill abandoned by its task (cancelled) is taken over by a waiter.
+            with contextlib.suppress(asyncio.CancelledError):
+                return await asyncio.shield(filling)
+            if not filling.cancelled():
+                raise asyncio.CancelledError  # this waiter itself was cancelled
         if name in self._entries:
             self._entries.move_to_end(name)
             return self._entries[name]
-        if name in self._filling:
-            return await asyncio.shield(self._filling[name])
         future: asyncio.Future[Digest] = asyncio.get_running_loop().create_future()
         self._filling[name] = future
         try:
             self._root.mkdir(parents=True, exist_ok=True)
             self.fetches += 1
             digest = await fill(self._root / name)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
         except BaseException as e:
             future.set_exception(e)
             future.exception()  # retrieved: waiters re-raise it, nobody else must

@@ -25,7 +25,7 @@ from taskmill.files.paths import partial_for
 from taskmill.files.stores import StoreConfig, StoreConfigError
 
 if TYPE_CHECKING:
-    from obstore import ObjectMeta
+    from obstore import GetOptions, ObjectMeta
 
 # Object metadata (x-amz-meta-sha256) that taskmill's uploads carry and its downloads check.
 SHA256_ATTRIBUTE = "sha256"
@@ -136,9 +136,9 @@ class ObjectClient:
         partial = partial_for(dest)
         try:
             try:
-                got = await obstore.get_async(
-                    self._store(ref), ref.key, options={"if_match": expect.etag}
-                )
+                # If-Match: the bytes are those of the object whose size was planned.
+                options: GetOptions = {"if_match": expect.etag} if expect.etag else {}
+                got = await obstore.get_async(self._store(ref), ref.key, options=options)
                 wanted = sha256 or got.attributes.get(SHA256_ATTRIBUTE)
                 digest = await _write(got.stream(min_chunk_size=CHUNK), partial)
             except StoreError:

@@ -92,3 +92,19 @@ async def test_a_failed_download_reaches_every_waiter_and_is_not_cached(tmp_path
     good.release.set()
     await cache.place("id", tmp_path / "later", good.fill)
     assert good.calls == 1
+
+
+@run
+async def test_a_waiter_takes_over_a_download_its_task_abandoned(tmp_path: Path) -> None:
+    cache = ContentCache(tmp_path / "cache", max_bytes=1 << 20)
+    stalled = Source(b"never")
+    first = asyncio.create_task(cache.place("id", tmp_path / "1", stalled.fill))
+    await asyncio.sleep(0)
+    good = Source(b"data")
+    good.release.set()
+    second = asyncio.create_task(cache.place("id", tmp_path / "2", good.fill))
+    await asyncio.sleep(0)
+    first.cancel()
+    await second
+    assert (tmp_path / "2").read_bytes() == b"data"
+    assert (stalled.calls, good.calls) == (1, 1)
