@@ -190,9 +190,11 @@ class ObjectClient:
             return e
         where = self.where(ref)
         text = str(e)
-        if isinstance(e, NotFoundError) or "NoSuchBucket" in text:
+        # obstore raises the builtin FileNotFoundError / PermissionError for some of these.
+        if isinstance(e, NotFoundError | FileNotFoundError) or "NoSuchBucket" in text:
             return StoreError(Failure.MISSING, f"{where}: no such object")
-        if isinstance(e, PermissionDeniedError | UnauthenticatedError) or _refusal(text):
+        refused = (PermissionDeniedError, UnauthenticatedError, PermissionError)
+        if isinstance(e, refused) or _refusal(text):
             return StoreError(Failure.REFUSED, f"{where}: the store refused the credentials")
         if "Precondition" in text or "412" in text:
             return StoreError(Failure.CORRUPT, f"{where}: the object changed while staged")
