@@ -42,8 +42,9 @@ def matches(workdir: Path, pattern: str) -> Iterator[tuple[str, Path]]:
     root = workdir.resolve()
     for path in sorted(root.glob(pattern)):
         relative = path.relative_to(root).as_posix()
-        if path.is_symlink() and not path.resolve().is_relative_to(root):
-            raise PathError(f"{relative!r} is a symlink out of the working directory")
+        # The file itself or a directory on its way may be a symlink leading out.
+        if not path.resolve().is_relative_to(root):
+            raise PathError(f"{relative!r} leads out of the working directory (a symlink)")
         if path.is_file():
             yield relative, path
 

@@ -63,3 +63,15 @@ def test_matches_refuses_a_symlink_out(tmp_path: Path) -> None:
 def test_matches_refuses_a_pattern_climbing_out(tmp_path: Path) -> None:
     with pytest.raises(PathError):
         list(matches(tmp_path, "../*"))
+
+
+def test_matches_refuses_a_file_reached_through_a_symlinked_directory(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("s")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "dir").symlink_to(outside)
+    assert [r for r, _ in matches(work, "**/*.txt")] == []  # ** does not enter it
+    with pytest.raises(PathError, match="symlink"):
+        list(matches(work, "dir/*.txt"))
