@@ -74,4 +74,4 @@ def test_matches_refuses_a_file_reached_through_a_symlinked_directory(tmp_path: 
     (work / "dir").symlink_to(outside)
     assert [r for r, _ in matches(work, "**/*.txt")] == []  # ** does not enter it
     with pytest.raises(PathError, match="symlink"):
-        list(matches(work, "dir/*.txt"))
+        list(matches(work, "*/*.txt"))
