@@ -49,11 +49,6 @@ def matches(workdir: Path, pattern: str) -> Iterator[tuple[str, Path]]:
             yield relative, path
 
 
-def is_partial(name: str) -> bool:
-    """A file being written by the stager (never collected as an output)."""
-    return name.startswith(PARTIAL_PREFIX)
-
-
 PARTIAL_PREFIX = ".taskmill-partial-"
 
 
