@@ -69,3 +69,30 @@ def test_without_a_store_an_oversized_result_still_fails(tmp_path: Path) -> None
     outcome = execute(Staging(inner, None), task(), tmp_path)
     assert (outcome.succeeded, outcome.reason) == (False, "ResultTooLarge")
     assert outcome.oversized is not None
+
+
+def test_an_unreachable_store_fails_the_attempt_naming_the_object_and_store(
+    tmp_path: Path,
+) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "accessKeyId").write_text("k")
+    (creds / "secretAccessKey").write_text("s")
+    # Port 1 on loopback: nothing listens, the connection is refused at once.
+    stores = parse_stores(
+        {
+            "stores": {
+                "main": {"endpoint": "http://127.0.0.1:1", "bucket": "b", "credentials": "creds"}
+            }
+        },
+        base=tmp_path,
+    )
+    inner = Returns(error=AssertionError("the work must not run"))
+    work = tmp_path / "work"
+    work.mkdir()
+    outcome = execute(
+        Staging(inner, stores), task({"inputs": [{"source": "in/a.bin", "path": "a"}]}), work
+    )
+    assert (outcome.succeeded, outcome.reason, outcome.final) == (False, "StoreUnreachable", False)
+    assert "s3://b/in/a.bin in store 'main' (http://127.0.0.1:1)" in outcome.result.message
+    assert list(work.iterdir()) == []
