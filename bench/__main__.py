@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import chaos, metricscost, peer, pools, report, scale, statusengine, views
+from bench import chaos, files, metricscost, peer, pools, report, scale, statusengine, views
 from bench.context import Bench
 from bench.dispatch import dispatch
 from bench.failover import failover
@@ -57,6 +57,7 @@ def scenarios(quick: bool, seed: int, scale_items: int | None = None) -> list[Sc
         Scenario("scale", 1, lambda b, _: scale.scale(b, items=items)),
         Scenario("status", 3, lambda b, _: statusengine.status_engine(b)),
         Scenario("views", 1, lambda b, _: views.views(b)),
+        Scenario("files", 1, lambda b, _: files.files(b), files.unavailable),
     ]
 
 

@@ -133,12 +133,14 @@ class Launcher:
         concurrency: int = 1,
         lease_seconds: int = 15,
         ready: bool = True,
+        extra: Sequence[str] = (),
     ) -> Proc:
         args = [
             "taskmill.provider", "--namespace", namespace, "--capability", capability,
             "--concurrency", str(concurrency), "--lease-seconds", str(lease_seconds),
             # A kill grace that also fits the chaos scenario's 5 s leases.
-            "--grace-seconds", "5", "--kill-grace-seconds", "2", "--command", *command,
+            "--grace-seconds", "5", "--kill-grace-seconds", "2", *extra,
+            "--command", *command,
         ]  # fmt: skip
         proc = self._start(f"{namespace}-{identity}", args, {"POD_NAME": identity})
         if ready:

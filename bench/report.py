@@ -237,6 +237,30 @@ ROWS = [
         lambda v, _: v == 0,
     ),
     Row("chaos", "makespan s (1,000 tasks, faults)", _get("chaos", "makespan_s"), "{:.1f}"),
+    Row("files", "raw client MB/s (200 x 4 MiB in + out)", _get("files", "raw_mb_per_s"), "{:.0f}"),
+    Row("files", "job MB/s (same bytes, through tasks)", _get("files", "job_mb_per_s"), "{:.0f}"),
+    Row(
+        "files",
+        "job / raw",
+        _get("files", "job_fraction_of_raw"),
+        "{:.0%}",
+        ">= 80%",
+        lambda v, _: v >= 0.8,
+    ),
+    Row(
+        "files",
+        "provider peak RSS MiB, 4 MiB files",
+        _get("files", "provider_peak_rss_mib_small"),
+        "{:.0f}",
+    ),
+    Row(
+        "files",
+        "provider peak RSS MiB, after the big file",
+        _get("files", "provider_peak_rss_mib_big"),
+        "{:.0f}",
+        "~ the 4 MiB one",
+        lambda v, m: v <= m.get("files", {}).get("provider_peak_rss_mib_small", 0) + 64,
+    ),
 ]
 
 

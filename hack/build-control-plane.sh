@@ -2,8 +2,11 @@
 # Build the local control plane's binaries from the Go module proxy and cache them
 # outside the repo, keyed by version. Idempotent: a cached version is reused as-is.
 #
-#   hack/build-control-plane.sh [kube|etcd|helm|kwok|prometheus ...]
-#   (default: kube etcd helm prometheus)
+#   hack/build-control-plane.sh [kube|etcd|helm|kwok|prometheus|seaweedfs ...]
+#   (default: kube etcd helm prometheus seaweedfs)
+#
+# seaweedfs is the S3-compatible object store the tests and the demo move files through
+# (its `weed` binary; versions.env pins a module pseudo-version).
 #
 # prometheus (and promtool) is Debian's package, unpacked rather than installed: no
 # service, no files outside the cache.
@@ -49,6 +52,7 @@ cached_prometheus() {
     [ -x "$CACHE/bin/prometheus-$PROMETHEUS_VERSION/promtool" ]
 }
 cached_kwok() { [ -x "$CACHE/bin/kwok-v$KWOK_VERSION/kwok" ]; }
+cached_seaweedfs() { [ -x "$CACHE/bin/seaweedfs-v$SEAWEEDFS_VERSION/weed" ]; }
 
 build_kube() {
   local out="$CACHE/bin/kube-v$K8S_VERSION"
@@ -123,6 +127,24 @@ build_kwok() {
   rm -rf "$out"; mv "$out.tmp" "$out"
 }
 
+build_seaweedfs() {
+  local out="$CACHE/bin/seaweedfs-v$SEAWEEDFS_VERSION" m=github.com/seaweedfs/seaweedfs gomod
+  need_go
+  in_scratch
+  # Its go.mod has a replace directive, which go install refuses: a wrapper module
+  # repeats it.
+  gomod=$(go mod download -json "$m@v$SEAWEEDFS_VERSION" | python3 -c 'import json,sys;print(json.load(sys.stdin)["GoMod"])')
+  go mod init local/seaweedfsbuild >/dev/null 2>&1
+  go mod edit -go="$(sed -nE 's/^go ([0-9.]+)$/\1/p' "$gomod")"
+  sed -nE 's#^replace[[:space:]]+([^[:space:]]+)[[:space:]]+=>[[:space:]]+([^[:space:]]+)[[:space:]]+([^[:space:]]+)$#\1=\2@\3#p' "$gomod" |
+    while read -r r; do go mod edit -replace "$r"; done
+  go get "$m/weed@v$SEAWEEDFS_VERSION"
+  mkdir -p "$out.tmp"
+  go build -trimpath -ldflags "-s -w" -o "$out.tmp/weed" "$m/weed"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  "$out/weed" version >&2
+}
+
 # Run one component's build with its output in a log file, reporting progress.
 run_build() {
   local c=$1 version=$2 logfile="$CACHE/logs/$1-v$2.log" start=$SECONDS rc=0 beat
@@ -152,9 +174,9 @@ run_build() {
 
 declare -A VERSION_OF=(
   [kube]=$K8S_VERSION [etcd]=$ETCD_VERSION [helm]=$HELM_VERSION [kwok]=$KWOK_VERSION
-  [prometheus]=$PROMETHEUS_VERSION
+  [prometheus]=$PROMETHEUS_VERSION [seaweedfs]=$SEAWEEDFS_VERSION
 )
-components=("$@"); [ ${#components[@]} -gt 0 ] || components=(kube etcd helm prometheus)
+components=("$@"); [ ${#components[@]} -gt 0 ] || components=(kube etcd helm prometheus seaweedfs)
 pids=()
 for c in "${components[@]}"; do
   [ -n "${VERSION_OF[$c]:-}" ] || { log "unknown component: $c"; exit 2; }

@@ -13,6 +13,7 @@ from typing import Any
 
 from taskmill.api import BatchJob, BatchJobSpec, SplitRecord
 from taskmill.api.meta import API_VERSION, LABEL_BATCHJOB, LABEL_CAPABILITY
+from taskmill.files.keys import item_path, item_source
 
 
 def task_count(spec: BatchJobSpec) -> int:
@@ -123,6 +124,25 @@ def task_priority(spec: BatchJobSpec, index: int) -> int:
     return spec.priority if own is None else own
 
 
+def task_files(spec: BatchJobSpec, index: int) -> dict[str, Any] | None:
+    """The Task's files: the job's inputs, then the object each of its items names."""
+    files = spec.files
+    if files is None:
+        return None
+    inputs = [i.wire() for i in files.inputs]
+    if files.item_input is not None and spec.items is not None:
+        chunk = spec.items[index * spec.batch_size : (index + 1) * spec.batch_size]
+        for position, item in enumerate(chunk):
+            source = item_source(item, files.item_input)
+            path = item_path(files.item_input, source, position)
+            inputs.append({"source": source, "path": path})
+    return {
+        "store": files.store,
+        "inputs": inputs,
+        "outputs": [o.wire() for o in files.outputs],
+    }
+
+
 def build_task(job: BatchJob, index: int) -> dict[str, Any]:
     """The body of Task `index`, owned by the job so that deleting the job deletes it."""
     spec, meta = job.spec, job.metadata
@@ -139,6 +159,9 @@ def build_task(job: BatchJob, index: int) -> dict[str, Any]:
     }
     if spec.timeout_seconds is not None:
         task_spec["timeoutSeconds"] = spec.timeout_seconds
+    files = task_files(spec, index)
+    if files is not None:
+        task_spec["files"] = files
     return {
         "apiVersion": API_VERSION,
         "kind": "Task",

@@ -14,6 +14,7 @@ from typing import Any
 from taskmill.operator.splitting import task_count, task_params
 
 from taskmill.api import BatchJob, BatchJobSpec
+from taskmill.files.keys import SourceError, item_source
 
 Problem = tuple[str, str]
 
@@ -32,6 +33,7 @@ REASON_NO_TASKS = "NoTasks"
 REASON_RESERVED_PARAM = "ReservedParam"
 REASON_TOO_MANY_TASKS = "TooManyTasks"
 REASON_PARAMS_TOO_LARGE = "ParamsTooLarge"
+REASON_ITEM_INPUT = "InvalidItemInput"
 
 
 def validate(
@@ -48,6 +50,7 @@ def validate(
         *_reserved_params(spec),
         *_task_count(spec, max_tasks),
         *_params_size(spec, max_task_params_bytes),
+        *_item_inputs(spec),
     ]
 
 
@@ -139,6 +142,23 @@ def task_params_sizes(spec: BatchJobSpec, shared: int) -> Iterator[tuple[str, in
         last = task_count(spec) - 1
         for index in sorted({0, max(0, last - 1), last}):
             yield f"spec.range (task {index})", json_size(task_params(spec, index))
+
+
+def _item_inputs(spec: BatchJobSpec) -> list[Problem]:
+    """Every item must name an object when spec.files.itemInput is set (admission cannot
+    see inside untyped items)."""
+    item_input = spec.files.item_input if spec.files is not None else None
+    if item_input is None or spec.items is None:
+        return []
+    bad: list[str] = []
+    for i, item in enumerate(spec.items):
+        try:
+            item_source(item, item_input)
+        except SourceError as e:
+            bad.append(f"spec.items[{i}] ({e})")
+    if not bad:
+        return []
+    return [(REASON_ITEM_INPUT, f"{_some(bad)}: spec.files.itemInput needs an object per item")]
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode

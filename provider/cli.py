@@ -2,6 +2,7 @@
 
 import argparse
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from taskmill.provider.config import (
     DEFAULT_GRACE_SECONDS,
@@ -65,6 +66,12 @@ def parser() -> argparse.ArgumentParser:
         help="serve /healthz and /readyz (ready once announced with both watches synced)",
     )
     p.add_argument(
+        "--stores",
+        metavar="FILE",
+        help="object stores for tasks with spec.files (YAML, see docs/files.md; default "
+        "$TASKMILL_STORES)",
+    )
+    p.add_argument(
         "--command",
         nargs=argparse.REMAINDER,
         required=True,
@@ -72,6 +79,11 @@ def parser() -> argparse.ArgumentParser:
         help="the command and its arguments (must come last)",
     )
     return p
+
+
+def stores_file(flag: str | None, env: Mapping[str, str]) -> Path | None:
+    chosen = flag or env.get("TASKMILL_STORES")
+    return Path(chosen) if chosen else None
 
 
 def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> tuple[ProviderConfig, list[str]]:
@@ -95,6 +107,7 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> tuple[ProviderCon
             kill_grace_seconds=args.kill_grace_seconds,
             metrics_address=metrics_address,
             health_port=args.health_port,
+            stores_file=stores_file(args.stores, env),
         )
     except ValueError as e:
         p.error(str(e))

@@ -69,8 +69,9 @@ class CommandRunner:
 
     async def execute(self, task: Task, ctx: Context) -> Outcome:
         """Run the command, with ctx.workdir (the task's own directory, removed after) as
-        its scratch space; its current directory stays the provider's, so that relative
-        paths in params keep their meaning."""
+        its scratch space. A task with spec.files runs in it, where its inputs were staged
+        and its outputs are collected; otherwise its current directory stays the
+        provider's, so that relative paths in params keep their meaning."""
         params = json.dumps(task.spec.params)
         (ctx.workdir / PARAMS_FILE).write_text(params)
         output, errors = await _Pipe.open(), await _Pipe.open()
@@ -84,6 +85,7 @@ class CommandRunner:
                 stdout=output.write_fd,
                 stderr=errors.write_fd,
                 env=command_env(task, ctx, params, dict(os.environ)),
+                cwd=ctx.workdir if task.spec.files is not None else None,
                 start_new_session=True,
             )
         except OSError as e:

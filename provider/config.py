@@ -5,6 +5,7 @@ import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from taskmill.provider.lease_clock import kill_grace_fits, shortest_lease
 
@@ -41,6 +42,7 @@ class ProviderConfig:
     metrics_address: BindAddress | None = None  # None: metrics not served
     health_port: int | None = None  # /healthz and /readyz; None: not served
     capability_concurrency: Mapping[str, int] = field(default_factory=dict)
+    stores_file: Path | None = None  # object stores for tasks with files; None: none
 
     def __post_init__(self) -> None:
         if not self.capabilities:

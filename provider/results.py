@@ -8,12 +8,15 @@ a dict, a dataclass, a number) as JSON; a Result sets the message and reason too
 
 A stdout tail is clipped to the inline limit by definition; a result the work chose
 (a handler's value, the result file's output) is never clipped: clipping JSON makes
-it invalid, so one over the limit fails the attempt with reason ResultTooLarge.
+it invalid, so one over the limit fails the attempt with reason ResultTooLarge, unless
+the provider has an object store: the outcome keeps such a result (`oversized`) so
+that it can be stored as an object and referenced from the Task's result instead.
 """
 
 import asyncio
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_jsonable_python
@@ -44,6 +47,15 @@ _RESULT_FIELDS = frozenset({"message", "reason", "output"})
 
 
 @dataclass(frozen=True)
+class Oversized:
+    """A result over the inline limit, whole, with the message and reason it chose."""
+
+    output: str
+    message: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Outcome:
     """How the work ended. A failure is retried under the task's policy unless
     `retry` is False (fail now); `retry_delay` replaces the task's backoff."""
@@ -52,6 +64,9 @@ class Outcome:
     result: TaskResult
     retry: bool = True
     retry_delay: float | None = None
+    # Work that succeeded with a result over the inline limit: that result, whole, with
+    # the message and reason it chose (the outcome itself fails with ResultTooLarge).
+    oversized: Oversized | None = None
 
     @property
     def reason(self) -> str:
@@ -65,9 +80,15 @@ class InvalidResultError(ValueError):
 
 
 class ResultTooLargeError(InvalidResultError):
-    """A result over the inline limit (it is never clipped)."""
+    """A result over the inline limit (it is never clipped). `output` is that result
+    when it was read whole."""
 
     reason = REASON_RESULT_TOO_LARGE
+
+    def __init__(self, message: str, output: str | None = None) -> None:
+        super().__init__(message)
+        self.output = output
+        self.fields: dict[str, str] = {}
 
 
 def check_size(output: str, what: str) -> str:
@@ -75,7 +96,9 @@ def check_size(output: str, what: str) -> str:
     if size > MAX_RESULT_OUTPUT:
         raise ResultTooLargeError(
             f"{what} is {size} bytes, over the {MAX_RESULT_OUTPUT}-byte inline limit of "
-            "result.output; store large results elsewhere and return a reference"
+            "result.output; configure an object store on the provider (docs/files.md) or "
+            "store large results elsewhere and return a reference",
+            output,
         )
     return output
 
@@ -130,7 +153,11 @@ def parse_result_file(text: str) -> dict[str, str]:
     if "output" in body:
         output = body["output"]
         text = output if isinstance(output, str) else json.dumps(output)
-        fields["output"] = check_size(text, "result file output")
+        try:
+            fields["output"] = check_size(text, "result file output")
+        except ResultTooLargeError as e:
+            e.fields = fields
+            raise
     return fields
 
 
@@ -140,7 +167,11 @@ def command_outcome(exit_code: int, stdout_tail: bytes, result_file: str) -> Out
     try:
         fields = parse_result_file(result_file)
     except InvalidResultError as e:
-        return _invalid(e, output, exit_code)
+        invalid = _invalid(e, output, exit_code)
+        if exit_code == 0 and isinstance(e, ResultTooLargeError) and e.output is not None:
+            kept = Oversized(e.output, e.fields.get("message", ""), e.fields.get("reason", ""))
+            return replace(invalid, oversized=kept)
+        return invalid
     succeeded = exit_code == 0
     default_reason = REASON_COMPLETED if succeeded else REASON_NON_ZERO_EXIT
     default_message = "" if succeeded else f"command exited with code {exit_code}"
@@ -193,9 +224,14 @@ def handler_outcome(value: Any) -> Outcome:
     """Outcome of an SDK handler that returned `value` (a Result or the output itself)."""
     result = value if isinstance(value, Result) else Result(value)
     try:
-        output = check_size(serialise(result.output), "the handler's return value")
+        output = serialise(result.output)
     except InvalidResultError as e:
         return _invalid(e, "", None)
+    try:
+        check_size(output, "the handler's return value")
+    except ResultTooLargeError as e:
+        kept = Oversized(output, result.message[:MAX_MESSAGE], result.reason)
+        return replace(_invalid(e, "", None), oversized=kept)
     return Outcome(
         True,
         TaskResult(output=output, message=result.message[:MAX_MESSAGE], reason=result.reason),

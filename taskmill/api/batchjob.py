@@ -7,6 +7,7 @@ from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
 from taskmill.api.common import ApiModel, Condition, JobPhase, NormalizedStatus, ObjectMeta
+from taskmill.api.files import FilesSpec
 from taskmill.api.meta import (
     CAPABILITY_PATTERN,
     DNS_LABEL_PATTERN,
@@ -180,6 +181,28 @@ class BatchJobSpec(ApiModel):
                     "fieldPath": ".params",
                 },
                 {
+                    "rule": "has(self.files) == has(oldSelf.files)",
+                    "message": "spec.files cannot be added or removed: " + NEW_NAME_HINT,
+                    "fieldPath": ".files",
+                },
+                {
+                    # Not has(self.items): CEL cannot see the untyped items; with exactly
+                    # one of the three set, neither tasks nor range means items.
+                    "rule": "!has(self.files) || !has(self.files.itemInput)"
+                    " || (!has(self.tasks) && !has(self.range))",
+                    "message": "spec.files.itemInput applies to spec.items only",
+                    "fieldPath": ".files.itemInput",
+                },
+                {
+                    # Two items of one Task must not land on one path.
+                    "rule": "!has(self.files) || !has(self.files.itemInput)"
+                    " || !has(self.batchSize) || self.batchSize == 1"
+                    " || self.files.itemInput.path.contains('{position}')",
+                    "message": "spec.files.itemInput.path must contain {position} when "
+                    "batchSize > 1 (two items of one task could name objects of one base name)",
+                    "fieldPath": ".files.itemInput.path",
+                },
+                {
                     "rule": "has(self.timeoutSeconds) == has(oldSelf.timeoutSeconds)",
                     "message": "spec.timeoutSeconds cannot be added or removed",
                     "fieldPath": ".timeoutSeconds",
@@ -275,6 +298,12 @@ class BatchJobSpec(ApiModel):
         default_factory=Deadlines,
         description="Job-level start, duration and hard deadlines.",
         json_schema_extra={"default": {}},
+    )
+    files: FilesSpec | None = Field(
+        default=None,
+        description="Files staged in from an object store before each task and collected "
+        "out after it succeeds (see docs/files.md).",
+        json_schema_extra=_fixed_split("files"),
     )
     suspend: bool = Field(
         default=False,

@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
 from taskmill.api.common import ApiModel, NormalizedStatus, ObjectMeta, TaskPhase
+from taskmill.api.files import FileManifest, FileRecord, TaskFiles
 from taskmill.api.meta import (
     CAPABILITY_PATTERN,
     DNS_SUBDOMAIN_PATTERN,
@@ -64,6 +65,11 @@ class TaskSpec(ApiModel):
     )
     timeout_seconds: int | None = Field(
         default=None, ge=1, description="Run limit per attempt; overrun is terminated."
+    )
+    files: TaskFiles | None = Field(
+        default=None,
+        description="Objects staged in before the work and files collected out after it.",
+        json_schema_extra=_IMMUTABLE,
     )
     cancel: bool = Field(
         default=False,
@@ -141,6 +147,13 @@ class TaskResult(ApiModel):
     message: str = Field(default="", max_length=1024, description="Human-readable summary.")
     reason: str = Field(
         default="", max_length=64, description="CamelCase reason, e.g. NonZeroExit."
+    )
+    files: FileManifest | None = Field(
+        default=None, description="The files the attempt staged in and collected out."
+    )
+    output_object: FileRecord | None = Field(
+        default=None,
+        description="Where a result over the 4 KiB inline limit was stored instead of output.",
     )
 
 

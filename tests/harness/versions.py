@@ -49,6 +49,7 @@ class Binaries:
     etcd_dir: Path
     helm_dir: Path
     prometheus_dir: Path
+    seaweedfs_dir: Path
 
     @classmethod
     def locate(cls, environ: Mapping[str, str] = os.environ) -> "Binaries":
@@ -59,6 +60,7 @@ class Binaries:
             etcd_dir=bin_root / f"etcd-v{versions['ETCD_VERSION']}",
             helm_dir=bin_root / f"helm-v{versions['HELM_VERSION']}",
             prometheus_dir=bin_root / f"prometheus-{versions['PROMETHEUS_VERSION']}",
+            seaweedfs_dir=bin_root / f"seaweedfs-v{versions['SEAWEEDFS_VERSION']}",
         )
 
     @property
@@ -89,12 +91,17 @@ class Binaries:
     def promtool(self) -> Path:
         return self.prometheus_dir / "promtool"
 
+    @property
+    def weed(self) -> Path:
+        return self.seaweedfs_dir / "weed"
+
     def _files(self, component: str) -> tuple[Path, ...]:
         return {
             "kube": (self.kube_apiserver, self.kube_controller_manager, self.kubectl),
             "etcd": (self.etcd,),
             "helm": (self.helm,),
             "prometheus": (self.prometheus, self.promtool),
+            "seaweedfs": (self.weed,),
         }[component]
 
     def missing(self, components: Iterable[str]) -> list[str]:

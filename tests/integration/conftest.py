@@ -8,6 +8,8 @@
                sync, so collecting children of a custom resource can lag that long.
     namespace  function: a fresh namespace, deleted after the test
     providers  function: starts providers and operators in it (tests/integration/provider/kit)
+    object_store  session: a real S3-compatible store (SeaweedFS) on loopback with its
+               own credentials (tests/harness/objectstore.py)
 
 Set TASKMILL_TEST_KUBECONFIG to run against an existing cluster instead (nothing
 is started), TASKMILL_KEEP_STATE=1 to keep the session's state dir (logs, etcd).
@@ -28,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import Binaries, Cluster, ControlPlane
+from tests.harness.objectstore import ObjectStore
 from tests.harness.scratch import session_state_dir
 from tests.harness.versions import REPO_ROOT
 from tests.integration.provider.kit import Providers, providers_for
@@ -111,3 +114,14 @@ def providers(
     """Provider (and operator) processes for one test, all stopped after it."""
     with providers_for(cluster, namespace, tmp_path) as started:
         yield started
+
+
+@pytest.fixture(scope="session")
+def object_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ObjectStore]:
+    binaries = Binaries.locate()
+    with _uncaptured(request.config):
+        binaries.ensure(("seaweedfs",))
+    with ObjectStore(tmp_path_factory.mktemp("objectstore"), binaries=binaries) as store:
+        yield store

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from taskmill.api import Task, TaskLease, TaskPhase, TaskSpec, TaskStatus
-from taskmill.api.protocol import count_attempt
+from taskmill.api.protocol import Fence, count_attempt, fail_attempt
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -49,3 +49,22 @@ def test_retry_now_after_backoff_or_fail() -> None:
     assert (last["/status/attempts"], last["/status/phase"]) == (3, "Failed")
     assert last["/status/reason"] == "TimedOut"
     assert "/status/completionTime" in last
+
+
+def running(attempts: int, max_attempts: int = 3) -> Task:
+    return Task(
+        spec=TaskSpec(batch_job="j", index=0, capability="c", max_attempts=max_attempts),
+        status=TaskStatus(
+            phase=TaskPhase.RUNNING, attempts=attempts, lease=TaskLease(holder="p", epoch=3)
+        ),
+    )
+
+
+def test_a_final_failure_fails_the_task_whatever_attempts_are_left() -> None:
+    fence = Fence("p", 3)
+    final = values(
+        fail_attempt(running(0), fence, NOW, outcome="Failed", reason="InputMissing", retry=False)
+    )
+    assert (final["/status/phase"], final["/status/attempts"]) == ("Failed", 1)
+    retried = values(fail_attempt(running(0), fence, NOW, outcome="Failed", reason="X"))
+    assert retried["/status/phase"] == "Held"

@@ -141,3 +141,34 @@ def test_judge_split_keeps_the_original_split(
     assert got.fails_job == fails
     if changed:
         assert "create a BatchJob under a new name" in got.changed
+
+
+def test_tasks_carry_the_jobs_inputs_their_items_objects_and_the_outputs() -> None:
+    job = make_job(
+        items=["in/a.png", "s3://other/b.png", "in/c.png"],
+        batch_size=2,
+        files={
+            "store": "archive",
+            "inputs": [{"source": "models/m.bin", "path": "model.bin"}],
+            "itemInput": {"path": "img/{position}-{name}"},
+            "outputs": [{"path": "out/*.png"}],
+        },
+    )
+    first, last = build_task(job, 0)["spec"]["files"], build_task(job, 1)["spec"]["files"]
+    assert first == {
+        "store": "archive",
+        "inputs": [
+            {"source": "models/m.bin", "path": "model.bin"},
+            {"source": "in/a.png", "path": "img/0-a.png"},
+            {"source": "s3://other/b.png", "path": "img/1-b.png"},
+        ],
+        "outputs": [
+            {
+                "path": "out/*.png",
+                "key": "{namespace}/{job}/{index}/{attempt}/{path}",
+                "optional": False,
+            }
+        ],
+    }
+    assert last["inputs"][1:] == [{"source": "in/c.png", "path": "img/0-c.png"}]
+    assert "files" not in build_task(make_job(items=[1]), 0)["spec"]

@@ -49,6 +49,17 @@ BIG = "x" * (100 * KIB)
             "ParamsTooLarge",
             "spec.tasks[1].params (",
         ),
+        (make_job(items=["a.png", "b.png"], files={"itemInput": {}}), None, ""),
+        (
+            make_job(items=["a.png", {"img": "b.png"}], files={"itemInput": {}}),
+            "InvalidItemInput",
+            "spec.items[1] (the item is not a string",
+        ),
+        (
+            make_job(items=[{"img": "a"}, {"x": 1}], files={"itemInput": {"field": "img"}}),
+            "InvalidItemInput",
+            "spec.items[1] (the item has no string field 'img'",
+        ),
         (
             make_job(range={"end": 10}, batch_size=10, params={"p": "x" * (256 * KIB - 20)}),
             "ParamsTooLarge",
