@@ -23,7 +23,7 @@ from taskmill.operator.events import NORMAL, Recorder, Regarding
 from taskmill.operator.poolbacklog import backlog, holders, wanting
 from taskmill.operator.poolscaling import Recommendations, held_until, recommended, stabilised
 from taskmill.operator.pooltargets import TargetError, Targets
-from taskmill.operator.presence import Provider, ProviderPresence
+from taskmill.operator.presence import ProviderPresence
 from taskmill.operator.scaledown import (
     DELETION_COST_ANNOTATION,
     VICTIM_DELETION_COST,
@@ -35,6 +35,7 @@ from taskmill.operator.store import Store
 
 from taskmill.api.common import ConditionStatus
 from taskmill.api.meta import ANNOTATION_DRAIN, PROVIDER_LEASE_PREFIX
+from taskmill.api.presence import Provider
 from taskmill.api.providerpool import ProviderPool
 from taskmill.kube import ApiError, KubeApi
 from taskmill.kube.paths import LEASES, PODS, PROVIDERPOOLS

@@ -13,7 +13,7 @@ from typing import Any
 from taskmill.operator.observer import ObserverClock, Sight, stale_at
 from taskmill.operator.watching import reflector
 
-from taskmill.api.meta import LABEL_PROVIDER
+from taskmill.api.meta import LABEL_PROVIDER, PROVIDER_LEASE_PREFIX
 from taskmill.api.presence import Provider, provider_from_lease
 from taskmill.kube.api import ListWatch
 from taskmill.kube.observer import Observer

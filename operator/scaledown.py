@@ -10,7 +10,7 @@ removes exactly those. Pure: the caller passes what it read and `now`.
 
 from dataclasses import dataclass
 
-from taskmill.operator.presence import Provider
+from taskmill.api.presence import Provider
 
 # controller.kubernetes.io/pod-deletion-cost on a victim's pod: the ReplicaSet deletes
 # the lowest cost first, and pods without the annotation count as 0.

@@ -15,7 +15,6 @@ that it can be stored as an object and referenced from the Task's result instead
 
 import asyncio
 import json
-import re
 from dataclasses import dataclass, replace
 from typing import Any
 

@@ -137,7 +137,7 @@ class Staging:
 async def _unless_stopped(work: Awaitable[T], ctx: Context) -> T:
     """`work`, abandoned (cancelled) as soon as ctx.cancelled is set."""
     running = asyncio.ensure_future(work)
-    stopped = asyncio.ensure_future(ctx.cancelled.wait())
+    stopped = asyncio.ensure_future(ctx.cancelled.wait_async())
     try:
         await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
     finally:

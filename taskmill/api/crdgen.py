@@ -25,8 +25,8 @@ from taskmill.api.batchjob import BATCHJOB_CRD, BatchJob
 from taskmill.api.common import ApiModel
 from taskmill.api.jobview import CLUSTERJOBVIEW_CRD, JOBVIEW_CRD, ClusterJobView, JobView
 from taskmill.api.meta import CATEGORY, GROUP, VERSION, CrdInfo, PrinterColumn
-from taskmill.api.statuspolicy import STATUSPOLICY_CRD, StatusPolicy
 from taskmill.api.providerpool import PROVIDERPOOL_CRD, ProviderPool
+from taskmill.api.statuspolicy import STATUSPOLICY_CRD, StatusPolicy
 from taskmill.api.task import TASK_CRD, Task
 
 Schema = dict[str, Any]

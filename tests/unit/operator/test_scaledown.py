@@ -1,7 +1,8 @@
 """Scale-down victims: idle first, draining ones kept, removal only when drained."""
 
-from taskmill.operator.presence import Provider
 from taskmill.operator.scaledown import Member, ready_to_remove, victims
+
+from taskmill.api.presence import Provider
 
 
 def provider(name: str, *, busy: int = 0, drained: bool = False) -> Provider:

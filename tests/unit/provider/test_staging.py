@@ -93,6 +93,10 @@ def test_an_unreachable_store_fails_the_attempt_naming_the_object_and_store(
     outcome = execute(
         Staging(inner, stores), task({"inputs": [{"source": "in/a.bin", "path": "a"}]}), work
     )
-    assert (outcome.succeeded, outcome.reason, not outcome.retry) == (False, "StoreUnreachable", False)
+    assert (outcome.succeeded, outcome.reason, not outcome.retry) == (
+        False,
+        "StoreUnreachable",
+        False,
+    )
     assert "s3://b/in/a.bin in store 'main' (http://127.0.0.1:1)" in outcome.result.message
     assert list(work.iterdir()) == []
