@@ -212,21 +212,32 @@ class PoolScaler:
         ]
         if lost:
             await self._replace_lost(pool, _selector(scale), lost)
+        now_replicas = replicas
         if desired > replicas:
             await self._undrain(namespace, state, providers)
             await self._set_replicas(key, pool, scale_path, replicas, desired, waiting)
+            now_replicas = desired
         elif desired < replicas:
             selector = _selector(scale)
-            removable = await self._drain(key, pool, state, selector, replicas - desired, now)
-            if removable:
-                fewer = replicas - removable
-                await self._set_replicas(key, pool, scale_path, replicas, fewer, waiting)
+            going = await self._drain(key, pool, state, selector, replicas - desired, now)
+            if going:
+                now_replicas = replicas - len(going)
+                await self._set_replicas(
+                    key, pool, scale_path, replicas, now_replicas, waiting, going
+                )
         else:
             await self._undrain(namespace, state, providers)
-        return Observed(replicas, desired, waiting, providers)
+        return Observed(now_replicas, desired, waiting, providers)
 
     async def _set_replicas(
-        self, key: PoolKey, pool: ProviderPool, scale_path: str, old: int, new: int, waiting: int
+        self,
+        key: PoolKey,
+        pool: ProviderPool,
+        scale_path: str,
+        old: int,
+        new: int,
+        waiting: int,
+        going: list[str] | None = None,
     ) -> None:
         await self._kube.merge_patch(scale_path, {"spec": {"replicas": new}})
         direction = "ScaledUp" if new > old else "ScaledDown"
@@ -235,6 +246,8 @@ class PoolScaler:
             f"from {old} to {new} replicas: backlog {waiting} task(s), "
             f"{pool.spec.concurrency} slot(s) per provider"
         )
+        if going:
+            reason += f"; removing provider(s) {', '.join(sorted(going))}"
         self._states[key].last_scale = (self._wall(), reason)
         await self._recorder.post(_regarding(pool), direction, reason, type=NORMAL)
 
@@ -246,8 +259,8 @@ class PoolScaler:
         selector: str,
         count: int,
         now: float,
-    ) -> int:
-        """Drain `count` providers; returns how many of them may be removed now."""
+    ) -> list[str]:
+        """Drain `count` providers; returns those that may be removed now."""
         namespace = key[0]
         if not selector:
             raise TargetError("TargetNotScalable", "the target's /scale reports no selector")
@@ -286,7 +299,7 @@ class PoolScaler:
             await self._patch_ignoring_gone(PODS.path(namespace, name), _deletion_cost(True))
             state.draining.pop(name, None)  # going away with its pod
         state.removed |= set(ready)
-        return len(ready)
+        return ready
 
     async def _replace_lost(self, pool: ProviderPool, selector: str, lost: list[str]) -> None:
         """Providers whose presence lapsed: a pod of theirs still there (a hung or killed
