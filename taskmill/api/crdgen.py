@@ -238,7 +238,7 @@ def custom_resource_definition(model: type[ApiModel], info: CrdInfo) -> Schema:
                 "plural": info.plural,
                 "singular": info.singular,
                 "shortNames": list(info.short_names),
-                "categories": [CATEGORY],
+                "categories": [CATEGORY] if info.in_category else [],
             },
             "scope": info.scope,
             "versions": [version],

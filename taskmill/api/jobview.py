@@ -99,6 +99,7 @@ _COLUMNS = (
     PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
 )
 JOBVIEW_CRD = CrdInfo(
+    in_category=False,
     kind="JobView",
     plural="jobviews",
     singular="jobview",
@@ -106,6 +107,7 @@ JOBVIEW_CRD = CrdInfo(
     printer_columns=_COLUMNS,
 )
 CLUSTERJOBVIEW_CRD = CrdInfo(
+    in_category=False,
     kind="ClusterJobView",
     plural="clusterjobviews",
     singular="clusterjobview",

@@ -56,3 +56,5 @@ class CrdInfo:
     selectable_fields: tuple[str, ...] = ()
     root_validations: tuple[dict[str, str], ...] = field(default=())
     scope: str = "Namespaced"  # or "Cluster"
+    # `kubectl get taskmill` lists the work (jobs, tasks, pools), not configuration.
+    in_category: bool = True

@@ -130,6 +130,7 @@ class StatusPolicy(ApiModel):
 
 
 STATUSPOLICY_CRD = CrdInfo(
+    in_category=False,
     kind="StatusPolicy",
     plural="statuspolicies",
     singular="statuspolicy",
