@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv with taskmill and the dev tools
 
-binaries: ## Build or unpack the pinned tools: control plane, helm, Prometheus, SeaweedFS (cached in ~/.cache/taskmill)
-	hack/build-control-plane.sh kube etcd helm prometheus seaweedfs
+binaries: ## Build or unpack the pinned tools: control plane, helm, Prometheus, SeaweedFS, kwok (cached in ~/.cache/taskmill)
+	hack/build-control-plane.sh kube etcd helm prometheus seaweedfs kwok
 
 browser: ## Debian's chromium + chromedriver for the UI tests, installed when missing (needs root)
 	hack/install-browser.sh
