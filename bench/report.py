@@ -68,7 +68,7 @@ ROWS = [
     ),
     Row(
         "views",
-        "UI first page, fresh server (s)",
+        "UI first page, just started (s)",
         _get("views", "ui_first_page_cold_seconds"),
         "{:.2f}",
         "< 1",

@@ -2,8 +2,8 @@
 
 `kubectl taskmill status -A -o json` as a user runs it (a new process, the real kubectl
 plugin lookup), and the web UI: from the page's request to its first table, on a
-fresh server (its first list included) and on a warm one. One list per kind either
-way; nothing per object.
+server that has just started (it says so once its first list is in) and once warm.
+One list per kind either way; nothing per object.
 """
 
 import asyncio
@@ -76,7 +76,8 @@ def _get(url: str) -> bytes:
 
 
 def _ui_first_page(env: dict[str, str], kubectl: str) -> tuple[float, float]:
-    """(seconds to the first table on a fresh server, the same once warm)."""
+    """(seconds to the first table on a server that just said it is up, the same once
+    warm). The server prints its URL once its first list is in."""
     proc = subprocess.Popen(
         [kubectl, "taskmill", "ui", "-A", "--port", "0"],
         stdout=subprocess.PIPE,

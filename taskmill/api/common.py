@@ -22,6 +22,9 @@ class ApiModel(BaseModel):
         extra="ignore",
         use_enum_values=True,
         frozen=True,
+        # Schemas are built on first use: a process that reads two kinds (kubectl
+        # taskmill) does not pay for building all of them at import.
+        defer_build=True,
     )
 
     def wire(self) -> dict[str, Any]:

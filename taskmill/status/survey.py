@@ -7,6 +7,7 @@ a request per object; a kind the viewer may not list is reported as denied rathe
 shown as empty.
 """
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -72,15 +73,29 @@ async def whoami(kube: KubeApi) -> Viewer:
 
 async def viewer_layers(kube: KubeApi, viewer: Viewer) -> tuple[list[CompiledPolicy], list[str]]:
     """The viewer's policy layers; the built-in default when policies cannot be read."""
+    return _layers(viewer, await _policies(kube))
+
+
+async def _policies(kube: KubeApi) -> list[dict[str, Any]] | str:
+    """Every StatusPolicy, or why they cannot be read."""
     try:
         listed = await kube.list_objects(STATUSPOLICIES.path())
     except ApiError as e:
         if e.status not in (403, 404):
             raise
         why = "may not list" if e.status == 403 else "this cluster has no"
-        return [builtin_policy()], [f"{why} statuspolicies: the built-in default applies"]
-    policies = [compile_policy(StatusPolicy.model_validate(p)) for p in listed["items"]]
-    return layers_for(viewer, policies, builtin_policy()), []
+        return f"{why} statuspolicies: the built-in default applies"
+    items: list[dict[str, Any]] = listed["items"]
+    return items
+
+
+def _layers(
+    viewer: Viewer, policies: list[dict[str, Any]] | str
+) -> tuple[list[CompiledPolicy], list[str]]:
+    if isinstance(policies, str):
+        return [builtin_policy()], [policies]
+    compiled = [compile_policy(StatusPolicy.model_validate(p)) for p in policies]
+    return layers_for(viewer, compiled, builtin_policy()), []
 
 
 async def survey(
@@ -93,20 +108,35 @@ async def survey(
 ) -> Survey:
     """Every object of `kinds` (default: every kind the layers have rules for) in
     `namespace` (None: all), optionally only those matching a label selector."""
-    viewer = await whoami(kube)
-    layers, notes = await viewer_layers(kube, viewer)
+    # Independent requests go out together: the wait is the API server's, not ours.
+    viewer, policies = await asyncio.gather(whoami(kube), _policies(kube))
+    layers, notes = _layers(viewer, policies)
     wanted = list(kinds) if kinds is not None else _kinds_of(layers)
     result = Survey(viewer, tuple(p.name for p in layers), notes=notes)
-    listed: dict[KindKey, list[dict[str, Any]]] = {}
-    groups: dict[str, dict[str, ResourcePath]] = {}  # discovery, once per group
     # A CronJob's status comes from its Jobs: list them too, even when not shown.
-    for key in [*wanted, *([JOB] if CRONJOB in wanted and JOB not in wanted else [])]:
-        if key[0] not in groups:
-            groups[key[0]] = await served_kinds(kube, key[0])
-        selector = label_selector if key in wanted else ""  # a CronJob's runs: all of them
-        objects = await _list_kind(kube, key, groups[key[0]], namespace, selector, result)
-        if objects is not None:
+    keys = [*wanted, *([JOB] if CRONJOB in wanted and JOB not in wanted else [])]
+    groups = list(dict.fromkeys(group for group, _kind in keys))
+    discovered = await asyncio.gather(*(served_kinds(kube, group) for group in groups))
+    served = dict(zip(groups, discovered, strict=True))
+    fetched = await asyncio.gather(
+        *(
+            # A CronJob's runs are listed whole, whatever the selector.
+            _list_kind(
+                kube, key, served[key[0]], namespace, label_selector if key in wanted else ""
+            )
+            for key in keys
+        )
+    )
+    listed: dict[KindKey, list[dict[str, Any]]] = {}
+    for key, (objects, outcome) in zip(keys, fetched, strict=True):
+        label = f"{key[1]}.{key[0]}" if key[0] else key[1]
+        if outcome == DENIED:
+            result.denied.append(label)
+        elif outcome == UNSERVED:
+            result.unserved.append(label)
+        else:
             listed[key] = objects
+            result.sources.append(outcome)
     inventory = Inventory(obj for objects in listed.values() for obj in objects)
     for key in wanted:
         for obj in listed.get(key, ()):
@@ -123,20 +153,21 @@ def _kinds_of(layers: Sequence[CompiledPolicy]) -> list[KindKey]:
     return list(seen)
 
 
+DENIED, UNSERVED = ("denied", ""), ("unserved", "")
+
+
 async def _list_kind(
     kube: KubeApi,
     key: KindKey,
     served: Mapping[str, ResourcePath],
     namespace: str | None,
     label_selector: str,
-    result: Survey,
-) -> list[dict[str, Any]] | None:
-    group, kind = key
-    label = f"{kind}.{group}" if group else kind
-    path = served.get(kind)
+) -> tuple[list[dict[str, Any]], tuple[str, str]]:
+    """The kind's objects and where to watch them (path, resourceVersion); DENIED or
+    UNSERVED instead of the source when it could not be listed."""
+    path = served.get(key[1])
     if path is None:
-        result.unserved.append(label)
-        return None
+        return [], UNSERVED
     collection = _collection(path, namespace)
     params = {"labelSelector": label_selector} if label_selector else {}
     try:
@@ -144,14 +175,13 @@ async def _list_kind(
     except ApiError as e:
         if e.status != 403:
             raise
-        result.denied.append(label)
-        return None
+        return [], DENIED
     rv = str(listing.get("metadata", {}).get("resourceVersion", ""))
     query = f"?labelSelector={label_selector}" if label_selector else ""
-    result.sources.append((collection + query, rv))
     # Lists carry no apiVersion/kind per item; rules and adapters need them.
     api_version = f"{path.group}/{path.version}" if path.group else path.version
-    return [{**item, "apiVersion": api_version, "kind": kind} for item in listing["items"]]
+    objects = [{**item, "apiVersion": api_version, "kind": key[1]} for item in listing["items"]]
+    return objects, (collection + query, rv)
 
 
 def _collection(path: ResourcePath, namespace: str | None) -> str:

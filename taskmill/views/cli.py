@@ -257,7 +257,19 @@ def _warn_denied(shot: Snapshot) -> None:
 
 
 def _print_json(body: dict[str, Any]) -> None:
-    print(json.dumps(body, indent=2))
+    """Indented at the top, one compact line per item: readable, and the C encoder's speed
+    (json.dumps with indent falls back to pure Python, seconds for thousands of items)."""
+    lines = ["{"]
+    fields = list(body.items())
+    for position, (key, value) in enumerate(fields):
+        comma = "," if position < len(fields) - 1 else ""
+        if isinstance(value, list) and value:
+            items = ",\n".join(f"    {json.dumps(item)}" for item in value)
+            lines.append(f"  {json.dumps(key)}: [\n{items}\n  ]{comma}")
+        else:
+            lines.append(f"  {json.dumps(key)}: {json.dumps(value)}{comma}")
+    lines.append("}")
+    print("\n".join(lines))
 
 
 def _now() -> datetime:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from taskmill.api.batchjob import BatchJob
 from taskmill.status.adapters.batchjob import from_object
 from taskmill.status.adapters.cronjob import cronjob_facts
 from taskmill.status.adapters.lateness import lateness_facts
@@ -30,7 +29,7 @@ class Gathered:
 def _batchjob_facts(
     obj: Obj, inventory: Inventory, now: datetime, problems: list[str]
 ) -> dict[str, Any]:
-    return from_object(BatchJob.model_validate(obj), now).as_cel()
+    return from_object(obj, now).as_cel()
 
 
 ADAPTERS: dict[KindKey, Adapter] = {

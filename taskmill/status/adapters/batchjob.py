@@ -27,24 +27,26 @@ predecessors are unfinished. A job the operator has not written a status for yet
 (`observedGeneration` 0) is `Waiting`, as its CRD-defaulted status already says.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from taskmill.api.batchjob import BatchJob
+from taskmill.api.batchjob import Deadlines
 from taskmill.api.common import TERMINAL_JOB_PHASES, ConditionStatus, JobPhase
 from taskmill.api.deadlines import active_deadline_exceeded, late_to_start, running_late
 from taskmill.api.meta import API_VERSION
 
 BATCHJOB_HEAD = {"apiVersion": API_VERSION, "kind": "BatchJob"}
+NONE = Deadlines()
 
 
 @dataclass(frozen=True)
 class BatchJobFacts:
     """The raw state of one BatchJob, reduced to what the precedence table reads."""
 
-    phase: JobPhase
+    phase: str  # a JobPhase; a phase this version does not know maps to nothing (Unknown)
     accepted: bool = True
     cancel_requested: bool = False
     active_deadline_exceeded: bool = False
@@ -62,31 +64,45 @@ class BatchJobFacts:
         return {camel: _plain(getattr(self, name)) for name, camel in _FACT_NAMES.items()}
 
 
-def from_object(job: BatchJob, now: datetime) -> BatchJobFacts:
-    """The facts the operator used, rebuilt from the status it wrote and the clock."""
-    status = job.status
-    phase = JobPhase(status.phase)
+def from_object(obj: Mapping[str, Any], now: datetime) -> BatchJobFacts:
+    """The facts the operator used, rebuilt from the status it wrote and the clock.
+
+    Read straight from the object's JSON, without validating it into a model: a viewer
+    reads thousands of BatchJobs at once.
+    """
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    phase = str(status.get("phase") or JobPhase.PENDING)
     finished = phase in TERMINAL_JOB_PHASES
-    deadlines = job.spec.deadlines
-    created = job.metadata.creation_timestamp
+    deadlines = Deadlines.model_validate(spec["deadlines"]) if spec.get("deadlines") else NONE
+    created = _time((obj.get("metadata") or {}).get("creationTimestamp"))
+    started = _time(status.get("startTime"))
     accepted = not any(
-        c.type == "Accepted" and c.status == ConditionStatus.FALSE for c in status.conditions
+        c.get("type") == "Accepted" and c.get("status") == ConditionStatus.FALSE
+        for c in status.get("conditions") or ()
     )
-    met = not job.spec.depends_on or status.dependencies_met_time is not None
+    met = not spec.get("dependsOn") or bool(status.get("dependenciesMetTime"))
+    counts = status.get("counts") or {}
     return BatchJobFacts(
         phase=phase,
         accepted=accepted,
-        cancel_requested=job.spec.cancel and not finished,
+        cancel_requested=bool(spec.get("cancel")) and not finished,
         active_deadline_exceeded=not finished and active_deadline_exceeded(deadlines, created, now),
-        suspended=job.spec.suspend,
-        late_to_start=not finished and late_to_start(deadlines, created, status.start_time, now),
+        suspended=bool(spec.get("suspend")),
+        late_to_start=not finished and late_to_start(deadlines, created, started, now),
         running_late=not finished and running_late(deadlines, created, now),
-        retrying=status.counts.retrying,
-        leased=status.counts.leased,
-        leasable=status.counts.pending if met else 0,
+        retrying=int(counts.get("retrying", 0)),
+        leased=int(counts.get("leased", 0)),
+        leasable=int(counts.get("pending", 0)) if met else 0,
         dependencies_met=met,
-        observed=(status.observed_generation or 0) > 0,
+        observed=int(status.get("observedGeneration") or 0) > 0,
     )
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _camel(name: str) -> str:

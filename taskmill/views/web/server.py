@@ -112,6 +112,15 @@ class Hubs:
         hub = Hub(take, changed, clock)
         return hub, kube, asyncio.create_task(hub.run(), name=f"ui hub {who}")
 
+    async def ready(self) -> None:
+        """Start the UI's own hub and wait for its first snapshot (not behind a proxy:
+        there each user's hub starts with their first request)."""
+        if not self._user_header:
+            async with self._lock:
+                if None not in self._hubs:
+                    self._hubs[None] = await self._start(None)
+            await self._hubs[None][0].current()
+
     async def close(self) -> None:
         for _hub, kube, task in self._hubs.values():
             task.cancel()
@@ -157,6 +166,7 @@ async def serve_ui(
     await runner.setup()
     site = web.TCPSite(runner, address, port)
     await site.start()
+    await hubs.ready()  # the first page then answers from memory
     bound = runner.addresses[0][1]
     url = f"http://{address}:{bound}/"
     print(f"taskmill UI at {url} (Ctrl-C to stop)", flush=True)
