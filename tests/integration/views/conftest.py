@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -46,19 +47,11 @@ class Estate:
         )
 
     @contextmanager
-    def ui(self, *args: str) -> Iterator[str]:
-        """`kubectl taskmill ui -n NS --port 0 ARGS`, stopped after; yields its URL."""
+    def running(self, *args: str) -> Iterator[IO[str]]:
+        """`kubectl taskmill ARGS` left running (ui, status -w); yields its output, and
+        stops it after."""
         proc = subprocess.Popen(
-            [
-                str(self.cluster.bin_dir / "kubectl"),
-                "taskmill",
-                "ui",
-                "-n",
-                self.namespace,
-                "--port",
-                "0",
-                *args,
-            ],
+            [str(self.cluster.bin_dir / "kubectl"), "taskmill", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -66,12 +59,18 @@ class Estate:
         )
         try:
             assert proc.stdout is not None
-            line = proc.stdout.readline()  # "taskmill UI at http://127.0.0.1:PORT/ (...)"
-            assert line.startswith("taskmill UI at http://127.0.0.1:"), line
-            yield line.split()[3]
+            yield proc.stdout
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+    @contextmanager
+    def ui(self, *args: str) -> Iterator[str]:
+        """`kubectl taskmill ui -n NS --port 0 ARGS`; yields its URL."""
+        with self.running("ui", "-n", self.namespace, "--port", "0", *args) as output:
+            line = output.readline()  # "taskmill UI at http://127.0.0.1:PORT/ (...)"
+            assert line.startswith("taskmill UI at http://127.0.0.1:"), line
+            yield line.split()[3]
 
     def json(self, *args: str) -> dict[str, object]:
         done = self.plugin(*args, "-o", "json")

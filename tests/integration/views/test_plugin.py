@@ -1,7 +1,6 @@
 """`kubectl taskmill` run as kubectl runs plugins, against the local control plane."""
 
 import json
-import subprocess
 import urllib.error
 import urllib.request
 
@@ -186,34 +185,14 @@ def test_the_api_server_filters_batchjobs_by_normalized_status(estate: Estate) -
 
 
 def test_watch_prints_again_when_something_changes(estate: Estate) -> None:
-    proc = subprocess.Popen(
-        [
-            str(estate.cluster.bin_dir / "kubectl"),
-            "taskmill",
-            "status",
-            "-w",
-            "-n",
-            estate.namespace,
-            "--kind",
-            "Job",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=estate.env,
-    )
-    try:
-        assert proc.stdout is not None
-        first = [proc.stdout.readline() for _ in range(3)]  # header, broken, etl
+    with estate.running("status", "-w", "-n", estate.namespace, "--kind", "Job") as output:
+        first = [output.readline() for _ in range(3)]  # header, broken, etl
         assert first[0].split()[0] == "NAME"
         estate.cluster.kubectl(
             "create", "-n", estate.namespace, "-f", "-", input=job_manifest("watched")
         )
         seen = ""
         while "watched" not in seen:  # the next table comes only after the change
-            line = proc.stdout.readline()
+            line = output.readline()
             assert line, "the watch ended"
             seen += line
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
