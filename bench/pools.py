@@ -21,7 +21,7 @@ from bench.context import CAPABILITY, Bench
 from bench.procs import Proc
 from bench.stack import parse_time
 from taskmill.kube.paths import BATCHJOBS, PODS, PROVIDERPOOLS, TASKS
-from tests.builders import make_batchjob
+from tests.builders import make_batchjob, make_provider_deployment
 
 JOB = "pools"
 APP = "bench-pool"
@@ -77,21 +77,6 @@ class Backer:
         return held
 
 
-def _deployment() -> dict[str, Any]:
-    labels = {"app": APP}
-    template = {"containers": [{"name": "provider", "image": "taskmill:bench"}]}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": APP},
-        "spec": {
-            "replicas": 0,
-            "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": template},
-        },
-    }
-
-
 def _pool() -> dict[str, Any]:
     return {
         "apiVersion": "taskmill.io/v1alpha1",
@@ -111,7 +96,7 @@ async def pools(bench: Bench) -> dict[str, Any]:
     namespace = await bench.namespace("pools")
     kube = bench.kube
     deployments = DEPLOYMENTS.format(namespace=namespace)
-    await kube.create(deployments, _deployment())
+    await kube.create(deployments, make_provider_deployment(APP, "taskmill:bench"))
     operator = bench.launcher.operator(namespace)
     operator.wait_ready("loaded state")
     await kube.create(PROVIDERPOOLS.path(namespace), _pool())

@@ -117,6 +117,25 @@ def make_workload(api_version: str, kind: str, name: str) -> _Builder:
     return _Builder(kind, name, api_version)
 
 
+def make_provider_deployment(name: str, image: str, node: str = "") -> Manifest:
+    """A Deployment of provider pods at zero replicas, for a ProviderPool to scale; `node`
+    pins its pods to a (kwok) node, tolerating its taints."""
+    labels = {"app": name}
+    pod: Manifest = {"containers": [{"name": "provider", "image": image}]}
+    if node:
+        pod |= {"nodeName": node, "tolerations": [{"operator": "Exists"}]}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": pod},
+        },
+    }
+
+
 def make_batchjob(name: str, capability: str = "demo.echo") -> BatchJobBuilder:
     return BatchJobBuilder("BatchJob", name).spec(capability=capability)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.builders import make_provider_deployment
 from tests.harness import kwok, procs
 from tests.harness.cluster import Cluster
 from tests.harness.metrics import diff, request_counts
@@ -118,23 +119,6 @@ def kwok_node(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Ite
         procs.stop_group(proc.pid, procs.child_exited(proc))
 
 
-def deployment(node: str) -> dict[str, Any]:
-    labels = {"app": APP}
-    pod: dict[str, Any] = {"containers": [{"name": "provider", "image": "taskmill:test"}]}
-    if node:
-        pod |= {"nodeName": node, "tolerations": [{"operator": "Exists"}]}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": APP},
-        "spec": {
-            "replicas": 0,
-            "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": pod},
-        },
-    }
-
-
 def pool(max_replicas: int, concurrency: int = 1, **behavior: int) -> dict[str, Any]:
     return {
         "apiVersion": "taskmill.io/v1alpha1",
@@ -179,7 +163,7 @@ SLEEP = ["python3", "-c", "import json,sys,time; time.sleep(json.load(sys.stdin)
 
 @pytest.fixture
 def backed(providers: Providers, namespace: str, node: str) -> Iterator[PodBacker]:
-    apply(providers.cluster, namespace, deployment(node))
+    apply(providers.cluster, namespace, make_provider_deployment(APP, "taskmill:test", node))
     providers.start_operator()
     with PodBacker(providers, SLEEP) as backer:
         yield backer
@@ -250,7 +234,7 @@ def test_a_killed_provider_whose_pod_remains_is_replaced_and_its_tasks_run_elsew
     providers: Providers, namespace: str, node: str
 ) -> None:
     cluster = providers.cluster
-    apply(cluster, namespace, deployment(node))
+    apply(cluster, namespace, make_provider_deployment(APP, "taskmill:test", node))
     providers.start_operator()
     with PodBacker(providers, SLEEP, concurrency=2) as backer:
         apply(cluster, namespace, pool(max_replicas=1, concurrency=2))
@@ -318,7 +302,7 @@ def test_a_pool_that_cannot_be_scaled_is_not_ready_and_scales_nothing(
     providers: Providers, namespace: str, node: str
 ) -> None:
     cluster = providers.cluster
-    apply(cluster, namespace, deployment(node))
+    apply(cluster, namespace, make_provider_deployment(APP, "taskmill:test", node))
     providers.start_operator()
     bad = pool(max_replicas=2)
     bad["spec"]["scaleTargetRef"] = {"apiVersion": "v1", "kind": "ConfigMap", "name": "x"}
