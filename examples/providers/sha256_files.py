@@ -1,19 +1,18 @@
-"""A command for the taskmill command provider: the SHA-256 of the files a task names.
+"""A command for the taskmill command provider: the SHA-256 of the files a task is given.
 
     python -m taskmill.provider --capability demo.sha256 --concurrency 4 \\
-        --command python3 examples/providers/sha256_files.py
+        --stores stores.yaml --command python3 examples/providers/sha256_files.py
 
-The provider runs it once per leased task, with the task's params as JSON on stdin.
-It expects a BatchJob that fans out over a `range`, with shared params:
+The provider runs it once per leased task, in the task's working directory, with the
+task's params as JSON on stdin. It expects a BatchJob whose `items` are object keys,
+staged by `spec.files.itemInput` with the path input/{position}/{name}, and the param
 
-    path:    a file name with an `{index}` placeholder, e.g. input/doc-{index:03d}.txt,
-             relative to the provider's working directory
-    output:  optional directory to also write `<file name>.sha256` into
+    output:  optional file to also write the lines into (declare it in spec.files.outputs
+             for the provider to upload it)
 
-and the `index` (or, with batchSize > 1, the `indexes`) the range gives each task.
-It prints `sha256sum`-style lines, which the provider keeps as the Task's
-result.output. Any error (a missing file, say) exits non-zero, which fails the
-attempt; the job's retry.maxAttempts decides whether it is tried again.
+It prints `sha256sum`-style lines naming each item's object key, which the provider
+keeps as the Task's result.output. Any error (a missing file, say) exits non-zero,
+which fails the attempt; the job's retry.maxAttempts decides whether it is tried again.
 
 Only the standard library is needed: copy it anywhere with a Python 3.11+.
 """
@@ -21,13 +20,14 @@ Only the standard library is needed: copy it anywhere with a Python 3.11+.
 import hashlib
 import json
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 
-def file_names(params: dict[str, Any]) -> list[str]:
-    indexes = params["indexes"] if "indexes" in params else [params["index"]]
-    return [params["path"].format(index=index) for index in indexes]
+def staged(params: dict[str, Any]) -> list[tuple[str, Path]]:
+    """(object key, staged file) for each item of the task, in order."""
+    keys = params["items"] if "items" in params else [params["item"]]
+    return [(key, Path("input", str(p), PurePosixPath(key).name)) for p, key in enumerate(keys)]
 
 
 def sha256(path: Path) -> str:
@@ -37,14 +37,10 @@ def sha256(path: Path) -> str:
 
 def main() -> None:
     params = json.load(sys.stdin)
-    output = Path(params["output"]) if params.get("output") else None
-    if output:
-        output.mkdir(parents=True, exist_ok=True)
-    for name in file_names(params):
-        line = f"{sha256(Path(name))}  {name}\n"
-        sys.stdout.write(line)
-        if output:
-            (output / f"{Path(name).name}.sha256").write_text(line)
+    lines = "".join(f"{sha256(path)}  {key}\n" for key, path in staged(params))
+    sys.stdout.write(lines)
+    if params.get("output"):
+        Path(params["output"]).write_text(lines)
 
 
 if __name__ == "__main__":

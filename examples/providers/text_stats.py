@@ -1,30 +1,32 @@
 """A provider written with the taskmill Python SDK: word counts and a checksum list.
 
-    POD_NAME=stats-1 python examples/providers/text_stats.py --namespace NS --concurrency 2
+    POD_NAME=stats-1 TASKMILL_STORES=stores.yaml \
+        python examples/providers/text_stats.py --namespace NS --concurrency 2
 
-It serves two capabilities, one handler each:
+It serves two capabilities, one handler each, working on files the provider stages
+from the object store into the task's working directory (ctx.workdir) and uploads
+from it afterwards (the BatchJob's spec.files says which; see docs/files.md):
 
-  demo.wordcount   for each file a task names, writes `<output>/<file stem>.json` with
-                   its line and word counts and its five commonest words, reporting
-                   progress after every file. Params as for sha256_files.py: `path`
-                   with an `{index}` placeholder, `index` or `indexes`, and `output`.
-  demo.sha256sums  gathers the `*.sha256` files that sha256_files.py wrote into
-                   `hashes` and writes them, sorted, to `<hashes>/SHA256SUMS`. It fails
-                   unless there are exactly `expect` of them, so it belongs in a job that
-                   `dependsOn` the hashing jobs.
+  demo.wordcount   for each item (an object key, staged by itemInput at
+                   input/{position}/{name}), writes stats/<file stem>.json with its line
+                   and word counts and its five commonest words, reporting progress
+                   after every file. Declare `stats/*.json` as the job's output.
+  demo.sha256sums  gathers the `*.sha256` files staged under `hashes/` (the outputs of
+                   sha256_files.py, an input prefix) into SHA256SUMS, its lines sorted
+                   by name. It fails unless there are exactly `expect` lines, so it
+                   belongs in a job that `dependsOn` the hashing jobs.
 
-Paths are relative to the provider's working directory. Both handlers are plain
-functions, so the SDK runs each call in its own thread; they check ctx.cancelled
-between files, because work that was told to stop (cancel, timeout, lost lease,
-shutdown) has its result discarded anyway. POD_NAME names the provider (default: the
-host name); two providers must not share one.
+Both handlers are plain functions, so the SDK runs each call in its own thread; they
+check ctx.cancelled between files, because work that was told to stop (cancel,
+timeout, lost lease, shutdown) has its result discarded anyway. POD_NAME names the
+provider (default: the host name); two providers must not share one.
 """
 
 import argparse
 import json
 import re
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from taskmill.provider.context import Context
@@ -39,9 +41,12 @@ args = parser.parse_args()
 provider = Provider(namespace=args.namespace, concurrency=args.concurrency)
 
 
-def file_names(params: dict[str, Any]) -> list[str]:
-    indexes = params["indexes"] if "indexes" in params else [params["index"]]
-    return [params["path"].format(index=index) for index in indexes]
+def staged(params: dict[str, Any], workdir: Path) -> list[tuple[str, Path]]:
+    """(object key, staged file) for each item of the task, in order."""
+    keys = params["items"] if "items" in params else [params["item"]]
+    return [
+        (key, workdir / "input" / str(p) / PurePosixPath(key).name) for p, key in enumerate(keys)
+    ]
 
 
 def text_stats(text: str) -> dict[str, Any]:
@@ -55,28 +60,31 @@ def text_stats(text: str) -> dict[str, Any]:
 
 @provider.handler("demo.wordcount")
 def wordcount(params: dict[str, Any], ctx: Context) -> Any:
-    names = file_names(params)
-    output = Path(params["output"])
-    output.mkdir(parents=True, exist_ok=True)
+    files = staged(params, ctx.workdir)
+    output = ctx.workdir / "stats"
+    output.mkdir()
     words = 0
-    for done, name in enumerate(names, start=1):
+    for done, (key, path) in enumerate(files, start=1):
         if ctx.cancelled.is_set():
             return None
-        stats = {"file": name, **text_stats(Path(name).read_text())}
-        (output / f"{Path(name).stem}.json").write_text(json.dumps(stats) + "\n")
+        stats = {"file": key, **text_stats(path.read_text())}
+        (output / f"{path.stem}.json").write_text(json.dumps(stats) + "\n")
         words += stats["words"]
-        ctx.progress(100 * done // len(names), f"{done}/{len(names)} files")
-    return {"files": len(names), "words": words}
+        ctx.progress(100 * done // len(files), f"{done}/{len(files)} files")
+    return {"files": len(files), "words": words}
 
 
 @provider.handler("demo.sha256sums")
 def sha256sums(params: dict[str, Any], ctx: Context) -> Any:
-    hashes = Path(params["hashes"])
-    lines = [path.read_text() for path in sorted(hashes.glob("*.sha256"))]
+    parts = sorted((ctx.workdir / "hashes").glob("*.sha256"))
+    lines = sorted(
+        (line for part in parts for line in part.read_text().splitlines(keepends=True)),
+        key=lambda line: line.split("  ", 1)[1],
+    )
     if len(lines) != params["expect"]:
-        raise RuntimeError(f"expected {params['expect']} checksums in {hashes}, found {len(lines)}")
-    (hashes / "SHA256SUMS").write_text("".join(lines))
-    return f"{len(lines)} checksums in {hashes / 'SHA256SUMS'}"
+        raise RuntimeError(f"expected {params['expect']} checksums, found {len(lines)}")
+    (ctx.workdir / "SHA256SUMS").write_text("".join(lines))
+    return f"{len(lines)} checksums in SHA256SUMS, from {len(parts)} files"
 
 
 if __name__ == "__main__":

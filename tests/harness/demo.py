@@ -1,23 +1,29 @@
 """`python -m tests.harness demo` (make demo): the main job end to end, on one machine.
 
-  1. Starts the control plane in the state dir, or reuses the one `make cluster`
-     runs, and installs the CRDs.
-  2. Recreates the namespace taskmill-demo and generates 300 text files in
-     <state>/demo/input.
+  1. Starts an object store (SeaweedFS, tests/harness/objectstore.py) on loopback in
+     <state>/demo/store and, meanwhile, the control plane in the state dir (or reuses
+     the one `make cluster` runs); installs the CRDs.
+  2. Recreates the namespace taskmill-demo and uploads 300 generated text files to
+     the store as input/doc-000.txt ... input/doc-299.txt.
   3. Runs the operator and the example providers (examples/providers/) as child
-     processes working in <state>/demo, logging to <state>/logs/demo-*.log: two
-     command providers of demo.sha256 with different concurrency, and one SDK
-     provider of demo.wordcount and demo.sha256sums.
+     processes, logging to <state>/logs/demo-*.log: two command providers of
+     demo.sha256 with different concurrency, and one SDK provider of demo.wordcount
+     and demo.sha256sums. They share no folder: each knows the store from the stores
+     file <state>/demo/stores.yaml, and stages each task's files into a working
+     directory of its own.
   4. Applies examples/demo/batchjobs.yaml, and urgent.yaml once hash-bulk is under
      way, and shows each job's progress until all have finished.
-  5. Prints `kubectl get batchjobs,tasks`, some results and how to look around.
+  5. Prints `kubectl get batchjobs,tasks`, some results read back from the store and
+     where the outputs went, and how to look around.
 
-After success the operator and providers stop and the control plane keeps running.
-After a failed job, a timeout (TASKMILL_DEMO_TIMEOUT seconds, default 300), an
-error, Ctrl-C or SIGTERM, everything the demo started stops, the control plane too
-if the demo started it. The exit status is 0 only when every job succeeded.
+After success the operator, providers and store stop and the control plane keeps
+running (the Tasks' manifests name every output). After a failed job, a timeout
+(TASKMILL_DEMO_TIMEOUT seconds, default 300), an error, Ctrl-C or SIGTERM,
+everything the demo started stops, the control plane too if the demo started it.
+The exit status is 0 only when every job succeeded.
 """
 
+import asyncio
 import json
 import os
 import random
@@ -31,6 +37,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import obstore
+
 from taskmill.api import BatchJob
 from taskmill.api.meta import LABEL_PROVIDER, PROVIDER_LEASE_PREFIX
 from taskmill.status import default_policy_text
@@ -40,11 +48,11 @@ from tests.harness.controlplane import (
     COMPONENTS,
     ControlPlane,
     Layout,
-    StartupError,
     running_components,
     stop_state_dir,
 )
 from tests.harness.demo_progress import JobRow, display_for
+from tests.harness.objectstore import ObjectStore
 from tests.harness.polling import PollTimeoutError, wait_for
 from tests.harness.versions import REPO_ROOT, Binaries
 
@@ -52,12 +60,13 @@ NAMESPACE = "taskmill-demo"
 CRD_DIR = REPO_ROOT / "crds"
 MANIFESTS = REPO_ROOT / "examples" / "demo"
 PROVIDERS = REPO_ROOT / "examples" / "providers"
-# The manifests name the inputs input/doc-{index:03d}.txt for indexes 0..299.
+# The manifests name the inputs by their keys in the store, for indexes 0..299.
 INPUT_COUNT = 300
-INPUT_NAME = "doc-{index:03d}.txt"
+INPUT_KEY = "input/doc-{index:03d}.txt"
+INPUT_UPLOADS = 16  # at once
 JOB_ORDER = ("hash-bulk", "hash-urgent", "wordcount", "checksums")
 # hash-urgent is applied once this many hash-bulk Tasks are done, to show it overtake.
-URGENT_AFTER = 20
+URGENT_AFTER = 10
 DEFAULT_TIMEOUT = 300.0
 REFRESH_SECONDS = 1.0
 TASKS_SHOWN = 15
@@ -82,23 +91,41 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def write_inputs(directory: Path, count: int = INPUT_COUNT) -> None:
-    """`count` small text files of random words, the same ones on every run."""
-    directory.mkdir(parents=True, exist_ok=True)
+def input_texts(count: int = INPUT_COUNT) -> dict[str, str]:
+    """`count` small texts of random words by key, the same ones on every run."""
     weights = [1 / (rank + 1) for rank in range(len(WORDS))]  # Zipf-like, as in real text
+    texts = {}
     for index in range(count):
         rng = random.Random(index)
         lines = [
             " ".join(rng.choices(WORDS, weights, k=rng.randint(4, 14)))
             for _ in range(rng.randint(5, 60))
         ]
-        (directory / INPUT_NAME.format(index=index)).write_text("\n".join(lines) + "\n")
+        texts[INPUT_KEY.format(index=index)] = "\n".join(lines) + "\n"
+    return texts
 
 
-def children(namespace: str) -> dict[str, list[str]]:
-    """The operator and the providers, by name, in start order."""
+def upload_inputs(store: ObjectStore, texts: Mapping[str, str]) -> None:
+    client = store.client()
+    gate = asyncio.Semaphore(INPUT_UPLOADS)
+
+    async def put(key: str, text: str) -> None:
+        async with gate:
+            await obstore.put_async(client, key, text.encode())
+
+    async def put_all() -> None:
+        await asyncio.gather(*(put(key, text) for key, text in texts.items()))
+
+    asyncio.run(put_all())
+
+
+def children(namespace: str, stores: Path) -> dict[str, list[str]]:
+    """The operator and the providers, by name, in start order. `stores`: the providers'
+    stores file (the SDK provider finds it in $TASKMILL_STORES)."""
     py = sys.executable
-    command_provider = [py, "-m", "taskmill.provider", "--namespace", namespace]
+    command_provider = [
+        py, "-m", "taskmill.provider", "--namespace", namespace, "--stores", str(stores),
+    ]  # fmt: skip
     hash_command = [
         "--capability", "demo.sha256",
         "--grace-seconds", "5",
@@ -121,16 +148,22 @@ def children(namespace: str) -> dict[str, list[str]]:
 
 
 def spawn_children(
-    namespace: str, env: Mapping[str, str], work_dir: Path, log_dir: Path
+    namespace: str, env: Mapping[str, str], stores: Path, log_dir: Path
 ) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
-    """Start the operator and providers of `namespace` in `work_dir`, one at a time, so
-    that the caller holds each before the next starts. Logs: <log_dir>/demo-<name>.log."""
-    for name, args in children(namespace).items():
+    """Start the operator and providers of `namespace`, one at a time, so that the
+    caller holds each before the next starts. Logs: <log_dir>/demo-<name>.log."""
+    for name, args in children(namespace, stores).items():
         log = log_dir / f"demo-{name}.log"
         log.unlink(missing_ok=True)
-        child_env = {**env, "POD_NAME": f"demo-{name}", "PYTHONUNBUFFERED": "1"}
+        child_env = {
+            **env,
+            "POD_NAME": f"demo-{name}",
+            "PYTHONUNBUFFERED": "1",
+            "TASKMILL_STORES": str(stores),
+        }
         # die_with_parent: even a SIGKILLed demo leaves none of them behind.
-        yield name, procs.spawn(args, log, die_with_parent=True, env=child_env, cwd=work_dir)
+        # In the stores file's directory: nothing there is shared, each task gets its own.
+        yield name, procs.spawn(args, log, die_with_parent=True, env=child_env, cwd=stores.parent)
 
 
 def stop_children(started: dict[str, "subprocess.Popen[bytes]"]) -> None:
@@ -164,6 +197,7 @@ class Demo:
         self.binaries = Binaries.locate()
         self.plane: ControlPlane | None = None  # only when this demo started it
         self.cluster: Cluster | None = None
+        self.store = ObjectStore(self.work_dir / "store", binaries=self.binaries)
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.started = time.monotonic()
         self.urgent_story: list[int] = []  # hash-bulk's done count when urgent came / went
@@ -172,7 +206,12 @@ class Demo:
 
     def run(self) -> bool:
         """Everything up to the final tables; True when every job succeeded."""
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self.binaries.ensure(("kube", "etcd", "seaweedfs"))
+        self.store.start()  # it takes seconds, as the control plane does: both at once
         cluster = self.cluster = self._control_plane()
+        self.store.wait_ready()
+        _say(f"object store (SeaweedFS) up at {self.store.endpoint}, bucket {self.store.bucket}")
         _say("installing the CRDs")
         cluster.apply_crds(sorted(CRD_DIR.glob("*.yaml")))
         _say("installing the default StatusPolicy (docs/status.md)")
@@ -180,9 +219,8 @@ class Demo:
         _say(f"recreating namespace {NAMESPACE}")
         cluster.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--timeout=120s")
         cluster.kubectl("create", "namespace", NAMESPACE)
-        shutil.rmtree(self.work_dir, ignore_errors=True)
-        write_inputs(self.work_dir / "input")
-        _say(f"wrote {INPUT_COUNT} text files to {self.work_dir / 'input'}")
+        upload_inputs(self.store, input_texts())
+        _say(f"uploaded {INPUT_COUNT} text files to the store: {INPUT_KEY.format(index=0)} ...")
         self._start_children(cluster)
         _say("applying examples/demo/batchjobs.yaml")
         self._apply("batchjobs.yaml")
@@ -206,7 +244,6 @@ class Demo:
                 _say(f"using the running control plane ({cluster.server})")
                 return cluster
         stop_state_dir(layout.root)  # the remains of one that is not healthy
-        self.binaries.ensure()
         _say(f"starting the control plane (state in {layout.root})")
         self.plane = ControlPlane(layout.root, self.binaries, die_with_parent=False)
         cluster = self.plane.start()
@@ -214,7 +251,8 @@ class Demo:
         return cluster
 
     def _start_children(self, cluster: Cluster) -> None:
-        for name, proc in spawn_children(NAMESPACE, cluster.env, self.work_dir, self.layout.logs):
+        stores = self.store.stores_file(self.work_dir / "stores.yaml")
+        for name, proc in spawn_children(NAMESPACE, cluster.env, stores, self.layout.logs):
             self.children[name] = proc
         providers = [name for name in self.children if name != "operator"]
         _say(f"started the operator and providers {', '.join(providers)}")
@@ -318,14 +356,20 @@ class Demo:
         print(flush=True)
 
     def print_results(self) -> None:
-        work = self.work_dir
-        print("Results:")
-        output = self._task("hash-urgent-0")["status"]["result"]["output"].strip()
-        print(f"  task hash-urgent-0 result.output: {output}")
-        sample = work / "output" / f"{Path(INPUT_NAME.format(index=0)).stem}.json"
-        print(f"  {sample.relative_to(work)}: {sample.read_text().strip()}")
-        summary = self._task("checksums-0")["status"]["result"]["output"].strip()
-        print(f"  task checksums-0 result.output: {summary}")
+        """Results, with outputs read back from the store by the keys their Tasks' manifests
+        name; called while the store still runs."""
+        store = self.store
+        print(f"Results (outputs in the object store: s3://{store.bucket} at {store.endpoint}):")
+        output = self._task("hash-urgent-0")["status"]["result"]["output"].splitlines()[0]
+        print(f"  task hash-urgent-0 result.output: {output} ...")
+        stats = self._task("wordcount-0")["status"]["result"]["files"]["outputs"]
+        print(f"  task wordcount-0 uploaded {len(stats)} files, e.g. {stats[0]['key']}:")
+        print(f"    {self.read_object(stats[0]['key']).strip()}")
+        result = self._task("checksums-0")["status"]["result"]
+        sums = result["files"]["outputs"][0]
+        print(f"  task checksums-0 result.output: {result['output'].strip()}")
+        print(f"    uploaded {sums['key']}: {sums['size']} bytes, sha256 {sums['sha256']}:")
+        print(f"    {self.read_object(sums['key']).splitlines()[0]} ...")
         if len(self.urgent_story) == 2:
             came, went = self.urgent_story
             print(
@@ -340,28 +384,34 @@ class Demo:
         if root != (REPO_ROOT / ".taskmill").resolve():
             down = f"python -m tests.harness down --state-dir {root}"
         print(
-            "The operator and providers have stopped; the control plane keeps running.\n"
+            "The operator, providers and object store have stopped; the control plane keeps "
+            "running.\n"
             "Look around:\n"
             f"  export KUBECONFIG={self.layout.kubeconfig}\n"
             f'  export PATH="{self.binaries.kube_dir}:$PATH"\n'
             f"  kubectl get bj -n {NAMESPACE}\n"
             f"  kubectl get tasks -n {NAMESPACE} -l taskmill.io/batchjob=hash-urgent\n"
             f"  kubectl describe task hash-urgent-0 -n {NAMESPACE}\n"
-            f"  cat {self.work_dir / 'hashes' / 'SHA256SUMS'} | head\n"
+            f"  kubectl get task checksums-0 -n {NAMESPACE} "
+            "-o jsonpath='{.status.result.files.outputs}'\n"
             f"Stop it with: {down}",
             flush=True,
         )
 
     # --- tearing down ----------------------------------------------------------
 
+    def read_object(self, key: str) -> str:
+        return bytes(obstore.get(self.store.client(), key).bytes()).decode()
+
     def stop(self, *, keep_control_plane: bool) -> None:
-        """Stop the children (providers first), and the control plane unless kept.
+        """Stop the children (providers first), the store, and the control plane unless kept.
 
         Ctrl-C is ignored meanwhile: an impatient second one must not leave strays.
         """
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             stop_children(self.children)
+            self.store.__exit__(None, None, None)
             if self.plane and not keep_control_plane:
                 self.plane.stop()
         finally:
@@ -374,21 +424,24 @@ def demo(layout: Layout) -> int:
     try:
         try:
             succeeded = run.run()
-        except (DemoError, StartupError, KubectlError, PollTimeoutError) as e:
+            if succeeded:
+                run.print_results()
+        # RuntimeError: the control plane (StartupError) or the store did not start.
+        except (DemoError, RuntimeError, KubectlError, PollTimeoutError) as e:
             print(f"\n[demo] failed: {e}", flush=True)
             succeeded = False
         except BaseException:
             _say("interrupted: stopping everything the demo started")
             run.stop(keep_control_plane=False)
             raise
-        _say("stopping the operator and providers" + ("" if succeeded else " (and all else)"))
+        everything = "" if succeeded else " (and all else)"
+        _say(f"stopping the operator, providers and object store{everything}")
         run.stop(keep_control_plane=succeeded)
     finally:
         signal.signal(signal.SIGTERM, previous)
     if not succeeded:
         _say(f"logs: {layout.log('demo-*')} and {layout.logs}")
         return 1
-    run.print_results()
     run.print_how_to_look()
     _say(f"done in {time.monotonic() - run.started:.0f}s")
     return 0

@@ -25,6 +25,7 @@ from tests.harness.versions import Binaries
 
 BUCKET = "taskmill"
 MARKER = ".taskmill-store"
+STOP_GRACE = 0.5
 
 
 class ObjectStore:
@@ -38,6 +39,18 @@ class ObjectStore:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> "ObjectStore":
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def start(self) -> None:
+        """Launch the server; wait_ready() then waits for it, so that the caller can start
+        other things meanwhile (it takes some seconds). Launched from the thread that will
+        stop it: the server dies with that thread."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (data := self.state_dir / "data").mkdir(exist_ok=True)
         ports = free_ports(8)
@@ -69,18 +82,16 @@ class ObjectStore:
             f"-s3.config={config}",
         ]
         self._proc = procs.spawn(args, self.state_dir / "weed.log", die_with_parent=True)
-        try:
-            wait_for(self._ready, timeout=90, what="SeaweedFS S3 gateway accepting uploads")
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
+
+    def wait_ready(self) -> None:
+        wait_for(self._ready, timeout=90, what="SeaweedFS S3 gateway accepting uploads")
 
     def __exit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._proc is not None:
-            procs.stop_group(self._proc.pid, procs.child_exited(self._proc))
+            # The data is scratch, and weed's graceful shutdown takes 10-25 s: no grace.
+            procs.stop_group(self._proc.pid, procs.child_exited(self._proc), grace=STOP_GRACE)
             self._proc = None
 
     def _identities(self) -> dict[str, object]:

@@ -18,7 +18,7 @@ import pytest
 
 from tests.harness import Binaries, Cluster, wait_for
 from tests.harness.controlplane import running_components, stop_state_dir
-from tests.harness.demo import INPUT_COUNT, INPUT_NAME, JOB_ORDER, NAMESPACE
+from tests.harness.demo import INPUT_KEY, JOB_ORDER, NAMESPACE, input_texts
 from tests.harness.scratch import session_state_dir
 from tests.harness.versions import REPO_ROOT
 
@@ -72,8 +72,8 @@ def processes_of(state_dir: Path) -> list[str]:
     return found
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def test_demo_runs_every_job_to_success_and_leaves_only_the_control_plane(
@@ -87,35 +87,55 @@ def test_demo_runs_every_job_to_success_and_leaves_only_the_control_plane(
     output = output_file.read_text()
     assert proc.returncode == 0, output
     assert "\x1b[" not in output, "no terminal: plain lines, no ANSI escapes"
-    assert "hash-bulk    Success     270/270" in output
+    assert "hash-bulk    Success       54/54" in output
     assert f"export KUBECONFIG={state_dir / 'kubeconfig'}" in output
+    assert "Results (outputs in the object store: s3://taskmill at http://127.0.0.1:" in output
 
     cluster = Cluster(kubeconfig=state_dir / "kubeconfig", bin_dir=Binaries.locate().kube_dir)
     jobs = json.loads(cluster.kubectl("get", "batchjobs", "-n", NAMESPACE, "-o", "json").stdout)
     phases = {job["metadata"]["name"]: job["status"]["phase"] for job in jobs["items"]}
     assert phases == dict.fromkeys(JOB_ORDER, "Succeeded")
+    tasks = json.loads(cluster.kubectl("get", "tasks", "-n", NAMESPACE, "-o", "json").stdout)
+    results = {task["metadata"]["name"]: task["status"]["result"] for task in tasks["items"]}
 
-    work = state_dir / "demo"
-    inputs = [work / "input" / INPUT_NAME.format(index=i) for i in range(INPUT_COUNT)]
-    expected_sums = "".join(f"{sha256(path)}  input/{path.name}\n" for path in inputs)
-    assert (work / "hashes" / "SHA256SUMS").read_text() == expected_sums
-    urgent_0 = json.loads(
-        cluster.kubectl("get", "task", "hash-urgent-0", "-n", NAMESPACE, "-o", "json").stdout
-    )
-    assert urgent_0["status"]["result"]["output"] == expected_sums.splitlines(keepends=True)[0]
-
-    for path in (inputs[0], inputs[137], inputs[-1]):
-        stats = json.loads((work / "output" / f"{path.stem}.json").read_text())
-        text = path.read_text()
-        assert (stats["lines"], stats["words"]) == (len(text.splitlines()), len(text.split()))
-        top_word, top_count = stats["top"][0]
-        assert top_count == text.split().count(top_word)
-    assert len(list((work / "output").glob("*.json"))) == INPUT_COUNT
+    # Every file moved through the store, as the manifests in the Tasks' status say.
+    texts = input_texts()
+    sums = "".join(f"{sha256(text)}  {key}\n" for key, text in sorted(texts.items()))
+    assert results["hash-urgent-0"]["output"] == "".join(sums.splitlines(keepends=True)[:5])
+    assert results["hash-urgent-0"]["files"]["inputs"][0] == {
+        "path": "input/0/doc-000.txt",
+        "key": INPUT_KEY.format(index=0),
+        "size": len(texts[INPUT_KEY.format(index=0)]),
+        "sha256": sha256(texts[INPUT_KEY.format(index=0)]),
+    }
+    checksums = results["checksums-0"]["files"]
+    assert len(checksums["inputs"]) == 60, "the hashing jobs' 54 + 6 outputs, by prefix"
+    assert checksums["outputs"] == [
+        {
+            "path": "SHA256SUMS",
+            "key": f"{NAMESPACE}/checksums/0/1/SHA256SUMS",
+            "size": len(sums),
+            "sha256": sha256(sums),
+        }
+    ]
+    stats_keys = {
+        record["key"]
+        for name, result in results.items()
+        if name.startswith("wordcount-")
+        for record in result["files"]["outputs"]
+    }
+    assert len(stats_keys) == len(texts)
+    # The demo prints one of them, read back from the store.
+    printed = next(line for line in output.splitlines() if '"file": "input/doc-000.txt"' in line)
+    stats, text = json.loads(printed), texts[INPUT_KEY.format(index=0)]
+    assert (stats["lines"], stats["words"]) == (len(text.splitlines()), len(text.split()))
+    top_word, top_count = stats["top"][0]
+    assert top_count == text.split().count(top_word)
 
     control_plane = running_components(state_dir)
     assert len(control_plane) == 3, "the control plane stays up for poking"
     leftovers = [p for p in processes_of(state_dir) if int(p.split(":")[0]) not in control_plane]
-    assert leftovers == [], "the operator and providers are stopped"
+    assert leftovers == [], "the operator, providers and object store are stopped"
 
 
 def test_interrupted_demo_leaves_no_process_behind(state_dir: Path) -> None:
