@@ -38,6 +38,16 @@ VALUES = {
     "providers": {
         "pools": [{"name": "echo", "capabilities": [CAPABILITY], "command": ["cat"]}],
     },
+    # Its ConfigMap, and the pool's volumes and mounts of it and of the Secret.
+    "objectStores": {
+        "stores": {
+            "main": {
+                "endpoint": "http://objects.example:8333",
+                "bucket": "taskmill",
+                "credentialsSecret": "store-main",
+            }
+        }
+    },
 }
 POD_NAME_EXTRA = "authentication.kubernetes.io/pod-name"
 
@@ -90,7 +100,13 @@ def install(cluster: Cluster, crds: list[str], namespace: str) -> Iterator[Insta
 
 def test_every_rendered_object_is_accepted(install: Install) -> None:
     kinds = {o["kind"] for o in install.manifest}
-    assert {"Deployment", "ValidatingAdmissionPolicy", "ClusterRole", "Service"} <= kinds
+    assert {
+        "Deployment",
+        "ValidatingAdmissionPolicy",
+        "ClusterRole",
+        "Service",
+        "ConfigMap",
+    } <= kinds
 
     for obj in install.manifest:
         namespace = obj["metadata"].get("namespace")

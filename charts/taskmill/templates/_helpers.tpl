@@ -94,3 +94,7 @@ taskmill.io/pool: {{ .pool.name }}
 {{- define "taskmill.metricsBindAddress" -}}
 {{- if .Values.metrics.enabled }}:{{ .Values.metrics.port }}{{ else }}0{{ end }}
 {{- end }}
+
+{{/* Where provider pods find the stores file and, per store, its credentials Secret. */}}
+{{- define "taskmill.storesDir" -}}/etc/taskmill/stores{{- end }}
+{{- define "taskmill.storeCredentialsDir" -}}/var/run/taskmill/stores{{- end }}
