@@ -135,7 +135,7 @@ def task_files(spec: BatchJobSpec, index: int) -> dict[str, Any] | None:
         for position, item in enumerate(chunk):
             source = item_source(item, files.item_input)
             path = item_path(files.item_input, source, position)
-            inputs.append({"source": source, "path": path})
+            inputs.append({"source": source, "path": path, "shared": False})
     return {
         "store": files.store,
         "inputs": inputs,

@@ -203,6 +203,12 @@ class TaskInput(ApiModel):
     sha256: str | None = Field(
         default=None, pattern=SHA256_PATTERN, max_length=64, description="Expected sha256."
     )
+    shared: bool = Field(
+        default=True,
+        description="Whether other tasks get the object too (the job's inputs): the provider "
+        "keeps it in its content cache. An item's own object (false) is fetched straight "
+        "into the working directory.",
+    )
 
 
 class TaskFiles(ApiModel):

@@ -128,27 +128,29 @@ class ObjectClient:
         return objects
 
     async def download(
-        self, ref: ObjectRef, dest: Path, expect: ObjectInfo, sha256: str | None
+        self, ref: ObjectRef, dest: Path, expect: ObjectInfo | None, sha256: str | None
     ) -> Digest:
-        """Stream the object to `dest`, verifying its size, etag and sha256 (the one
-        declared, else the one taskmill's upload recorded). Nothing is left at `dest`
-        unless every check passed."""
+        """Stream the object to `dest`, verifying its size (the one planned, else the one
+        the GET announced), its etag when planned, and its sha256 (the one declared, else
+        the one taskmill's upload recorded). Nothing is left at `dest` unless every check
+        passed."""
         partial = partial_for(dest)
         try:
             try:
                 # If-Match: the bytes are those of the object whose size was planned.
-                options: GetOptions = {"if_match": expect.etag} if expect.etag else {}
+                options: GetOptions = {"if_match": expect.etag} if expect and expect.etag else {}
                 got = await obstore.get_async(self._store(ref), ref.key, options=options)
+                size = expect.size if expect else got.meta["size"]
                 wanted = sha256 or got.attributes.get(SHA256_ATTRIBUTE)
                 digest = await _write(got.stream(min_chunk_size=CHUNK), partial)
             except StoreError:
                 raise
             except Exception as e:
                 raise self._error(e, ref) from None
-            if digest.size != expect.size:
+            if digest.size != size:
                 raise StoreError(
                     Failure.CORRUPT,
-                    f"{self.where(ref)}: got {digest.size} bytes, expected {expect.size}",
+                    f"{self.where(ref)}: got {digest.size} bytes, expected {size}",
                 )
             if wanted and digest.sha256 != wanted:
                 raise StoreError(

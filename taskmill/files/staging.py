@@ -1,7 +1,9 @@
 """Staging a task's inputs into its working directory and collecting its outputs.
 
 Inputs are expanded (a prefix lists its objects), confined to the working directory,
-then fetched in parallel through the content cache. Outputs are matched after the
+then fetched in parallel: the job's shared inputs through the content cache, an item's
+own object (fetched by one task only) straight into the working directory, with no
+lookup before its GET and no copy after it. Outputs are matched after the
 work succeeded and uploaded in parallel; the manifest is returned only when every
 transfer succeeded, so an attempt that failed half-way records nothing.
 """
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
-from taskmill.api.files import MAX_MANIFEST, FileRecord, TaskFiles
+from taskmill.api.files import MAX_MANIFEST, FileRecord, TaskFiles, TaskInput
 from taskmill.files.cache import ContentCache
 from taskmill.files.client import Digest, Failure, ObjectClient, ObjectInfo, StoreError
 from taskmill.files.keys import ObjectRef, parse_source, render_key
@@ -38,10 +40,12 @@ class StagingError(Exception):
 
 @dataclass(frozen=True)
 class _Planned:
-    ref: ObjectRef
-    info: ObjectInfo
+    ref: ObjectRef  # one object: a prefix is expanded to those under it
     path: str
     sha256: str | None
+    shared: bool
+    # From a HEAD or the prefix's listing; None: not looked up, the GET tells.
+    info: ObjectInfo | None = None
 
 
 async def stage_inputs(
@@ -50,39 +54,51 @@ async def stage_inputs(
     planned = await _plan_inputs(files, client, workdir)
 
     async def place(p: _Planned) -> FileRecord:
-        ref = ObjectRef(p.ref.bucket, p.info.key)
+        dest = confined(workdir, p.path)
+        if not p.shared or p.info is None:
+            digest = await client.download(p.ref, dest, p.info, p.sha256)
+            return FileRecord(path=p.path, key=str(p.ref), size=digest.size, sha256=digest.sha256)
+        info = p.info
         identity = "\0".join(
-            [client.name, ref.bucket or "", p.info.key, p.info.etag, str(p.info.size)]
+            [client.name, p.ref.bucket or "", p.ref.key, info.etag, str(info.size)]
         )
 
         async def fill(target: Path) -> Digest:
-            return await client.download(ref, target, p.info, p.sha256)
+            return await client.download(p.ref, target, info, p.sha256)
 
-        digest = await cache.place(identity, confined(workdir, p.path), fill)
+        digest = await cache.place(identity, dest, fill)
         if p.sha256 and digest.sha256 != p.sha256:
             # A cached copy fetched for another task that declared no sha256.
             raise StagingError(
                 Failure.CORRUPT.value,
-                f"{client.where(ref)}: sha256 {digest.sha256} differs from {p.sha256}",
+                f"{client.where(p.ref)}: sha256 {digest.sha256} differs from {p.sha256}",
             )
-        return FileRecord(path=p.path, key=str(ref), size=digest.size, sha256=digest.sha256)
+        return FileRecord(path=p.path, key=str(p.ref), size=digest.size, sha256=digest.sha256)
 
     return await guarded(_bounded(place, planned))
 
 
 async def _plan_inputs(files: TaskFiles, client: ObjectClient, workdir: Path) -> list[_Planned]:
-    async def expand(source: str, path: str, sha256: str | None) -> list[_Planned]:
-        ref = parse_source(source)
+    async def expand(i: TaskInput) -> list[_Planned]:
+        ref = parse_source(i.source)
         if not ref.is_prefix:
-            return [_Planned(ref, await client.head(ref), path, sha256)]
+            info = await client.head(ref) if i.shared else None
+            return [_Planned(ref, i.path, i.sha256, i.shared, info)]
         found = [o for o in await client.list(ref) if not o.key.endswith("/")]
         if not found:
             raise StoreError(Failure.MISSING, f"{client.where(ref)}: no objects under the prefix")
         return [
-            _Planned(ref, o, str(PurePosixPath(path, o.key[len(ref.key) :])), None) for o in found
+            _Planned(
+                ObjectRef(ref.bucket, o.key),
+                str(PurePosixPath(i.path, o.key[len(ref.key) :])),
+                None,
+                i.shared,
+                o,
+            )
+            for o in found
         ]
 
-    expanded = await guarded(_bounded(lambda i: expand(i.source, i.path, i.sha256), files.inputs))
+    expanded = await guarded(_bounded(expand, files.inputs))
     planned = [p for group in expanded for p in group]
     if len(planned) > MAX_MANIFEST:
         raise StagingError(
@@ -95,16 +111,14 @@ async def _plan_inputs(files: TaskFiles, client: ObjectClient, workdir: Path) ->
         try:
             confined(workdir, p.path)
         except PathError as e:
-            raise StagingError(
-                REASON_PATH_REFUSED, f"input {p.info.key}: {e}", final=True
-            ) from None
+            raise StagingError(REASON_PATH_REFUSED, f"input {p.ref}: {e}", final=True) from None
         if p.path in seen:
             raise StagingError(
                 REASON_PATH_REFUSED,
-                f"inputs {seen[p.path]} and {p.info.key} both land on {p.path!r}",
+                f"inputs {seen[p.path]} and {p.ref} both land on {p.path!r}",
                 final=True,
             )
-        seen[p.path] = p.info.key
+        seen[p.path] = str(p.ref)
     return planned
 
 

@@ -159,8 +159,9 @@ def test_tasks_carry_the_jobs_inputs_their_items_objects_and_the_outputs() -> No
         "store": "archive",
         "inputs": [
             {"source": "models/m.bin", "path": "model.bin"},
-            {"source": "in/a.png", "path": "img/0-a.png"},
-            {"source": "s3://other/b.png", "path": "img/1-b.png"},
+            # An item's own object: not for the provider's content cache.
+            {"source": "in/a.png", "path": "img/0-a.png", "shared": False},
+            {"source": "s3://other/b.png", "path": "img/1-b.png", "shared": False},
         ],
         "outputs": [
             {
@@ -170,5 +171,5 @@ def test_tasks_carry_the_jobs_inputs_their_items_objects_and_the_outputs() -> No
             }
         ],
     }
-    assert last["inputs"][1:] == [{"source": "in/c.png", "path": "img/0-c.png"}]
+    assert last["inputs"][1:] == [{"source": "in/c.png", "path": "img/0-c.png", "shared": False}]
     assert "files" not in build_task(make_job(items=[1]), 0)["spec"]
