@@ -45,6 +45,10 @@ def get(store: ObjectStore, key: str) -> bytes:
     return bytes(obstore.get(store.client(), key).bytes())
 
 
+def keys_under(store: ObjectStore, prefix: str) -> list[str]:
+    return [meta["path"] for batch in obstore.list(store.client(), prefix) for meta in batch]
+
+
 def test_a_job_stages_inputs_and_collects_outputs_with_a_manifest(
     cluster: Cluster,
     namespace: str,
@@ -122,18 +126,31 @@ def test_bad_input_fails_the_attempt_naming_the_file_and_the_store(
     object_store.stores_file(bad_creds, name="refusing")
     (bad_creds.parent / "refusing-credentials" / "secretAccessKey").write_text("wrong")
     providers.start("p-0", CAPABILITY, CONCAT, concurrency=4, extra=["--stores", str(stores)])
+    # The output the work did write, under a key of its own: it must not be uploaded
+    # while another declared output is missing.
+    written = {"path": "out/joined.txt", "key": "{namespace}/{task}/{attempt}/{path}"}
     create(
         cluster,
         namespace,
         files_task("missing-input", inputs=[{"source": f"{namespace}/nope.bin", "path": "x"}]),
-        files_task("missing-output", inputs=good, outputs=[{"path": "out/*.png", "key": "{task}"}]),
+        # An item's own object: fetched by a GET alone, no lookup before it.
+        files_task(
+            "missing-item",
+            inputs=[{"source": f"{namespace}/nope-item.bin", "path": "x", "shared": False}],
+        ),
+        files_task(
+            "missing-output", inputs=good, outputs=[written, {"path": "out/*.png", "key": "{task}"}]
+        ),
+        files_task("corrupt", inputs=[{**good[0], "sha256": "0" * 64}, good[1]], outputs=[written]),
         files_task("unknown-store", store="elsewhere", inputs=good),
     )
-    missing = wait_finished(cluster, namespace, "missing-input")
-    assert (missing.status.phase, missing.status.attempts) == (TaskPhase.FAILED, 1)
-    assert missing.status.result is not None
-    assert missing.status.result.reason == "InputMissing"
-    assert f"s3://taskmill/{namespace}/nope.bin in store 'main'" in missing.status.result.message
+    for name, key in (("missing-input", "nope.bin"), ("missing-item", "nope-item.bin")):
+        missing = wait_finished(cluster, namespace, name)
+        # Not retried: another attempt would find it missing too.
+        assert (missing.status.phase, missing.status.attempts) == (TaskPhase.FAILED, 1), name
+        assert missing.status.result is not None
+        assert missing.status.result.reason == "InputMissing"
+        assert f"s3://taskmill/{namespace}/{key} in store 'main'" in missing.status.result.message
     output = wait_finished(cluster, namespace, "missing-output")
     assert output.status.phase == TaskPhase.FAILED
     assert output.status.attempts == 3
@@ -141,6 +158,18 @@ def test_bad_input_fails_the_attempt_naming_the_file_and_the_store(
     assert output.status.result.reason == "OutputMissing"
     assert "'out/*.png'" in output.status.result.message
     assert output.status.result.files is None
+    corrupt = wait_finished(cluster, namespace, "corrupt")
+    assert (corrupt.status.phase, corrupt.status.attempts) == (TaskPhase.FAILED, 3)
+    assert corrupt.status.result is not None
+    assert corrupt.status.result.reason == "InputCorrupt"
+    message = corrupt.status.result.message
+    assert f"s3://taskmill/{namespace}/model.bin in store 'main'" in message
+    assert f"differs from {'0' * 64}" in message
+    assert corrupt.status.result.files is None
+    assert sorted(keys_under(object_store, f"{namespace}/")) == [
+        f"{namespace}/input.txt",
+        f"{namespace}/model.bin",
+    ], "the inputs, and not one output"
     unknown = wait_finished(cluster, namespace, "unknown-store")
     assert unknown.status.result is not None
     assert unknown.status.result.reason == "StoreNotConfigured"
