@@ -131,6 +131,7 @@ def children(namespace: str, stores: Path) -> dict[str, list[str]]:
         "--grace-seconds", "5",
         "--command", py, str(PROVIDERS / "sha256_files.py"),
     ]  # fmt: skip
+    sdk_provider = [py, str(PROVIDERS / "text_stats.py")]
     return {
         "operator": [
             py,
@@ -143,7 +144,7 @@ def children(namespace: str, stores: Path) -> dict[str, list[str]]:
         ],
         "hasher-1": [*command_provider, "--concurrency", "3", *hash_command],
         "hasher-2": [*command_provider, "--concurrency", "1", *hash_command],
-        "text-stats": [py, str(PROVIDERS / "text_stats.py"), "--namespace", namespace],
+        "text-stats": [*sdk_provider, "--namespace", namespace, "--concurrency", "3"],
     }
 
 
