@@ -44,8 +44,9 @@ class StoreConfig:
     credentials: Path | None = None
 
     def read_credentials(self, env: Mapping[str, str] = os.environ) -> Credentials:
-        """From the mounted Secret's files (read at each call, so a rotated Secret is
-        picked up), else from the environment."""
+        """From the mounted Secret's files, else from the environment. The client reads
+        them once, when it first uses the store: a rotated Secret takes effect when the
+        provider restarts."""
         if self.credentials is not None:
             try:
                 return Credentials(
