@@ -6,7 +6,7 @@
 #   hack/images.sh taskmill [IMAGE]   build the project image (default taskmill:dev)
 #   hack/images.sh base               the podman base image (cached tarball, imported)
 #   hack/images.sh pause              the pause image, saved as a tarball for containerd
-#   hack/images.sh save IMAGE FILE    write IMAGE as an image archive (podman save)
+#   hack/images.sh save IMAGE FILE    write IMAGE (built by `taskmill`) as an image archive
 #   hack/images.sh builder            print the builder used: docker or podman
 #
 # Tarballs are cached under $TASKMILL_CACHE/images (default ~/.cache/taskmill), keyed by
@@ -115,7 +115,7 @@ taskmill() {
 
 save() {
   rm -f "$2"
-  podman save --quiet -o "$2" "$1"
+  if docker_engine; then docker save -o "$2" "$1"; else podman save --quiet -o "$2" "$1"; fi
 }
 
 podman_conf

@@ -1,0 +1,111 @@
+"""The end-to-end scenario (scenario.py) on the harness's kubelet mode: a real kubelet
+and containerd on this machine, no Docker engine needed.
+
+The image is built from the Dockerfile (hack/images.sh: podman on a Debian base image
+without Docker) while the control plane and its node start, then imported into the
+node's containerd. Pods run on the host network: the node has no pod network, and the
+API server listens on loopback, so the chart values point KUBERNETES_SERVICE_HOST/PORT
+at it and give every pod its own free ports.
+
+Needs root with apt-get (hack/install-node.sh installs the Debian tools) and Go for the
+first build of kubelet and kube-scheduler; without them the test is skipped with the
+reason. Everything stays on this machine: the node's address is on `lo`.
+"""
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e import scenario
+from tests.harness import kubelet
+from tests.harness.cluster import Cluster
+from tests.harness.ports import free_ports
+from tests.harness.scratch import session_state_dir
+from tests.harness.versions import Binaries
+
+pytestmark = pytest.mark.e2e
+
+IMAGE = {"repository": "localhost/taskmill", "tag": "e2e"}
+COMPONENTS = ("kube", "etcd", "helm", "node")
+BUILD_TIMEOUT = 1800.0
+
+
+def prepare() -> Binaries:
+    """Install and build what the kubelet mode needs, or skip saying why it cannot."""
+    if os.geteuid() != 0:
+        pytest.skip("the kubelet e2e needs root (containerd, kubelet, an address on lo)")
+    why_not = kubelet.install_tools()
+    if why_not:
+        pytest.skip(f"the kubelet e2e cannot get its tools: {why_not}")
+    binaries = Binaries.locate()
+    if binaries.missing(COMPONENTS) and shutil.which("go") is None:
+        pytest.skip(f"Go is needed to build {', '.join(binaries.missing(COMPONENTS))}")
+    binaries.ensure(COMPONENTS)
+    reasons = kubelet.missing(binaries)
+    if reasons:
+        pytest.skip("the kubelet e2e cannot run here: " + "; ".join(reasons))
+    return binaries
+
+
+def build_image(archive: Path) -> "subprocess.Popen[str]":
+    """Build the image and write its archive, in the background."""
+    image = f"{IMAGE['repository']}:{IMAGE['tag']}"
+    script = kubelet.IMAGES_SCRIPT
+    return subprocess.Popen(
+        ["bash", "-c", f'"{script}" taskmill {image} && "{script}" save {image} "{archive}"'],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def node_cluster() -> Iterator[tuple[Cluster, dict[str, Any]]]:
+    """A control plane with one Ready node and the image imported; the chart values
+    its network needs."""
+    binaries = prepare()
+    with session_state_dir() as state_dir:
+        archive = state_dir / "taskmill-image.tar"
+        build = build_image(archive)
+        try:
+            plane = kubelet.KubeletControlPlane(state_dir, binaries, die_with_parent=True)
+            with plane as cluster:
+                output, _ = build.communicate(timeout=BUILD_TIMEOUT)
+                assert build.returncode == 0, f"image build failed:\n{output[-4000:]}"
+                plane.import_image(archive)
+                archive.unlink()
+                yield cluster, host_network_values(cluster)
+        finally:
+            if build.poll() is None:
+                build.kill()
+                build.wait()
+
+
+def host_network_values(cluster: Cluster) -> dict[str, Any]:
+    """Pods on the node's network: the API server where the host reaches it, and each
+    pod its own ports (one provider pod at most: scenario.values)."""
+    host, _, port = cluster.server.removeprefix("https://").partition(":")
+    env = [
+        {"name": "KUBERNETES_SERVICE_HOST", "value": host},
+        {"name": "KUBERNETES_SERVICE_PORT", "value": port},
+    ]
+    operator_port, provider_port = free_ports(2)
+    return {
+        "hostNetwork": True,
+        "metrics": {"enabled": False},
+        "operator": {"env": env, "livenessPort": operator_port},
+        "pool": {"env": env, "healthPort": provider_port},
+    }
+
+
+@pytest.mark.timeout(BUILD_TIMEOUT + 600)
+def test_taskmill_runs_as_pods_on_a_kubelet(
+    node_cluster: tuple[Cluster, dict[str, Any]],
+) -> None:
+    cluster, environment = node_cluster
+    scenario.run(cluster, scenario.values(IMAGE, environment))
