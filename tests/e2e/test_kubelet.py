@@ -10,6 +10,7 @@ at it and give every pod its own free ports.
 Needs root with apt-get (hack/install-node.sh installs the Debian tools) and Go for the
 first build of kubelet and kube-scheduler; without them the test is skipped with the
 reason. Everything stays on this machine: the node's address is on `lo`.
+TASKMILL_KEEP_STATE=1 keeps the state dir (component logs, pod logs) after teardown.
 """
 
 import os
@@ -69,7 +70,7 @@ def node_cluster() -> Iterator[tuple[Cluster, dict[str, Any]]]:
     """A control plane with one Ready node and the image imported; the chart values
     its network needs."""
     binaries = prepare()
-    with session_state_dir() as state_dir:
+    with session_state_dir(keep=bool(os.environ.get("TASKMILL_KEEP_STATE"))) as state_dir:
         archive = state_dir / "taskmill-image.tar"
         build = build_image(archive)
         try:
