@@ -29,8 +29,8 @@ browser: ## Debian's chromium + chromedriver for the UI tests, installed when mi
 node-tools: ## Debian's containerd, runc, CNI plugins, podman, buildah, mmdebstrap, iptables, conntrack for the kubelet e2e, installed when missing (needs root; without it the e2e skips)
 	-hack/install-node.sh
 
-cluster: venv binaries ## Start the local control plane; kubeconfig at .taskmill/kubeconfig
-	$(BIN)/python -m tests.harness up
+cluster: venv binaries ## Start the local control plane; kubeconfig at .taskmill/kubeconfig (KUBELET=1: with one real node, needs root and make node-tools)
+	$(BIN)/python -m tests.harness up $(if $(KUBELET),--kubelet)
 
 cluster-down: venv ## Stop the local control plane
 	$(BIN)/python -m tests.harness down

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.e2e import scenario
-from tests.harness import kubelet
+from tests.harness import kubelet, node
 from tests.harness.cluster import Cluster
 from tests.harness.ports import free_ports
 from tests.harness.scratch import session_state_dir
@@ -70,11 +70,12 @@ def node_cluster() -> Iterator[tuple[Cluster, dict[str, Any]]]:
     """A control plane with one Ready node and the image imported; the chart values
     its network needs."""
     binaries = prepare()
+    chains_before = node.iptables_chains()
     with session_state_dir(keep=bool(os.environ.get("TASKMILL_KEEP_STATE"))) as state_dir:
         archive = state_dir / "taskmill-image.tar"
         build = build_image(archive)
+        plane = kubelet.KubeletControlPlane(state_dir, binaries, die_with_parent=True)
         try:
-            plane = kubelet.KubeletControlPlane(state_dir, binaries, die_with_parent=True)
             with plane as cluster:
                 output, _ = build.communicate(timeout=BUILD_TIMEOUT)
                 assert build.returncode == 0, f"image build failed:\n{output[-4000:]}"
@@ -85,6 +86,8 @@ def node_cluster() -> Iterator[tuple[Cluster, dict[str, Any]]]:
             if build.poll() is None:
                 build.kill()
                 build.wait()
+        # Torn down completely: nothing of the node is left on the machine.
+        assert not node.leftovers(state_dir, plane.address, chains_before)
 
 
 def host_network_values(cluster: Cluster) -> dict[str, Any]:

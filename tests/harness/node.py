@@ -242,7 +242,7 @@ def _rules(cmd: str, table: str) -> list[list[str]]:
     return [shlex.split(line) for line in listed.stdout.splitlines()]
 
 
-def _chains() -> dict[str, list[str]]:
+def iptables_chains() -> dict[str, list[str]]:
     return {
         f"{cmd}/{table}": [words[1] for words in _rules(cmd, table) if words[:1] == ["-N"]]
         for cmd, table in IPTABLES
@@ -251,7 +251,7 @@ def _chains() -> dict[str, list[str]]:
 
 def record_iptables(layout: NodeLayout) -> None:
     """Remember the chains that exist before the kubelet starts."""
-    layout.iptables_file.write_text(json.dumps(_chains()))
+    layout.iptables_file.write_text(json.dumps(iptables_chains()))
 
 
 def _remove_new_chains(layout: NodeLayout) -> None:
@@ -365,6 +365,27 @@ def clean(state_dir: Path) -> None:
     _unmount_all(layout.root)
     _remove_new_chains(layout)
     _remove_address(layout)
+
+
+def leftovers(state_dir: Path, address: str, chains_before: dict[str, list[str]]) -> list[str]:
+    """What of a node is still there after clean(); empty when it is all gone."""
+    layout = NodeLayout(state_dir)
+    found = []
+    programs = (*COMPONENTS, *RUNTIME_PROGRAMS)
+    pids = list(procs.find(programs, f"{state_dir.resolve()}/"))
+    if pids:
+        found.append(f"processes {pids}")
+    if cgroups := _pod_cgroups(layout):
+        found.append(f"cgroups {[str(c) for c in cgroups]}")
+    if mounts := _mounts_under(layout.root):
+        found.append(f"mounts {mounts}")
+    if address in _lo_addresses():
+        found.append(f"address {address} on lo")
+    chains = iptables_chains()
+    added = {k: sorted(set(v) - set(chains_before.get(k, []))) for k, v in chains.items()}
+    if any(added.values()):
+        found.append(f"iptables chains {added}")
+    return found
 
 
 # ---- images ----
