@@ -14,7 +14,6 @@ TASKMILL_KEEP_STATE=1 keeps the state dir (component logs, pod logs) after teard
 """
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,25 +31,7 @@ from tests.harness.versions import Binaries
 pytestmark = pytest.mark.e2e
 
 IMAGE = {"repository": "localhost/taskmill", "tag": "e2e"}
-COMPONENTS = ("kube", "etcd", "helm", "node")
 BUILD_TIMEOUT = 1800.0
-
-
-def prepare() -> Binaries:
-    """Install and build what the kubelet mode needs, or skip saying why it cannot."""
-    if os.geteuid() != 0:
-        pytest.skip("the kubelet e2e needs root (containerd, kubelet, an address on lo)")
-    why_not = kubelet.install_tools()
-    if why_not:
-        pytest.skip(f"the kubelet e2e cannot get its tools: {why_not}")
-    binaries = Binaries.locate()
-    if binaries.missing(COMPONENTS) and shutil.which("go") is None:
-        pytest.skip(f"Go is needed to build {', '.join(binaries.missing(COMPONENTS))}")
-    binaries.ensure(COMPONENTS)
-    reasons = kubelet.missing(binaries)
-    if reasons:
-        pytest.skip("the kubelet e2e cannot run here: " + "; ".join(reasons))
-    return binaries
 
 
 def build_image(archive: Path) -> "subprocess.Popen[str]":
@@ -66,15 +47,14 @@ def build_image(archive: Path) -> "subprocess.Popen[str]":
 
 
 @pytest.fixture(scope="module")
-def node_cluster() -> Iterator[tuple[Cluster, dict[str, Any]]]:
+def node_cluster(node_binaries: Binaries) -> Iterator[tuple[Cluster, dict[str, Any]]]:
     """A control plane with one Ready node and the image imported; the chart values
     its network needs."""
-    binaries = prepare()
     chains_before = node.iptables_chains()
     with session_state_dir(keep=bool(os.environ.get("TASKMILL_KEEP_STATE"))) as state_dir:
         archive = state_dir / "taskmill-image.tar"
         build = build_image(archive)
-        plane = kubelet.KubeletControlPlane(state_dir, binaries, die_with_parent=True)
+        plane = kubelet.KubeletControlPlane(state_dir, node_binaries, die_with_parent=True)
         try:
             with plane as cluster:
                 output, _ = build.communicate(timeout=BUILD_TIMEOUT)
