@@ -5,7 +5,8 @@
 #   hack/build-control-plane.sh [kube|node|etcd|helm|kwok|prometheus|seaweedfs ...]
 #   (default: kube etcd helm prometheus seaweedfs)
 #
-# node is kubelet and kube-scheduler, for the harness's kubelet mode (docs/operations.md).
+# node is kubelet and kube-scheduler, for the harness's kubelet mode (docs/operations.md);
+# asked for with kube, it builds right after kube, beside the other components.
 #
 # seaweedfs is the S3-compatible object store the tests and the demo move files through
 # (its `weed` binary; versions.env pins a module pseudo-version).
@@ -194,10 +195,18 @@ declare -A VERSION_OF=(
   [prometheus]=$PROMETHEUS_VERSION [seaweedfs]=$SEAWEEDFS_VERSION
 )
 components=("$@"); [ ${#components[@]} -gt 0 ] || components=(kube etcd helm prometheus seaweedfs)
+# node compiles mostly the packages kube does: after kube, it reuses them from Go's build
+# cache (about 2.5 min instead of 7 on 2 cores); side by side both would compile them.
+with_kube=
+[[ " ${components[*]} " == *" kube "* && " ${components[*]} " == *" node "* ]] && with_kube=1
 pids=()
 for c in "${components[@]}"; do
   [ -n "${VERSION_OF[$c]:-}" ] || { log "unknown component: $c"; exit 2; }
-  run_build "$c" "${VERSION_OF[$c]}" &
+  case $c:$with_kube in
+    node:1) continue ;;
+    kube:1) { run_build kube "$K8S_VERSION" && run_build node "$K8S_VERSION"; } & ;;
+    *) run_build "$c" "${VERSION_OF[$c]}" & ;;
+  esac
   pids+=($!)
 done
 failed=0
