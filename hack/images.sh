@@ -6,7 +6,7 @@
 #   hack/images.sh taskmill [IMAGE]   build the project image (default taskmill:dev)
 #   hack/images.sh base               the podman base image (cached tarball, imported)
 #   hack/images.sh pause              the pause image, saved as a tarball for containerd
-#   hack/images.sh save IMAGE FILE    write IMAGE (built by `taskmill`) as an image archive
+#   hack/images.sh archive IMAGE      print an image archive of IMAGE (cached by image ID)
 #   hack/images.sh builder            print the builder used: docker or podman
 #
 # Tarballs are cached under $TASKMILL_CACHE/images (default ~/.cache/taskmill), keyed by
@@ -113,9 +113,21 @@ taskmill() {
   podman build --pull=never --network host --build-arg "PYTHON_IMAGE=$base_image" -t "$image" "$ROOT"
 }
 
-save() {
-  rm -f "$2"
-  if docker_engine; then docker save -o "$2" "$1"; else podman save --quiet -o "$2" "$1"; fi
+# Prints an archive of IMAGE (as built by `taskmill`), cached by image ID: an unchanged
+# image is not written again. Older archives of the same name are removed.
+archive() {
+  local image=$1 engine id name tar
+  engine=$(builder)
+  id=$("$engine" image inspect --format '{{.Id}}' "$image")
+  id=${id#sha256:}
+  name=$(printf '%s' "${image%:*}" | tr -c 'a-zA-Z0-9.-' '_')
+  tar=$IMAGES/$name-${id:0:12}.tar
+  if [ ! -s "$tar" ]; then
+    rm -f "$IMAGES/$name"-*.tar
+    "$engine" save -o "$tar.partial" "$image" >/dev/null
+    mv "$tar.partial" "$tar"
+  fi
+  echo "$tar"
 }
 
 podman_conf
@@ -123,7 +135,7 @@ case ${1:-} in
   taskmill) shift; taskmill "$@" ;;
   base) base ;;
   pause) pause ;;
-  save) shift; save "$@" ;;
+  archive) shift; archive "$@" ;;
   builder) builder ;;
   *) sed -n '2,14p' "$0" >&2; exit 2 ;;
 esac

@@ -34,14 +34,14 @@ IMAGE = {"repository": "localhost/taskmill", "tag": "e2e"}
 BUILD_TIMEOUT = 1800.0
 
 
-def build_image(archive: Path) -> "subprocess.Popen[str]":
-    """Build the image and write its archive, in the background."""
+def build_image() -> "subprocess.Popen[str]":
+    """Build the image in the background; its last line of output is the archive."""
     image = f"{IMAGE['repository']}:{IMAGE['tag']}"
     script = kubelet.IMAGES_SCRIPT
     return subprocess.Popen(
-        ["bash", "-c", f'"{script}" taskmill {image} && "{script}" save {image} "{archive}"'],
+        ["bash", "-c", f'"{script}" taskmill {image} >&2 && "{script}" archive {image}'],
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.PIPE,
         text=True,
     )
 
@@ -52,15 +52,13 @@ def node_cluster(node_binaries: Binaries) -> Iterator[tuple[Cluster, dict[str, A
     its network needs."""
     chains_before = node.iptables_chains()
     with session_state_dir(keep=bool(os.environ.get("TASKMILL_KEEP_STATE"))) as state_dir:
-        archive = state_dir / "taskmill-image.tar"
-        build = build_image(archive)
+        build = build_image()
         plane = kubelet.KubeletControlPlane(state_dir, node_binaries, die_with_parent=True)
         try:
             with plane as cluster:
-                output, _ = build.communicate(timeout=BUILD_TIMEOUT)
+                archive, output = build.communicate(timeout=BUILD_TIMEOUT)
                 assert build.returncode == 0, f"image build failed:\n{output[-4000:]}"
-                plane.import_image(archive)
-                archive.unlink()
+                plane.import_image(Path(archive.strip()))
                 yield cluster, host_network_values(cluster)
         finally:
             if build.poll() is None:
