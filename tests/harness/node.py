@@ -280,9 +280,17 @@ def _target(words: list[str]) -> str:
 # ---- the pods' cgroup parent ----
 
 
+def _hierarchies() -> list[Path]:
+    """cgroup v2: the one unified tree; v1: one tree per controller (and v1 machines'
+    cgroup2 mount beside them, which the runtime may use too)."""
+    if (CGROUP_FS / "cgroup.controllers").exists():
+        return [CGROUP_FS]
+    return [h for h in CGROUP_FS.iterdir() if h.is_dir()]
+
+
 def make_cgroup_root(layout: NodeLayout) -> None:
     """Create the pods' cgroup parent in every hierarchy: the kubelet only uses it."""
-    for hierarchy in CGROUP_FS.iterdir():
+    for hierarchy in _hierarchies():
         path = hierarchy / layout.cgroup_root
         path.mkdir(exist_ok=True)
         if hierarchy.name == "cpuset":  # a cpuset without CPUs or memory nodes takes no task
@@ -296,9 +304,7 @@ def make_cgroup_root(layout: NodeLayout) -> None:
 def _pod_cgroups(layout: NodeLayout) -> list[Path]:
     """Every cgroup of the node's pods, in every hierarchy, deepest first."""
     found = [
-        path
-        for hierarchy in CGROUP_FS.iterdir()
-        if (path := hierarchy / layout.cgroup_root).is_dir()
+        path for hierarchy in _hierarchies() if (path := hierarchy / layout.cgroup_root).is_dir()
     ]
     nested = [d for top in found for d, _, _ in os.walk(top)]
     return sorted({Path(d) for d in nested}, key=lambda p: len(p.parts), reverse=True)
