@@ -1,6 +1,7 @@
 """python -m tests.harness <command>: the local control plane behind `make cluster`.
 
-    up      start it in the background (state in .taskmill/); prints `export` lines
+    up      start it in the background (state in .taskmill/); prints `export` lines;
+            --kubelet adds one node (containerd, kubelet, kube-scheduler; needs root)
     down    stop it, leaving no process behind
     status  show what runs; exit status 0 only when the apiserver is ready
     env     print the `export` lines again
@@ -11,6 +12,7 @@ Progress goes to stderr and only the export lines to stdout, so
 """
 
 import argparse
+import functools
 import shutil
 import sys
 import time
@@ -26,6 +28,9 @@ from tests.harness.controlplane import (
     stop_state_dir,
 )
 from tests.harness.demo import demo
+from tests.harness.kubelet import KubeletControlPlane
+from tests.harness.node import COMPONENTS as NODE_COMPONENTS
+from tests.harness.node import NodeLayout
 from tests.harness.versions import REPO_ROOT, Binaries
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".taskmill"
@@ -42,7 +47,7 @@ def _print_exports(layout: Layout) -> None:
 
 def _ready(layout: Layout) -> bool:
     """All components run from this state dir and the apiserver says it is ready."""
-    if len(running_components(layout.root)) != len(COMPONENTS) or not layout.kubeconfig.exists():
+    if len(running_components(layout.root)) < len(COMPONENTS) or not layout.kubeconfig.exists():
         return False
     cluster = Cluster(kubeconfig=layout.kubeconfig, bin_dir=Binaries.locate().kube_dir)
     try:
@@ -52,7 +57,7 @@ def _ready(layout: Layout) -> bool:
     return True
 
 
-def up(layout: Layout) -> int:
+def up(layout: Layout, *, kubelet: bool = False) -> int:
     if _ready(layout):
         _say(f"already up ({layout.root})")
         _print_exports(layout)
@@ -60,9 +65,10 @@ def up(layout: Layout) -> int:
     if stop_state_dir(layout.root):
         _say("stopped the remains of a previous control plane")
     binaries = Binaries.locate()
-    binaries.ensure()
+    binaries.ensure(("kube", "etcd", "node") if kubelet else ("kube", "etcd"))
     started = time.monotonic()
-    cluster = ControlPlane(layout.root, binaries, die_with_parent=False).start()
+    plane = KubeletControlPlane if kubelet else ControlPlane
+    cluster = plane(layout.root, binaries, die_with_parent=False).start()
     _say(f"control plane up in {time.monotonic() - started:.1f}s at {cluster.server}")
     _say(f"logs in {layout.logs}; stop it with `make cluster-down`")
     _print_exports(layout)
@@ -72,6 +78,7 @@ def up(layout: Layout) -> int:
 def down(layout: Layout) -> int:
     stopped = stop_state_dir(layout.root)
     shutil.rmtree(layout.etcd_data, ignore_errors=True)  # 64 MB of preallocated WAL; logs stay
+    shutil.rmtree(NodeLayout(layout.root).root, ignore_errors=True)  # the node's images
     _say(f"stopped {len(stopped)} processes" if stopped else "not running")
     return 0
 
@@ -79,7 +86,7 @@ def down(layout: Layout) -> int:
 def status(layout: Layout) -> int:
     recorded = layout.recorded_pids()
     running = set(running_components(layout.root))
-    for name in COMPONENTS:
+    for name in (*COMPONENTS, *(n for n in NODE_COMPONENTS if n in recorded)):
         pid = recorded.get(name)
         state = "running" if pid in running else "stopped"
         print(f"{name:<24} {state:<8} pid {pid or '-'}")
@@ -112,9 +119,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="default: %(default)s"
     )
+    parser.add_argument(
+        "--kubelet", action="store_true", help="up: with one node (docs/operations.md)"
+    )
     args = parser.parse_args(argv)
+    command = COMMANDS[args.command]
+    if args.kubelet:
+        if args.command != "up":
+            parser.error("--kubelet goes with up")
+        command = functools.partial(up, kubelet=True)
     try:
-        return COMMANDS[args.command](Layout(args.state_dir))
+        return command(Layout(args.state_dir))
     except KeyboardInterrupt:
         _say("interrupted; nothing left running")
         return 130

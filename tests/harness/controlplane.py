@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
-from tests.harness import procs
+from tests.harness import node, procs
 from tests.harness.certs import Issued, PkiFiles, kubeconfig_yaml, write_pki
 from tests.harness.cluster import Cluster
 from tests.harness.polling import PollTimeoutError, wait_for
@@ -263,9 +263,7 @@ class ControlPlane:
             lambda: _reachable(lambda: _http_get(f"http://127.0.0.1:{etcd_port}/health")),
             deadline,
         )
-        self._launch(
-            "kube-apiserver", apiserver_args(self.binaries, layout, pki, etcd_port, secure_port)
-        )
+        self._launch("kube-apiserver", self._apiserver_args(pki, etcd_port, secure_port))
         self._await(
             "kube-apiserver",
             lambda: (
@@ -274,7 +272,7 @@ class ControlPlane:
             ),
             deadline,
         )
-        self._launch("kube-controller-manager", controller_manager_args(self.binaries, layout))
+        self._launch("kube-controller-manager", self._controller_manager_args(pki))
         # The default ServiceAccount appears once the controllers are talking to the apiserver.
         self._await(
             "kube-controller-manager",
@@ -285,6 +283,13 @@ class ControlPlane:
         )
         layout.pids.write_text(json.dumps({name: p.pid for name, p in self._procs.items()}))
         return cluster
+
+    # Overridden by the kubelet mode (tests/harness/kubelet.py).
+    def _apiserver_args(self, pki: PkiFiles, etcd_port: int, secure_port: int) -> list[str]:
+        return apiserver_args(self.binaries, self.layout, pki, etcd_port, secure_port)
+
+    def _controller_manager_args(self, pki: PkiFiles) -> list[str]:
+        return controller_manager_args(self.binaries, self.layout)
 
     def _launch(self, name: str, args: list[str]) -> None:
         log = self.layout.log(name)
@@ -319,16 +324,19 @@ def running_components(state_dir: Path) -> list[int]:
     reused pid can make wrong.
     """
     layout = Layout(state_dir)
-    live = set(procs.find(COMPONENTS, layout.marker))
+    components = (*COMPONENTS, *node.COMPONENTS)
+    live = set(procs.find(components, layout.marker))
     recorded = layout.recorded_pids()
-    ordered = [recorded[n] for n in reversed(COMPONENTS) if recorded.get(n) in live]
+    ordered = [recorded[n] for n in reversed(components) if recorded.get(n) in live]
     return ordered + sorted(live - set(ordered))
 
 
 def stop_state_dir(state_dir: Path) -> list[int]:
-    """Stop every component running from `state_dir`; returns the pids stopped."""
+    """Stop every component running from `state_dir`, and take down what a kubelet
+    left of its pods; returns the pids stopped."""
     stopped = running_components(state_dir)
     for pid in stopped:
         procs.stop_group(pid, procs.pid_exited(pid))
+    node.clean(state_dir)
     Layout(state_dir).pids.unlink(missing_ok=True)
     return stopped

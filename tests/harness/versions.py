@@ -50,6 +50,7 @@ class Binaries:
     helm_dir: Path
     prometheus_dir: Path
     seaweedfs_dir: Path
+    node_dir: Path
 
     @classmethod
     def locate(cls, environ: Mapping[str, str] = os.environ) -> "Binaries":
@@ -61,6 +62,7 @@ class Binaries:
             helm_dir=bin_root / f"helm-v{versions['HELM_VERSION']}",
             prometheus_dir=bin_root / f"prometheus-{versions['PROMETHEUS_VERSION']}",
             seaweedfs_dir=bin_root / f"seaweedfs-v{versions['SEAWEEDFS_VERSION']}",
+            node_dir=bin_root / f"kube-v{versions['K8S_VERSION']}-node",
         )
 
     @property
@@ -78,6 +80,14 @@ class Binaries:
     @property
     def kubectl(self) -> Path:
         return self.kube_dir / "kubectl"
+
+    @property
+    def kubelet(self) -> Path:
+        return self.node_dir / "kubelet"
+
+    @property
+    def kube_scheduler(self) -> Path:
+        return self.node_dir / "kube-scheduler"
 
     @property
     def helm(self) -> Path:
@@ -98,6 +108,7 @@ class Binaries:
     def _files(self, component: str) -> tuple[Path, ...]:
         return {
             "kube": (self.kube_apiserver, self.kube_controller_manager, self.kubectl),
+            "node": (self.kubelet, self.kube_scheduler),
             "etcd": (self.etcd,),
             "helm": (self.helm,),
             "prometheus": (self.prometheus, self.promtool),

@@ -64,3 +64,21 @@ def test_build_script_reads_the_same_pins(tmp_path: Path, override: dict[str, st
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_node_binaries_have_their_own_cache_dir(tmp_path: Path) -> None:
+    environ = {"TASKMILL_CACHE": str(tmp_path), "K8S_VERSION": "1.2.3"}
+    b = Binaries.locate(environ)
+    assert b.kubelet == tmp_path / "bin/kube-v1.2.3-node/kubelet"
+    assert b.kube_scheduler == tmp_path / "bin/kube-v1.2.3-node/kube-scheduler"
+    # A warm control-plane cache stays valid without them.
+    _install_fakes(b.kube_apiserver, b.kube_controller_manager, b.kubectl)
+    assert b.missing(["kube", "node"]) == ["node"]
+    _install_fakes(b.kubelet, b.kube_scheduler)
+    result = subprocess.run(
+        [str(BUILD_SCRIPT), "kube", "node"],
+        env={**environ, "PATH": "/usr/bin:/bin", "HOME": os.environ["HOME"]},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr

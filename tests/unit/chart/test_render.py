@@ -273,6 +273,21 @@ def test_autoscaled_pools_are_provider_pools_on_their_deployments() -> None:
     }
     assert pdb["spec"]["maxUnavailable"] == 1
     assert pdb["spec"]["selector"]["matchLabels"] == hashers["spec"]["selector"]["matchLabels"]
+    # Created after the release's CRDs exist (a first install fails otherwise: e2e).
+    assert pool["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+
+
+def test_host_network_puts_operator_and_providers_on_the_node_network() -> None:
+    objects = render({"hostNetwork": True, "providers": {"pools": POOLS}})
+    pods = [d["spec"]["template"]["spec"] for d in find(objects, "Deployment")]
+    assert pods
+    for pod in pods:
+        assert pod["hostNetwork"] is True
+        assert pod["dnsPolicy"] == "ClusterFirstWithHostNet"
+    default = render({"providers": {"pools": POOLS}})
+    assert not any(
+        "hostNetwork" in d["spec"]["template"]["spec"] for d in find(default, "Deployment")
+    )
     operator_rules = one(objects, "ClusterRole", "-operator")["rules"]
     assert allows(operator_rules, "apps", "deployments/scale", "patch") or any(
         "*/scale" in r["resources"] and "patch" in r["verbs"] for r in operator_rules
