@@ -22,12 +22,17 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 # Only what the wheel is built from, so edits to tests or docs do not bust the cache.
 COPY pyproject.toml README.md ./
+# The dependencies in a layer of their own, read from pyproject.toml: an edit to the
+# sources then rebuilds only the wheel, not every dependency (CI builds the image from a
+# changed tree on every run).
+RUN python -m venv /opt/taskmill \
+ && python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' >/tmp/requirements.txt \
+ && /opt/taskmill/bin/pip install -r /tmp/requirements.txt
 COPY taskmill/ taskmill/
 COPY operator/ operator/
 COPY provider/ provider/
 RUN pip wheel --no-deps --wheel-dir /wheels . \
- && python -m venv /opt/taskmill \
- && /opt/taskmill/bin/pip install /wheels/taskmill-*.whl
+ && /opt/taskmill/bin/pip install --no-deps /wheels/taskmill-*.whl
 
 # ---- runtime: the base image plus the venv; no sources, no wheels, no compilers ----
 # pip stays in the venv so that provider images built FROM this one can add packages.

@@ -80,7 +80,16 @@ def test_build_stage_installs_the_wheel_into_a_venv() -> None:
 
     assert "pip wheel --no-deps --wheel-dir /wheels ." in build_runs
     assert "python -m venv /opt/taskmill" in build_runs
-    assert "pip install /wheels/taskmill-*.whl" in build_runs
+    assert "pip install --no-deps /wheels/taskmill-*.whl" in build_runs
+
+
+def test_dependencies_install_in_a_layer_before_the_sources() -> None:
+    # A source edit must not reinstall every dependency: CI builds from a changed tree.
+    steps = [(i.keyword, i.args) for i in STAGES[0]]
+    deps = next(n for n, (k, a) in enumerate(steps) if k == "RUN" and "pip install -r" in a)
+    sources = next(n for n, (k, a) in enumerate(steps) if k == "COPY" and "taskmill/" in a)
+
+    assert deps < sources
 
 
 def test_final_stage_copies_only_the_venv_and_installs_no_compilers() -> None:
