@@ -26,13 +26,13 @@ from taskmill.provider.config import ProviderConfig
 from taskmill.provider.context import Context
 from taskmill.provider.heartbeat import Heartbeat
 from taskmill.provider.held import Held, StopReason
-from taskmill.provider.lease_clock import LeaseClock, LeaseTiming
+from taskmill.provider.lease_clock import LeaseClock, LeaseTiming, PresenceRenewals
 from taskmill.provider.metrics import ProviderMetrics
 from taskmill.provider.results import Outcome, error_outcome, own_cancellation
 
 from taskmill.api import protocol
 from taskmill.api.protocol import Fence, Patch
-from taskmill.api.task import Task
+from taskmill.api.task import Task, TaskLease
 from taskmill.kube import ApiError, KubeApi
 from taskmill.kube.client import JSON_PATCH
 from taskmill.kube.paths import TASKS
@@ -74,9 +74,11 @@ class Keeper:
         rng: random.Random,
         on_freed: Callable[[], None],
         metrics: ProviderMetrics | None = None,
+        presence: PresenceRenewals | None = None,
     ) -> None:
         self._api = api
         self._metrics = metrics
+        self._presence = presence
         self._config = config
         self._executor = executor
         self._clock = clock
@@ -136,7 +138,7 @@ class Keeper:
         held = Held(
             task=task,
             fence=Fence(lease.holder, lease.epoch),
-            clock=LeaseClock.start(claimed.timing, claimed.sent),
+            clock=LeaseClock.start(claimed.timing, claimed.sent, self._bound_to(lease)),
             ctx=Context(
                 task,
                 kill_grace_seconds=claimed.timing.kill_grace,
@@ -151,6 +153,14 @@ class Keeper:
         self.heartbeat.wake()
         if task.spec.cancel:
             held.stop(StopReason.CANCELLED)
+
+    def _bound_to(self, lease: TaskLease) -> PresenceRenewals | None:
+        """The presence renewals that keep this lease, if the claim bound it to them. Read
+        from the server's answer: an API server whose Task schema predates the binding
+        drops the field, and the holder then renews the lease itself."""
+        presence = self._presence
+        bound = presence is not None and lease.presence_instance == presence.instance
+        return presence if bound else None
 
     # --- the held-task watch (watch.Cache) ---------------------------------------
 

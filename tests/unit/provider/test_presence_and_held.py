@@ -34,6 +34,8 @@ def test_presence_lease_format() -> None:
             "taskmill.io/busy": "0",
             "taskmill.io/drained": "false",
             "taskmill.io/instance": "42-cafe",
+            # The interval a task lease of the same duration would be renewed at.
+            "taskmill.io/renew-interval-seconds": "4",
         },
     }
     assert body["spec"] == {
