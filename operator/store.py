@@ -128,7 +128,7 @@ def task_row(task: Task) -> TaskRow:
         max_attempts=task.spec.max_attempts,
         backoff_seconds=task.spec.backoff_seconds,
         resource_version=task.metadata.resource_version,
-        presence_instance=lease.presence_instance,
+        presence_instance=lease.presence_instance or "",
     )
 
 

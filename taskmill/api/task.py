@@ -126,12 +126,12 @@ class TaskLease(ApiModel):
     renew_interval_seconds: int | None = Field(
         default=None, ge=1, le=3600, description="How often the holder promised to renew."
     )
-    presence_instance: str = Field(
-        default="",
+    presence_instance: str | None = Field(
+        default=None,
         max_length=128,
         description="The holder process's presence Lease instance (its taskmill.io/instance "
         "annotation) that keeps this lease alive: while that Lease is renewed, renewTime "
-        'need not be. "" when the holder renews renewTime itself.',
+        "need not be. Unset when the holder renews renewTime itself.",
     )
 
 
