@@ -155,8 +155,11 @@ def presence_reflector(
     monotonic: Callable[[], float],
     on_change: Callable[[], None],
     observer: Observer | None = None,
+    on_sync: Callable[[bool], None] | None = None,
 ) -> Reflector:
-    """Keeps `presence` current from the provider Leases, and only those."""
+    """Keeps `presence` current from the provider Leases, and only those. `on_sync`
+    hears whether the watch is current: task leases live by these renewals, so the
+    operator must not judge expiry while it cannot see them."""
 
     def put(body: dict[str, Any]) -> None:
         presence.put(body, monotonic())
@@ -172,6 +175,7 @@ def presence_reflector(
         on_object=put,
         on_delete=delete,
         on_synced=on_change,  # an empty list is news too: no provider serves anything
+        on_sync=on_sync,
         observer=observer,
         labelSelector=f"{LABEL_PROVIDER}=true",
     )
