@@ -113,6 +113,12 @@ ROWS = [
         "{:.1f}",
     ),
     Row(
+        "cost",
+        "provider CPU ms per task (the provider processes alone)",
+        _get("throughput", "provider_own_cpu_ms_per_task"),
+        "{:.1f}",
+    ),
+    Row(
         "steady",
         "Task writes/s per running task",
         _get("steady", "task_writes_per_s_per_running_task"),
