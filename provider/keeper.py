@@ -185,8 +185,11 @@ class Keeper:
         if held is None:
             self._maybe_release_orphan(event_type, obj, holder, epoch)
             return
-        if epoch < held.fence.epoch:
-            return  # an event from before this lease, delivered late
+        if epoch < held.fence.epoch or held.finishing:
+            # An event from before this lease, delivered late; or the final write is
+            # under way (its own echo leaves the holder selector: DELETED) and nothing
+            # stops it any more.
+            return
         if event_type == "DELETED":
             # Deleted, or it left the holder selector: the event carries the last state
             # that matched, so the two look alike. Either way the lease is gone.

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from taskmill.provider.context import Context
-from taskmill.provider.held import StopReason
+from taskmill.provider.held import Phase, StopReason
 from taskmill.provider.keeper import Claimed, Executor, Keeper
 from taskmill.provider.lease_clock import LeaseTiming
 from taskmill.provider.results import Outcome
@@ -139,6 +139,27 @@ def test_the_echo_of_a_known_version_is_not_parsed_again() -> None:
         await s.keeper.works.settle()
 
     run(main)
+
+
+def test_the_echo_of_the_final_write_is_not_news(caplog: pytest.LogCaptureFixture) -> None:
+    """Once the final write is under way, its echo (the task leaves the holder selector:
+    DELETED, epoch + 1) reaches the keeper before the write's answer may: no warning."""
+
+    async def main() -> None:
+        executor = UntilCancelled()
+        s = Setup(executor)
+        s.start()
+        await executor.started.wait()
+        held = s.keeper.held["t"]
+        held.phase = Phase.FINISHING  # as _finish sets it
+        s.keeper.apply("DELETED", task_obj("t", phase="Succeeded", epoch=2, resource_version="3"))
+        assert held.stop_reason is None
+        held.phase = Phase.RUNNING
+        executor.finish.set()
+        await s.keeper.works.settle()
+
+    run(main)
+    assert "abandoning" not in caplog.text
 
 
 def _never(obj: Any) -> Task:
