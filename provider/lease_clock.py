@@ -17,7 +17,7 @@ together when the presence Lease lapses.
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Time the holder needs between its last renewal and its own deadline: two renewals
 # of at least a second each, so one failed renewal is not yet a missed deadline.
@@ -84,7 +84,7 @@ class LeaseClock:
     margin: float
     last_renewed: float  # monotonic time the last successful renewal (or the claim) was sent
     # Set when the lease is bound to the presence Lease: its renewals keep the lease.
-    presence: PresenceRenewals | None = field(default=None)
+    presence: PresenceRenewals | None = None
 
     @classmethod
     def start(
