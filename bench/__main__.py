@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import chaos, files, metricscost, peer, pools, report, scale, statusengine, views
+from bench import chaos, files, metricscost, peer, pools, report, scale, statusengine, steady, views
 from bench.context import Bench
 from bench.dispatch import dispatch
 from bench.failover import failover
@@ -51,6 +51,11 @@ def scenarios(quick: bool, seed: int, scale_items: int | None = None) -> list[Sc
         Scenario("metrics", 3, lambda b, _: metricscost.metrics_cost(b, Shape(tasks=1000))),
         Scenario("dispatch", 3, lambda b, _: dispatch(b, 20 if quick else 40, 8, 4)),
         Scenario("failover", 3, lambda b, _: failover(b, lease_seconds=10)),
+        Scenario(
+            "steady",
+            1,
+            lambda b, _: steady.steady(b, *((10, 20, 20.0) if quick else (40, 25, 60.0))),
+        ),
         Scenario("chaos", 3, lambda b, i: chaos.bench_run(b, seed + i)),
         Scenario("pools", 1, lambda b, _: pools.pools(b)),
         Scenario("peer", 1, lambda b, _: peer.peer(b, items=1000), peer.unavailable),

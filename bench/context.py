@@ -34,6 +34,7 @@ class Bench:
         usage["bench"] = cpu_seconds(os.getpid())
         for group, members in procs.items():
             usage[group] = sum(p.cpu_seconds() for p in members)
+            usage[f"{group} (own)"] = sum(p.cpu_seconds(children=False) for p in members)
         return usage
 
     def say(self, message: str) -> None:

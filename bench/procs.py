@@ -83,8 +83,8 @@ class Proc:
             pass
         return self.peak_rss_kib
 
-    def cpu_seconds(self) -> float:
-        return cpu_seconds(self.pid)
+    def cpu_seconds(self, children: bool = True) -> float:
+        return cpu_seconds(self.pid, children)
 
     def requests(self) -> Counter[str]:
         try:
@@ -189,11 +189,12 @@ def requests_of(procs: Sequence[Proc]) -> Counter[str]:
     return total
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time of a live process and its reaped children (the commands it ran), in seconds."""
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """CPU time of a live process and (unless told not to) its reaped children (the
+    commands it ran), in seconds."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except (FileNotFoundError, ProcessLookupError):
         return 0.0
     # After the ")": state is field 3, so utime..cstime (fields 14-17) sit at 11..14.
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return sum(int(f) for f in fields[11 : 15 if children else 13]) / os.sysconf("SC_CLK_TCK")

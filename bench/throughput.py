@@ -143,12 +143,17 @@ async def throughput(bench: Bench, shape: Shape, load: Load) -> dict[str, Any]:
     )
     tasks_per_s = shape.tasks / makespan
     apiserver_ms = result["cpu_s"].get("kube-apiserver", 0.0) * 1000 / shape.tasks
+    providers_ms = result["cpu_s"].get("providers", 0.0) * 1000 / shape.tasks
+    providers_own_ms = result["cpu_s"].get("providers (own)", 0.0) * 1000 / shape.tasks
     return {
         "raw_writes_per_s": raw["raw_writes_per_s"],
         "limit_tasks_per_s": raw["raw_writes_per_s"] / MIN_WRITES_PER_TASK,
         "limit_fraction": tasks_per_s * MIN_WRITES_PER_TASK / raw["raw_writes_per_s"],
         "apiserver_cpu_ms_per_raw_write": raw["apiserver_cpu_ms_per_write"],
         "apiserver_cpu_ms_per_task": apiserver_ms,
+        # all providers together, the commands they ran included
+        "provider_cpu_ms_per_task": providers_ms,
+        "provider_own_cpu_ms_per_task": providers_own_ms,  # without the commands
         "tasks_per_s": tasks_per_s,
         "makespan_s": makespan,
         "succeeded": result["succeeded"],

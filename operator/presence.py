@@ -4,6 +4,12 @@ A provider renews its `taskmill-provider-<identity>` Lease every few seconds. Th
 operator watches only Leases labelled `taskmill.io/provider=true` and judges liveness
 on its own observer clock: a provider is live while its Lease last changed less than
 leaseDurationSeconds + grace ago, whatever the timestamps inside say.
+
+The same renewals keep the provider's task leases alive: a task lease bound to the
+presence Lease's instance (status.lease.presenceInstance) counts as renewed whenever
+that Lease is, so a holder renews one Lease, not each of its tasks. A lease lives
+while either its own renewTime or its holder's presence is fresh; when the presence
+Lease lapses, every lease of that holder ends at once (planning.PROVIDER_LOST).
 """
 
 import math
@@ -11,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from taskmill.operator.observer import ObserverClock, Sight, stale_at
+from taskmill.operator.store import TaskRow
 from taskmill.operator.watching import reflector
 
 from taskmill.api.meta import LABEL_PROVIDER, PROVIDER_LEASE_PREFIX
@@ -33,6 +40,10 @@ class ProviderPresence:
         self._sight = sight
         self._providers: dict[ProviderKey, Provider] = {}
         self._clock: ObserverClock[ProviderKey] = ObserverClock()
+        # Deleted presence Leases, with when they were last renewed, until they would
+        # have lapsed: a lease bound to one may not end earlier than it would have had
+        # the Lease stayed (a provider re-creates a deleted Lease under the same instance).
+        self._deleted: dict[ProviderKey, tuple[Provider, float]] = {}
 
     def put(self, body: dict[str, Any], now: float) -> None:
         meta = body.get("metadata", {})
@@ -40,12 +51,41 @@ class ProviderPresence:
         spec = body.get("spec") or {}
         self._providers[key] = provider_from_lease(body)
         self._clock.observe(key, (spec.get("holderIdentity"), spec.get("renewTime")), now)
+        self._deleted.pop(key, None)
+        if self._deleted:
+            self._deleted = {
+                k: (p, seen)
+                for k, (p, seen) in self._deleted.items()
+                if now < stale_at(seen, p.duration_seconds, self._grace)
+            }
 
     def delete(self, body: dict[str, Any]) -> None:
         meta = body.get("metadata", {})
         key = (meta.get("namespace", ""), meta.get("name", ""))
-        self._providers.pop(key, None)
+        provider = self._providers.pop(key, None)
+        seen = self._clock.seen_at(key)
+        if provider is not None and seen is not None:
+            self._deleted[key] = (provider, seen)
         self._clock.forget(key)
+
+    def lease_seen(self, namespace: str, row: TaskRow, own: float | None) -> float | None:
+        """When a held task's lease last counted as renewed, on the observer clock: its
+        own last change (`own`), or the last renewal of the presence Lease it is bound
+        to, whichever is later; None while the operator cannot judge (`own` is None).
+
+        Only a presence Lease of the same holder *and* instance counts: a provider
+        restarted under the same name is a new instance and keeps nothing of the old
+        one's leases alive. The presence renewal is shifted by the difference of the
+        two durations, so the lease ends when that renewal lapses."""
+        if own is None or not row.presence_instance:
+            return own
+        key = (namespace, PROVIDER_LEASE_PREFIX + row.holder)
+        provider, seen = self._providers.get(key), self._clock.seen_at(key)
+        if provider is None or seen is None:
+            provider, seen = self._deleted.get(key, (None, 0.0))
+        if provider is None or provider.instance != row.presence_instance:
+            return own
+        return max(own, seen + provider.duration_seconds - row.lease_seconds)
 
     def _stale_at(self, key: ProviderKey, provider: Provider) -> float:
         seen = self._clock.seen_at(key)
@@ -115,8 +155,11 @@ def presence_reflector(
     monotonic: Callable[[], float],
     on_change: Callable[[], None],
     observer: Observer | None = None,
+    on_sync: Callable[[bool], None] | None = None,
 ) -> Reflector:
-    """Keeps `presence` current from the provider Leases, and only those."""
+    """Keeps `presence` current from the provider Leases, and only those. `on_sync`
+    hears whether the watch is current: task leases live by these renewals, so the
+    operator must not judge expiry while it cannot see them."""
 
     def put(body: dict[str, Any]) -> None:
         presence.put(body, monotonic())
@@ -132,6 +175,7 @@ def presence_reflector(
         on_object=put,
         on_delete=delete,
         on_synced=on_change,  # an empty list is news too: no provider serves anything
+        on_sync=on_sync,
         observer=observer,
         labelSelector=f"{LABEL_PROVIDER}=true",
     )

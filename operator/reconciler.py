@@ -223,7 +223,7 @@ class Reconciler:
         stopped = bool(a.stop_reason)
         # Planned whatever the assessment: a job that turned invalid after it started
         # still has its running work stopped and its Pending Tasks withdrawn.
-        p = plan(self._situation(job, total, a, foreign, now, mono), tasks)
+        p = plan(self._situation(job, tasks, total, a, foreign, now, mono), tasks)
         if p.create and recorded is None:
             # Record the split before the first Task exists (and show the job's total:
             # creating a large job's first Tasks takes seconds).
@@ -296,6 +296,7 @@ class Reconciler:
     def _situation(
         self,
         job: BatchJob,
+        tasks: JobTasks,
         total: int,
         a: Assessment,
         foreign: ForeignTasks,
@@ -312,7 +313,7 @@ class Reconciler:
             max_live=self._settings.max_live_tasks,
             now=now,
             now_mono=mono,
-            lease_seen=lambda name: self._store.leases.seen_at((namespace, name)),
+            lease_seen=lambda name: self._lease_seen(namespace, tasks, name),
             grace_seconds=self._settings.grace_seconds,
             state_seen=lambda name: self._store.states.seen_at((namespace, name)),
             cancel_grace_seconds=self._settings.cancel_grace_seconds,
@@ -321,6 +322,15 @@ class Reconciler:
                 presence is not None and presence.lost(namespace, holder, mono)
             ),
         )
+
+    def _lease_seen(self, namespace: str, tasks: JobTasks, name: str) -> float | None:
+        """When a held task's lease last counted as renewed: by its own write, or by its
+        holder's presence Lease (taskmill.operator.presence)."""
+        own = self._store.leases.seen_at((namespace, name))
+        row = tasks.live.get(name)
+        if self._presence is None or row is None:
+            return own
+        return self._presence.lease_seen(namespace, row, own)
 
     async def _update_status(
         self,

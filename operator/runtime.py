@@ -162,7 +162,12 @@ async def _lead(
     def tasks_synced(synced: bool) -> None:
         sight.watch("tasks", synced)
 
+    def presence_synced(synced: bool) -> None:
+        # Task leases live by presence renewals: blind while those cannot be seen.
+        sight.watch("presence", synced)
+
     tasks_synced(False)
+    presence_synced(False)
     sight.on_restored = store.mark_held
     namespace = config.namespace
     health.watches = [
@@ -185,7 +190,13 @@ async def _lead(
             observer=metrics.client,
         ),
         presence_reflector(
-            kube, namespace, presence, time.monotonic, presence_changed, metrics.client
+            kube,
+            namespace,
+            presence,
+            time.monotonic,
+            presence_changed,
+            metrics.client,
+            on_sync=presence_synced,
         ),
         reflector(
             kube,

@@ -63,6 +63,8 @@ class TaskRow:
     max_attempts: int
     backoff_seconds: int
     resource_version: str
+    # The holder's presence Lease instance that keeps this lease alive ("": none).
+    presence_instance: str = ""
 
     @property
     def terminal(self) -> bool:
@@ -126,6 +128,7 @@ def task_row(task: Task) -> TaskRow:
         max_attempts=task.spec.max_attempts,
         backoff_seconds=task.spec.backoff_seconds,
         resource_version=task.metadata.resource_version,
+        presence_instance=lease.presence_instance or "",
     )
 
 

@@ -4,8 +4,11 @@ Everything is driven by watch events and one heartbeat loop; an idle provider se
 nothing but its open watches and its presence renewals. The parts:
 
     Claimer    picks Pending candidates and compare-and-swaps their leases
+    Presence   the presence Lease: announces the provider; its renewals keep the
+               leases bound to it (all of them, unless a task allows a shorter lease)
     Keeper     the held leases: their work, the held-task watch, the final writes
-    Heartbeat  (the keeper's) renews held leases, stops work past its own deadline
+    Heartbeat  (the keeper's) renews unbound leases, reports progress, stops work
+               past its own deadline
 
 Work is run by an Executor (a command per task, or SDK handlers); the parts decide
 every write around it.
@@ -70,6 +73,14 @@ class Agent:
         self._rng = rng or random.Random()
         self._clock = clock or Clock()
         self._candidates = CandidateSet(config.capabilities)
+        self._presence = Presence(
+            kube,
+            config,
+            self._clock.wall,
+            mono=self._clock.mono,
+            busy=lambda: len(self._keeper.held),
+            drain=self._drain_requested,
+        )
         self._keeper = Keeper(
             kube,
             config,
@@ -78,9 +89,17 @@ class Agent:
             self._rng,
             on_freed=lambda: self._claimer.wake(),
             metrics=metrics,
+            presence=self._presence.renewals,
         )
         self._claimer = Claimer(
-            kube, config, self._keeper, self._candidates, self._clock, self._rng, pause
+            kube,
+            config,
+            self._keeper,
+            self._candidates,
+            self._clock,
+            self._rng,
+            pause,
+            presence=self._presence.renewals,
         )
         self._metrics = metrics
         # Readiness: announced, and both watches current.
@@ -92,13 +111,7 @@ class Agent:
 
     async def run(self, shutdown: asyncio.Event) -> None:
         """Serve until `shutdown` is set, then hand back what is still running."""
-        presence = Presence(
-            self._kube,
-            self._config,
-            self._clock.wall,
-            busy=lambda: len(self._keeper.held),
-            drain=self._drain_requested,
-        )
+        presence = self._presence
         await presence.announce()
         self._announced = True
         log.info(

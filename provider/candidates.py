@@ -1,23 +1,54 @@
-"""The local set of leasable Tasks a provider could claim, and which one to try next."""
+"""The local set of leasable Tasks a provider could claim, and which one to try next.
+
+Every Pending Task of the served capabilities reaches every provider at least twice
+(created, then claimed by someone), and each provider claims only a few of them. So
+an event is judged from the raw object: a few fields say whether it is a candidate
+and where it sorts, and the whole Task is parsed only when it is chosen for a claim.
+A provider without a free slot parses nothing.
+"""
 
 import heapq
+import logging
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from taskmill.api.common import TaskPhase
-from taskmill.api.task import OrderKey, Task, order_key
+from taskmill.api.task import Task
+
+log = logging.getLogger(__name__)
+
+# (-priority, creationTimestamp, index, name): taskmill.api.task.order_key's order. The
+# API server writes creationTimestamp as RFC 3339 in UTC with a "Z" and whole seconds,
+# so the text sorts as the time does.
+Key = tuple[int, str, int, str]
 
 
-def is_leasable(task: Task, capabilities: frozenset[str]) -> bool:
+def leasable(obj: dict[str, Any], capabilities: frozenset[str]) -> bool:
     """Pending, free, of a served capability, not being cancelled or deleted."""
+    status = obj.get("status") or {}
+    spec = obj.get("spec") or {}
     return (
-        task.status.phase == TaskPhase.PENDING
-        and task.status.lease.holder == ""
-        and task.spec.capability in capabilities
-        and not task.spec.cancel
-        and task.metadata.deletion_timestamp is None
+        status.get("phase", TaskPhase.PENDING) == TaskPhase.PENDING
+        and not (status.get("lease") or {}).get("holder")
+        and spec.get("capability") in capabilities
+        and not spec.get("cancel")
+        and (obj.get("metadata") or {}).get("deletionTimestamp") is None
+    )
+
+
+def order_of(obj: dict[str, Any]) -> Key:
+    """Where a leasable Task sorts: highest priority first; ties: older creation, then
+    lower index, then name."""
+    meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+    return (
+        -int(spec.get("priority") or 0),
+        str(meta.get("creationTimestamp") or ""),
+        int(spec.get("index") or 0),
+        str(meta.get("name", "")),
     )
 
 
@@ -44,6 +75,13 @@ class Spread:
         self.k = min(self.widest, self.k * 2)
 
 
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    body: dict[str, Any]  # the Task as the watch delivered it, parsed when chosen
+    capability: str
+    key: Key
+
+
 class CandidateSet:
     """Leasable Tasks by name, kept current from a list and then watch events.
 
@@ -56,19 +94,18 @@ class CandidateSet:
 
     def __init__(self, capabilities: Iterable[str]) -> None:
         self._capabilities = frozenset(capabilities)
-        self._tasks: dict[str, Task] = {}
-        self._keys: dict[str, OrderKey] = {}
-        self._heaps: dict[str, list[tuple[OrderKey, str]]] = {}
+        self._candidates: dict[str, _Candidate] = {}
+        self._heaps: dict[str, list[tuple[Key, str]]] = {}
 
     def __len__(self) -> int:
-        return len(self._tasks)
+        return len(self._candidates)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._tasks
+        return name in self._candidates
 
     def replace(self, objects: Iterable[dict[str, Any]]) -> None:
         """A fresh list: forget everything not in it."""
-        self._tasks, self._keys, self._heaps = {}, {}, {}
+        self._candidates, self._heaps = {}, {}
         for obj in objects:
             self.apply("ADDED", obj)
 
@@ -77,34 +114,41 @@ class CandidateSet:
         name = obj.get("metadata", {}).get("name", "")
         if event_type == "BOOKMARK" or not name:
             return
-        if event_type == "DELETED":
-            self.discard(name)
-            return
-        task = Task.model_validate(obj)
-        if is_leasable(task, self._capabilities):
-            self._put(task)
+        if event_type != "DELETED" and leasable(obj, self._capabilities):
+            self._put(name, obj)
         else:
             self.discard(name)
 
     def restore(self, task: Task) -> None:
         """Put back a task whose claim failed for a reason that says nothing about it."""
-        if is_leasable(task, self._capabilities) and task.metadata.name not in self._tasks:
-            self._put(task)
+        body = task.wire()
+        if leasable(body, self._capabilities) and task.metadata.name not in self._candidates:
+            self._put(task.metadata.name, body)
 
     def discard(self, name: str) -> None:
-        self._tasks.pop(name, None)
-        self._keys.pop(name, None)
+        self._candidates.pop(name, None)
 
     def choose(
         self, rng: random.Random, top_k: int, full: frozenset[str] = frozenset()
     ) -> Task | None:
         """A random one among the first top_k candidates of the highest priority present,
-        leaving out the capabilities in `full` (at their own concurrency limit).
+        leaving out the capabilities in `full` (at their own concurrency limit), parsed.
 
         The spread keeps providers that see the same set from all racing for one task;
         it never reaches below the top priority, so a lower-priority task is only tried
         when no higher one is left.
         """
+        while True:
+            name = self._pick(rng, top_k, full)
+            if name is None:
+                return None
+            try:
+                return Task.model_validate(self._candidates[name].body)
+            except ValidationError as e:
+                log.warning("task %s: not a valid Task (%s); skipped", name, e)
+                self.discard(name)
+
+    def _pick(self, rng: random.Random, top_k: int, full: frozenset[str]) -> str | None:
         tops = [
             self._top(heap, top_k)
             for capability, heap in self._heaps.items()
@@ -114,14 +158,18 @@ class CandidateSet:
         if not best:
             return None
         top_priority = best[0][0][0]
-        return self._tasks[rng.choice([name for key, name in best if key[0] == top_priority])]
+        return rng.choice([name for key, name in best if key[0] == top_priority])
 
-    def _top(self, heap: list[tuple[OrderKey, str]], k: int) -> list[tuple[OrderKey, str]]:
+    def _current(self, key: Key, name: str) -> bool:
+        candidate = self._candidates.get(name)
+        return candidate is not None and candidate.key == key
+
+    def _top(self, heap: list[tuple[Key, str]], k: int) -> list[tuple[Key, str]]:
         """The first k current entries of `heap` (left in it); stale ones are dropped."""
-        found: list[tuple[OrderKey, str]] = []
+        found: list[tuple[Key, str]] = []
         while heap and len(found) < k:
             key, name = heapq.heappop(heap)
-            if self._keys.get(name) == key and (key, name) not in found:
+            if self._current(key, name) and (key, name) not in found:
                 found.append((key, name))
         for entry in found:
             heapq.heappush(heap, entry)
@@ -131,19 +179,18 @@ class CandidateSet:
         """Entries in the heaps, stale ones included (bounded: see _put)."""
         return sum(len(heap) for heap in self._heaps.values())
 
-    def _put(self, task: Task) -> None:
-        name, key = task.metadata.name, order_key(task)
-        self._tasks[name] = task
-        if self._keys.get(name) != key:
-            self._keys[name] = key
-            heap = self._heaps.setdefault(task.spec.capability, [])
-            heapq.heappush(heap, (key, name))
-        if self.heap_size() > 2 * len(self._keys) + 64:  # stale entries of deep tasks
+    def _put(self, name: str, body: dict[str, Any]) -> None:
+        capability, key = str(body["spec"]["capability"]), order_of(body)
+        old = self._candidates.get(name)
+        self._candidates[name] = _Candidate(body, capability, key)
+        if old is None or old.key != key:
+            heapq.heappush(self._heaps.setdefault(capability, []), (key, name))
+        if self.heap_size() > 2 * len(self._candidates) + 64:  # stale entries of deep tasks
             self._rebuild()
 
     def _rebuild(self) -> None:
         self._heaps = {}
-        for name, key in self._keys.items():
-            self._heaps.setdefault(self._tasks[name].spec.capability, []).append((key, name))
+        for name, candidate in self._candidates.items():
+            self._heaps.setdefault(candidate.capability, []).append((candidate.key, name))
         for heap in self._heaps.values():
             heapq.heapify(heap)

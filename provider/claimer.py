@@ -16,7 +16,7 @@ from taskmill.provider.candidates import CandidateSet, Spread
 from taskmill.provider.clock import Clock
 from taskmill.provider.config import ProviderConfig
 from taskmill.provider.keeper import Claimed, Keeper
-from taskmill.provider.lease_clock import LeaseTiming
+from taskmill.provider.lease_clock import LeaseTiming, PresenceRenewals
 
 from taskmill.api import protocol
 from taskmill.api.task import Task
@@ -48,8 +48,11 @@ class Claimer:
         clock: Clock,
         rng: random.Random,
         pause: Pause = sleep_unless,
+        presence: PresenceRenewals | None = None,
     ) -> None:
         self._api = api
+        # Leases are bound to this presence Lease when given (and the task allows it).
+        self._presence = presence
         self._config = config
         self._keeper = keeper
         self._candidates = candidates
@@ -117,6 +120,14 @@ class Claimer:
         busy = self._keeper.busy_by_capability() if limits else {}
         return frozenset(c for c, limit in limits.items() if busy.get(c, 0) >= limit)
 
+    def _binding(self, duration: int) -> str:
+        """The presence instance to bind a lease of `duration` to, or "". Only when the
+        presence Lease lasts no longer than the task allows its lease to: a provider
+        whose presence outlasts what a task allows renews that task's lease itself."""
+        if self._presence is None or duration < self._config.lease_seconds:
+            return ""
+        return self._presence.instance
+
     async def claim(self, task: Task) -> bool:
         """Compare-and-swap the task's lease to this provider; start the work if it won.
 
@@ -132,6 +143,7 @@ class Claimer:
             self._clock.wall(),
             duration_seconds=duration,
             renew_interval_seconds=timing.interval,
+            presence_instance=self._binding(duration),
         )
         self._candidates.discard(name)
         self._keeper.claiming(name)

@@ -87,12 +87,17 @@ class Context:
         self.check()
 
     def progress(self, percent: int | None = None, message: str = "") -> None:
-        """Record progress; the next lease renewal carries the latest (no extra write),
-        so calling it often costs nothing: status.progress changes once per renewal.
+        """Record progress; the next write of the task carries the latest, at most one
+        per renewal interval, so calling it often costs nothing.
 
         Safe to call from a handler's thread: it only replaces one attribute.
         """
         self._progress = (percent, message)
+
+    @property
+    def has_progress(self) -> bool:
+        """Whether progress was reported since the last take_progress."""
+        return self._progress is not None
 
     def take_progress(self) -> tuple[int | None, str] | None:
         """The progress reported since the last call, if any."""

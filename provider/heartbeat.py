@@ -1,5 +1,8 @@
 """One loop renews every held lease when due and stops work past its own deadline.
 
+Leases bound to the presence Lease are renewed by it (taskmill.provider.presence); for
+them the loop only reports progress and enforces the deadline.
+
 What a lease needs at a given moment is a pure decision (`beat`); the loop only
 applies it, so the decision is tested with an injected clock and no event loop.
 """
@@ -40,7 +43,7 @@ def beat(held: Held, now: float) -> Beat:
         return Beat.WAIT  # the final write is under way, or the lease is given up
     if held.clock.expired(now):
         return Beat.STOP
-    if held.renewal is Renewal.IDLE and held.clock.renewal_due(now):
+    if held.renewal is Renewal.IDLE and held.clock.renewal_due(now, held.ctx.has_progress):
         return Beat.RENEW
     return Beat.WAIT
 

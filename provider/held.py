@@ -119,7 +119,6 @@ class Held:
     def end(self) -> None:
         self.phase = Phase.ENDED
 
-    def is_current(self, task: Task) -> bool:
-        """Whether `task` (as last seen) still carries this holder's lease."""
-        lease = task.status.lease
-        return lease.holder == self.fence.holder and lease.epoch == self.fence.epoch
+    def holds(self, holder: str, epoch: int) -> bool:
+        """Whether a lease seen with this holder and epoch is still this one."""
+        return holder == self.fence.holder and epoch == self.fence.epoch

@@ -26,13 +26,13 @@ from taskmill.provider.config import ProviderConfig
 from taskmill.provider.context import Context
 from taskmill.provider.heartbeat import Heartbeat
 from taskmill.provider.held import Held, StopReason
-from taskmill.provider.lease_clock import LeaseClock, LeaseTiming
+from taskmill.provider.lease_clock import LeaseClock, LeaseTiming, PresenceRenewals
 from taskmill.provider.metrics import ProviderMetrics
 from taskmill.provider.results import Outcome, error_outcome, own_cancellation
 
 from taskmill.api import protocol
 from taskmill.api.protocol import Fence, Patch
-from taskmill.api.task import Task
+from taskmill.api.task import Task, TaskLease
 from taskmill.kube import ApiError, KubeApi
 from taskmill.kube.client import JSON_PATCH
 from taskmill.kube.paths import TASKS
@@ -74,9 +74,11 @@ class Keeper:
         rng: random.Random,
         on_freed: Callable[[], None],
         metrics: ProviderMetrics | None = None,
+        presence: PresenceRenewals | None = None,
     ) -> None:
         self._api = api
         self._metrics = metrics
+        self._presence = presence
         self._config = config
         self._executor = executor
         self._clock = clock
@@ -136,7 +138,7 @@ class Keeper:
         held = Held(
             task=task,
             fence=Fence(lease.holder, lease.epoch),
-            clock=LeaseClock.start(claimed.timing, claimed.sent),
+            clock=LeaseClock.start(claimed.timing, claimed.sent, self._bound_to(lease)),
             ctx=Context(
                 task,
                 kill_grace_seconds=claimed.timing.kill_grace,
@@ -152,6 +154,14 @@ class Keeper:
         if task.spec.cancel:
             held.stop(StopReason.CANCELLED)
 
+    def _bound_to(self, lease: TaskLease) -> PresenceRenewals | None:
+        """The presence renewals that keep this lease, if the claim bound it to them. Read
+        from the server's answer: an API server whose Task schema predates the binding
+        drops the field, and the holder then renews the lease itself."""
+        presence = self._presence
+        bound = presence is not None and lease.presence_instance == presence.instance
+        return presence if bound else None
+
     # --- the held-task watch (watch.Cache) ---------------------------------------
 
     def replace(self, objects: list[dict[str, Any]]) -> None:
@@ -160,46 +170,60 @@ class Keeper:
             self.apply("ADDED", obj)
 
     def apply(self, event_type: str, obj: dict[str, Any]) -> None:
-        """An event about a task leased to this identity (or that just stopped being)."""
-        name = obj.get("metadata", {}).get("name", "")
+        """An event about a task leased to this identity (or that just stopped being).
+
+        Judged from the raw lease fields first: most events are the echo of this
+        provider's own claim or final write, and only news is parsed into a Task."""
+        meta = obj.get("metadata", {})
+        name = meta.get("name", "")
         if name in self._claiming:
             self._stashed[name] = (event_type, obj)
             return
-        task = Task.model_validate(obj)
+        lease = (obj.get("status") or {}).get("lease") or {}
+        holder, epoch = str(lease.get("holder", "")), int(lease.get("epoch") or 0)
         held = self.held.get(name)
         if held is None:
-            self._maybe_release_orphan(event_type, task)
+            self._maybe_release_orphan(event_type, obj, holder, epoch)
             return
-        epoch = task.status.lease.epoch
-        if epoch < held.fence.epoch:
-            return  # an event from before this lease, delivered late
+        if epoch < held.fence.epoch or held.finishing:
+            # An event from before this lease, delivered late; or the final write is
+            # under way (its own echo leaves the holder selector: DELETED) and nothing
+            # stops it any more.
+            return
         if event_type == "DELETED":
             # Deleted, or it left the holder selector: the event carries the last state
             # that matched, so the two look alike. Either way the lease is gone.
             log.warning("task %s: deleted or leased away; abandoning the work", name)
             held.stop(StopReason.GONE)
-        elif not held.is_current(task):
+        elif not held.holds(holder, epoch):
             log.warning("task %s: lease moved on (epoch %d); abandoning the work", name, epoch)
             held.stop(StopReason.LEASE_LOST)
-        else:
+        elif meta.get("resourceVersion") != held.task.metadata.resource_version:
+            task = Task.model_validate(obj)
             held.task = task
             if task.spec.cancel and held.stop_reason is None:
                 log.info("task %s: cancel requested (%s)", name, task.spec.cancel_reason)
                 held.stop(StopReason.CANCELLED)
 
-    def _maybe_release_orphan(self, event_type: str, task: Task) -> None:
+    def _maybe_release_orphan(
+        self, event_type: str, obj: dict[str, Any], holder: str, epoch: int
+    ) -> None:
         """A task held under this identity that this process does not know: a claim whose
         answer was lost, or an earlier run under the same pod name. Give it back at once
         instead of leaving it to expire."""
-        lease = task.status.lease
-        key = (task.metadata.name, lease.epoch)
-        if event_type == "DELETED" or lease.holder != self._config.identity or key in self._ended:
+        key = (obj.get("metadata", {}).get("name", ""), epoch)
+        if event_type == "DELETED" or holder != self._config.identity or key in self._ended:
             return
         self._ended.append(key)
         log.info("task %s: held under this identity but unknown here; releasing", key[0])
-        fence = Fence(lease.holder, lease.epoch)
+        task = Task.model_validate(obj)
         ops = protocol.release(
-            task, fence, self._clock.wall(), outcome="Released", reason=RELEASED_ORPHAN, hold=False
+            task,
+            Fence(holder, epoch),
+            self._clock.wall(),
+            outcome="Released",
+            reason=RELEASED_ORPHAN,
+            hold=False,
         )
         self.chores.spawn(self._write_once(task.metadata.name, ops))
 

@@ -3,7 +3,13 @@
 Format fixed with the operator: coordination.k8s.io/v1 Lease
 `taskmill-provider-<identity>`, labelled `taskmill.io/provider=true` and
 `capability.taskmill.io/<name>=true` per capability, annotated with the capability
-list and concurrency, renewed every duration/3, deleted on graceful exit.
+list, concurrency, instance id and renewal interval, renewed at that interval (the
+one a task lease of the same duration would have: two renewals fit before the
+holder's own deadline), deleted on graceful exit.
+
+The renewals also keep every task lease bound to this instance alive
+(status.lease.presenceInstance): their times go into `renewals`, from which those
+leases' deadlines run (taskmill.provider.lease_clock).
 
 The Lease also makes the identity exclusive. It carries this process's instance id;
 a provider that finds the Lease held by another instance watches it for a lease
@@ -17,32 +23,39 @@ import asyncio
 import logging
 import os
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 import aiohttp
 from taskmill.provider.config import ProviderConfig
+from taskmill.provider.lease_clock import LeaseTiming, PresenceRenewals
 
 from taskmill.api.meta import (
     ANNOTATION_BUSY,
     ANNOTATION_CONCURRENCY,
     ANNOTATION_DRAIN,
     ANNOTATION_DRAINED,
+    ANNOTATION_INSTANCE,
+    ANNOTATION_RENEW_INTERVAL,
     CAPABILITY_LABEL_PREFIX,
     LABEL_PROVIDER,
     PROVIDER_LEASE_PREFIX,
 )
 from taskmill.api.protocol import timestamp
 from taskmill.kube import ApiError, KubeApi
+from taskmill.kube.client import JSON_PATCH
 from taskmill.kube.paths import LEASES
 
 log = logging.getLogger(__name__)
 
 ANNOTATION_CAPABILITIES = "taskmill.io/capabilities"
-ANNOTATION_INSTANCE = "taskmill.io/instance"
 # Observations of another instance's Lease per lease duration.
 CHECKS_PER_DURATION = 5
+# After a failed renewal, the next try comes this soon (or at the interval, if sooner).
+RETRY_SECONDS = 1.0
+MIN_REQUEST_TIMEOUT = 0.5
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -58,6 +71,12 @@ def new_instance_id() -> str:
 
 def lease_name(identity: str) -> str:
     return f"{PROVIDER_LEASE_PREFIX}{identity}"
+
+
+def presence_timing(config: ProviderConfig) -> LeaseTiming:
+    """The presence Lease's duration, renewal interval and margin: those of a task lease
+    of the same duration, since the leases bound to it live by its renewals."""
+    return LeaseTiming.of(config.lease_seconds, config.kill_grace_seconds)
 
 
 def lease_body(config: ProviderConfig, instance: str, now: datetime) -> dict[str, object]:
@@ -76,6 +95,7 @@ def lease_body(config: ProviderConfig, instance: str, now: datetime) -> dict[str
                 ANNOTATION_BUSY: "0",
                 ANNOTATION_DRAINED: "false",
                 ANNOTATION_INSTANCE: instance,
+                ANNOTATION_RENEW_INTERVAL: str(presence_timing(config).interval),
             },
         },
         "spec": {
@@ -124,6 +144,7 @@ class Presence:
         now: Callable[[], datetime],
         *,
         instance: str | None = None,
+        mono: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         busy: Callable[[], int] = lambda: 0,
         drain: Callable[[bool], bool] = lambda requested: False,
@@ -131,6 +152,7 @@ class Presence:
         self._kube = kube
         self._config = config
         self._now = now
+        self._mono = mono
         self._sleep = sleep
         self._busy = busy
         # Told whether the operator asks for a drain (at each renewal); answers whether
@@ -138,6 +160,7 @@ class Presence:
         self._drain = drain
         self._drained = False
         self.instance = instance or new_instance_id()
+        self.renewals = PresenceRenewals(self.instance)
         self._path = LEASES.path(config.namespace, lease_name(config.identity))
         self._uid = ""
 
@@ -172,8 +195,10 @@ class Presence:
 
     async def _create(self) -> None:
         body = lease_body(self._config, self.instance, self._now())
+        sent = self._mono()
         created = await self._kube.create(LEASES.path(self._config.namespace), body)
         self._uid = created.get("metadata", {}).get("uid", "")
+        self.renewals.renewed(sent)
 
     async def _await_stale(self, existing: dict[str, Any]) -> str | None:
         """Watch another instance's Lease for a lease duration: its resourceVersion if it
@@ -211,17 +236,29 @@ class Presence:
         )
 
     async def keep(self) -> None:
-        """Renew every duration/3 until cancelled; recreate the Lease if someone deleted it.
+        """Renew at the declared interval until cancelled (a failed renewal is retried
+        sooner); recreate the Lease if someone deleted it.
 
         Raises IdentityInUseError once another instance holds the Lease."""
-        interval = self._config.lease_seconds / 3
-        pause = interval
+        timing = presence_timing(self._config)
+        retry = min(float(timing.interval), RETRY_SECONDS)
+        pause: float = timing.interval
         while True:
             await self._sleep(pause)
-            pause = interval
+            pause = retry  # unless the renewal is accepted
             try:
                 ops = renewal(self.instance, self._now(), self._busy(), self._drained)
-                renewed = await self._kube.json_patch(self._path, ops)
+                sent = self._mono()
+                renewed = await self._kube.request(
+                    "PATCH",
+                    self._path,
+                    body=ops,
+                    content_type=JSON_PATCH,
+                    # Unanswered past the holder's window, it keeps no lease alive.
+                    request_timeout=timing.duration - timing.margin,
+                )
+                self.renewals.renewed(sent)
+                pause = timing.interval
                 drained = self._drain(drain_requested(renewed))
                 if drained and not self._drained:
                     pause = 0  # tell the waiting operator now, not a renewal later

@@ -22,6 +22,11 @@ ANNOTATION_BUSY = "taskmill.io/busy"
 # claiming; the provider answers DRAINED "true" once it claims nothing and holds nothing.
 ANNOTATION_DRAIN = "taskmill.io/drain"
 ANNOTATION_DRAINED = "taskmill.io/drained"
+# The provider process that holds the presence Lease (unique per process), and how often
+# it renews the Lease. A task lease bound to that instance (status.lease.presenceInstance)
+# lives as long as the presence Lease does: the holder renews one Lease, not each task.
+ANNOTATION_INSTANCE = "taskmill.io/instance"
+ANNOTATION_RENEW_INTERVAL = "taskmill.io/renew-interval-seconds"
 
 # A capability is used as a label value and a label-key name segment.
 CAPABILITY_PATTERN = r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$"

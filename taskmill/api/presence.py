@@ -11,6 +11,7 @@ from taskmill.api.meta import (
     ANNOTATION_CONCURRENCY,
     ANNOTATION_DRAIN,
     ANNOTATION_DRAINED,
+    ANNOTATION_INSTANCE,
     CAPABILITY_LABEL_PREFIX,
     PROVIDER_LEASE_PREFIX,
 )
@@ -27,6 +28,8 @@ class Provider:
     identity: str = ""
     drain: bool = False  # the operator asked it to stop claiming (scale-down)
     drained: bool = False  # it answered: nothing claimed or held, no new claims
+    # The process holding the Lease: task leases bound to it live while it renews.
+    instance: str = ""
 
 
 def provider_from_lease(body: dict[str, Any]) -> Provider:
@@ -47,6 +50,7 @@ def provider_from_lease(body: dict[str, Any]) -> Provider:
         identity=str(meta.get("name", "")).removeprefix(PROVIDER_LEASE_PREFIX),
         drain=annotations.get(ANNOTATION_DRAIN) == "true",
         drained=annotations.get(ANNOTATION_DRAINED) == "true",
+        instance=str(annotations.get(ANNOTATION_INSTANCE, "")),
     )
 
 

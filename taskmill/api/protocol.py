@@ -85,8 +85,14 @@ def claim(
     duration_seconds: int,
     renew_interval_seconds: int,
     start_running: bool = True,
+    presence_instance: str = "",
 ) -> Patch:
-    """Take a Pending, free task. A provider that starts at once claims into Running."""
+    """Take a Pending, free task. A provider that starts at once claims into Running.
+
+    With `presence_instance` the lease is bound to the holder's presence Lease: it lives
+    while that Lease is renewed by that instance, and the holder writes the task again
+    only for progress and its result. Without it the holder renews renewTime itself.
+    """
     lease = task.status.lease
     phase = TaskPhase.RUNNING if start_running else TaskPhase.LEASED
     ops: Patch = [
@@ -104,6 +110,7 @@ def claim(
                 "renewTime": timestamp(now),
                 "durationSeconds": min(duration_seconds, task.spec.lease_duration_seconds),
                 "renewIntervalSeconds": renew_interval_seconds,
+                **({"presenceInstance": presence_instance} if presence_instance else {}),
             },
         },
         *_phase_ops(phase, "", task.status.attempts),
@@ -124,7 +131,8 @@ def start(fence: Fence, attempts: int, now: datetime) -> Patch:
 
 
 def renew(fence: Fence, now: datetime, percent: int | None = None, message: str = "") -> Patch:
-    """Heartbeat, optionally with progress."""
+    """Heartbeat, optionally with progress; a lease bound to a presence Lease sends it only
+    to report progress."""
     ops: Patch = [
         *fence.tests(),
         {"op": "add", "path": "/status/lease/renewTime", "value": timestamp(now)},

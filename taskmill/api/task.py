@@ -126,6 +126,13 @@ class TaskLease(ApiModel):
     renew_interval_seconds: int | None = Field(
         default=None, ge=1, le=3600, description="How often the holder promised to renew."
     )
+    presence_instance: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The holder process's presence Lease instance (its taskmill.io/instance "
+        "annotation) that keeps this lease alive: while that Lease is renewed, renewTime "
+        "need not be. Unset when the holder renews renewTime itself.",
+    )
 
 
 class Progress(ApiModel):

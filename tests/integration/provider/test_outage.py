@@ -1,6 +1,7 @@
 """A control-plane outage on a real API server (the kube-apiserver paused): work that
 finished during it is reported afterwards, whatever the holder's own deadline says."""
 
+import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,11 +58,16 @@ def test_work_finished_during_an_outage_is_reported_after_it(
     assert done.status.attempts == 0
 
 
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def test_a_hung_renewal_does_not_let_the_work_outlive_the_lease(
     cluster: Cluster, namespace: str, providers: Providers, tmp_path: Path
 ) -> None:
     # 8 s lease, 2 s kill grace: renewed every 2 s, given up 5 s after the last renewal
-    # was sent, so the command is dead, SIGKILL included, before the lease can end.
+    # was sent, so the command is dead, SIGKILL included, before the lease can end. The
+    # lease is bound to the presence Lease: the renewals that hang are the presence's.
     providers.start("hung-1", "work", write_pid_command(tmp_path, 300), lease_seconds=8)
     create(cluster, namespace, task_manifest("h-0", "work"))
     pids = running_with_pids(tmp_path, "h-0")
@@ -76,5 +82,13 @@ def test_a_hung_renewal_does_not_let_the_work_outlive_the_lease(
     task = get_task(cluster, namespace, "h-0")
     lease = task.status.lease
     assert lease.renew_time is not None
+    assert lease.presence_instance  # kept alive by the presence Lease's renewals
+    presence = json.loads(
+        cluster.kubectl(
+            "get", "lease", "taskmill-provider-hung-1", "-n", namespace, "-o", "json"
+        ).stdout
+    )
+    assert presence["metadata"]["annotations"]["taskmill.io/instance"] == lease.presence_instance
+    renewed = max(lease.renew_time, parse_time(presence["spec"]["renewTime"]))
     # Safety, not speed: the work ended while the lease was still its holder's.
-    assert stopped < lease.renew_time + timedelta(seconds=8)
+    assert stopped < renewed + timedelta(seconds=8)

@@ -46,6 +46,8 @@ def test_presence_lease(cluster: Cluster, namespace: str, providers: Providers) 
         "taskmill.io/busy": "0",  # slots running a task, refreshed by every renewal
         "taskmill.io/drained": "false",  # answers a drain the operator asks for
         "taskmill.io/instance": annotations["taskmill.io/instance"],
+        # how often it renews: the leases bound to it live by these renewals
+        "taskmill.io/renew-interval-seconds": "5",
     }
     assert annotations["taskmill.io/instance"].startswith(f"{provider.pid}-")
     assert lease["spec"]["holderIdentity"] == "pres-1"

@@ -93,9 +93,15 @@ def test_a_relist_reports_provider_leases_deleted_while_the_watch_was_gone() -> 
     )
     presence = ProviderPresence(grace_seconds=5)
     changes: list[None] = []
-    watch = presence_reflector(client, "ns", presence, lambda: 0.0, lambda: changes.append(None))
+    synced: list[bool] = []
+    watch = presence_reflector(
+        client, "ns", presence, lambda: 0.0, lambda: changes.append(None), on_sync=synced.append
+    )
     until_done(client, watch)
 
     assert presence.live_capabilities(1.0) == {"x"}
+    # Current after the list, not once the watch is gone: the operator's sight
+    # (task leases live by these renewals) follows it.
+    assert synced[:2] == [True, False]
     assert client.requests[0][1]["labelSelector"] == "taskmill.io/provider=true"
     assert len(changes) == 6  # per list: each put, each deletion, and the end of the list

@@ -20,13 +20,16 @@ class Returns:
 
 
 class UntilCancelled:
-    def __init__(self) -> None:
+    def __init__(self, progress: int | None = None) -> None:
         self.started = asyncio.Event()
         self.cancelled = asyncio.Event()
         self.finish = asyncio.Event()  # set by a test to end the work without a stop
+        self.progress = progress  # reported once at the start, if given
 
     async def execute(self, task: Task, ctx: Context) -> Outcome:
         self.started.set()
+        if self.progress is not None:
+            ctx.progress(self.progress)
         stop = asyncio.ensure_future(ctx.cancelled.wait_async())
         done = asyncio.ensure_future(self.finish.wait())
         await asyncio.wait({stop, done}, return_when=asyncio.FIRST_COMPLETED)

@@ -35,11 +35,13 @@ CLAIM = "/status/lease,/status/normalizedStatus,/status/phase,/status/reason,/st
 def test_rejected_renewal_aborts_the_work_and_writes_nothing_more() -> None:
     api = api_with(task_obj("t"))
     api.fail(is_renewal, ApiError(422, "Invalid", "test operation failed"))
-    executor = UntilCancelled()
+    # The lease is bound to the presence Lease: the task is written again only to
+    # report progress, and that write is fenced like any other.
+    executor = UntilCancelled(progress=50)
     run_agent(api, executor, until=executor.cancelled.is_set)
 
     assert executor.cancelled.is_set()
-    assert writes_to(api, task_path("t")) == [CLAIM, "/status/lease/renewTime"]
+    assert writes_to(api, task_path("t")) == [CLAIM, "/status/lease/renewTime,/status/progress"]
     renewal = api.sent("json_patch")[-1].body
     assert {"op": "test", "path": "/status/lease/epoch", "value": 1} in renewal
 

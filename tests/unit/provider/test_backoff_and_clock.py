@@ -5,6 +5,7 @@ from taskmill.provider.backoff import claim_delay
 from taskmill.provider.lease_clock import (
     LeaseClock,
     LeaseTiming,
+    PresenceRenewals,
     kill_grace_fits,
     shortest_lease,
 )
@@ -70,7 +71,41 @@ def test_renewal_due_and_own_deadline() -> None:
     clock = LeaseClock.start(LeaseTiming.of(15, 0), sent_at=100.0)  # margin 1.5
     table = [(104.9, False, False), (105.0, True, False), (113.4, True, False), (113.5, True, True)]
     for now, due, expired in table:
-        assert (clock.renewal_due(now), clock.expired(now)) == (due, expired), now
+        assert (clock.renewal_due(now, progress=False), clock.expired(now)) == (due, expired), now
+
+
+@pytest.mark.parametrize(
+    ("now", "progress", "presence_renewed", "due", "expired"),
+    [
+        # Claimed at 100 on a presence renewed at 98: the deadline runs from 98.
+        (104.9, True, 98.0, False, False),
+        (105.0, False, 98.0, False, False),  # no per-task renewal, ever
+        (105.0, True, 98.0, True, False),  # progress, at most once per interval
+        (111.4, False, 98.0, False, False),
+        (111.5, False, 98.0, False, True),  # the presence renewal lapsed: stop
+        # Presence renewals keep it, however long the task runs without a write.
+        (1000.0, False, 995.0, False, False),
+        (1008.5, False, 995.0, False, True),
+    ],
+)
+def test_a_lease_bound_to_presence_lives_by_its_renewals(
+    now: float, progress: bool, presence_renewed: float, due: bool, expired: bool
+) -> None:
+    presence = PresenceRenewals("i-1")
+    presence.renewed(presence_renewed)
+    clock = LeaseClock.start(LeaseTiming.of(15, 0), sent_at=100.0, presence=presence)
+    assert clock.renewal_due(now, progress) is due
+    assert clock.expired(now) is expired
+
+
+def test_a_bound_lease_is_not_extended_by_its_own_writes() -> None:
+    """The operator ends every bound lease when the presence Lease lapses, so a progress
+    write must not move the holder's deadline past that."""
+    presence = PresenceRenewals("i-1", last_renewed=100.0)
+    clock = LeaseClock.start(LeaseTiming.of(15, 0), sent_at=100.0, presence=presence)
+    clock.renewed(sent_at=110.0)
+    assert clock.expired(113.5)
+    assert not clock.renewal_due(114.0, progress=True)  # rate-limited from the last write
 
 
 def test_renewal_moves_the_deadline_but_never_back() -> None:

@@ -3,9 +3,9 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from taskmill.provider.candidates import CandidateSet, Spread, is_leasable
+from taskmill.provider.candidates import CandidateSet, Spread, leasable, order_of
 
-from taskmill.api.task import Task
+from taskmill.api.task import Task, order_key
 from tests.unit.provider.tasks import task_obj
 
 
@@ -24,7 +24,7 @@ def chosen(cands: CandidateSet, rng: random.Random, top_k: int) -> str:
 
 
 @pytest.mark.parametrize(
-    ("changes", "leasable"),
+    ("changes", "expected"),
     [
         ({}, True),
         ({"phase": "Held"}, False),
@@ -34,9 +34,40 @@ def chosen(cands: CandidateSet, rng: random.Random, top_k: int) -> str:
         ({"cancel": True}, False),
     ],
 )
-def test_leasable(changes: dict[str, Any], leasable: bool) -> None:
-    task = Task.model_validate(task_obj("t", **changes))
-    assert is_leasable(task, frozenset({"cap"})) is leasable
+def test_leasable(changes: dict[str, Any], expected: bool) -> None:
+    assert leasable(task_obj("t", **changes), frozenset({"cap"})) is expected
+
+
+def test_raw_order_is_the_order_of_order_key() -> None:
+    objs = [
+        task_obj("a", priority=1),
+        task_obj("b", priority=5, created="2026-01-01T00:00:09Z"),
+        task_obj("c", priority=5, index=2),
+        task_obj("d", priority=5, index=1),
+        task_obj("e", priority=-3, created="2025-12-31T23:59:59Z"),
+        task_obj("f", priority=5, created="2026-01-01T00:00:10Z", index=0),
+    ]
+    by_raw = sorted(objs, key=order_of)
+    by_model = sorted(objs, key=lambda o: order_key(Task.model_validate(o)))
+    assert [o["metadata"]["name"] for o in by_raw] == [o["metadata"]["name"] for o in by_model]
+
+
+def test_a_full_provider_parses_nothing() -> None:
+    """Events only key the raw objects; a Task is built only for the one chosen."""
+    cands = candidates(*(task_obj(f"t{i}", index=i) for i in range(5)))
+    built: list[str] = []
+    validate = Task.model_validate
+
+    def counting(obj: Any) -> Task:
+        built.append(obj["metadata"]["name"])
+        return validate(obj)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(Task, "model_validate", counting)
+        cands.apply("ADDED", task_obj("t9", index=9))
+        assert built == []
+        assert chosen(cands, random.Random(0), 1) == "t0"
+    assert built == ["t0"]
 
 
 def test_choose_takes_highest_priority_then_oldest_then_lowest_index() -> None:
@@ -105,6 +136,14 @@ def test_replace_forgets_what_the_new_list_lacks() -> None:
     cands.replace([task_obj("a"), task_obj("b")])
     cands.replace([task_obj("b")])
     assert ("a" in cands, "b" in cands) == (False, True)
+
+
+def test_an_invalid_candidate_is_skipped() -> None:
+    bad = task_obj("a")
+    bad["spec"]["maxAttempts"] = "many"
+    cands = candidates(bad, task_obj("b", index=1))
+    assert chosen(cands, random.Random(0), 1) == "b"
+    assert "a" not in cands
 
 
 def test_restore_puts_back_only_leasable_tasks() -> None:

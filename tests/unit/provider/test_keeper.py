@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from taskmill.provider.context import Context
-from taskmill.provider.held import StopReason
+from taskmill.provider.held import Phase, StopReason
 from taskmill.provider.keeper import Claimed, Executor, Keeper
 from taskmill.provider.lease_clock import LeaseTiming
 from taskmill.provider.results import Outcome
@@ -98,7 +98,8 @@ def test_watch_events_stop_the_work(event: str, change: dict[str, Any], reason: 
         await executor.started.wait()
         cancel = change.pop("cancel", False)
         lease = {"epoch": 1, "holder": "me", **change}
-        s.keeper.apply(event, task_obj("t", phase="Running", cancel=cancel, **lease))
+        changed = task_obj("t", phase="Running", cancel=cancel, resource_version="2", **lease)
+        s.keeper.apply(event, changed)
         assert s.keeper.held["t"].stop_reason is reason
         await s.keeper.works.settle()
         assert executor.cancelled.is_set()
@@ -121,12 +122,58 @@ def test_an_event_from_before_the_lease_changes_nothing() -> None:
     run(main)
 
 
+def test_the_echo_of_a_known_version_is_not_parsed_again() -> None:
+    async def main() -> None:
+        executor = UntilCancelled()
+        s = Setup(executor)
+        s.start()
+        await executor.started.wait()
+        held = s.keeper.held["t"]
+        echo = task_obj("t", phase="Running", holder="me", epoch=1)
+        assert echo["metadata"]["resourceVersion"] == held.task.metadata.resource_version
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(Task, "model_validate", _never)
+            s.keeper.apply("MODIFIED", echo)
+        assert held.stop_reason is None
+        executor.finish.set()
+        await s.keeper.works.settle()
+
+    run(main)
+
+
+def test_the_echo_of_the_final_write_is_not_news(caplog: pytest.LogCaptureFixture) -> None:
+    """Once the final write is under way, its echo (the task leaves the holder selector:
+    DELETED, epoch + 1) reaches the keeper before the write's answer may: no warning."""
+
+    async def main() -> None:
+        executor = UntilCancelled()
+        s = Setup(executor)
+        s.start()
+        await executor.started.wait()
+        held = s.keeper.held["t"]
+        held.phase = Phase.FINISHING  # as _finish sets it
+        s.keeper.apply("DELETED", task_obj("t", phase="Succeeded", epoch=2, resource_version="3"))
+        assert held.stop_reason is None
+        held.phase = Phase.RUNNING
+        executor.finish.set()
+        await s.keeper.works.settle()
+
+    run(main)
+    assert "abandoning" not in caplog.text
+
+
+def _never(obj: Any) -> Task:
+    raise AssertionError("parsed")
+
+
 def test_events_during_a_claim_wait_for_its_answer() -> None:
     async def main() -> None:
         executor = UntilCancelled()
         s = Setup(executor)
         s.keeper.claiming("t")
-        cancelled = task_obj("t", phase="Running", holder="me", epoch=1, cancel=True)
+        cancelled = task_obj(
+            "t", phase="Running", holder="me", epoch=1, cancel=True, resource_version="2"
+        )
         s.keeper.apply("MODIFIED", cancelled)
         assert s.api.sent("json_patch") == []  # not taken for an orphan
         task = Task.model_validate(running())

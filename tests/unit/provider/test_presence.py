@@ -5,10 +5,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from taskmill.provider.presence import IdentityInUseError, Presence, lease_name
+from taskmill.provider.presence import (
+    RETRY_SECONDS,
+    IdentityInUseError,
+    Presence,
+    lease_name,
+    presence_timing,
+)
 
+from taskmill.kube import ApiError
 from taskmill.kube.paths import LEASES
-from tests.fakes.kube import FakeKube
+from tests.fakes.clock import ManualClock
+from tests.fakes.kube import FakeKube, on
 from tests.unit.provider.kit import CONFIG
 
 PATH = LEASES.path("ns", lease_name("me"))
@@ -102,9 +110,41 @@ def test_a_drain_asked_on_the_lease_is_answered_at_once_when_idle() -> None:
         api.objects[PATH]["metadata"]["annotations"]["taskmill.io/drain"] = "true"
         with pytest.raises(asyncio.CancelledError):
             await p.keep()
-        interval = CONFIG.lease_seconds / 3
+        interval = presence_timing(CONFIG).interval
         assert pauses == [interval, 0, interval, interval]
         assert asked == [True, True, True]
         assert api.objects[PATH]["metadata"]["annotations"]["taskmill.io/drained"] == "true"
+
+    asyncio.run(main())
+
+
+def test_accepted_renewals_keep_bound_leases_and_a_failed_one_is_retried_soon() -> None:
+    """The renewals' send times are what the leases bound to the Lease live by; a failed
+    renewal moves nothing and is retried after RETRY_SECONDS, not a whole interval."""
+
+    async def main() -> None:
+        api, clock = FakeKube(), ManualClock()
+        pauses: list[float] = []
+        sent: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            pauses.append(seconds)
+            clock.advance(seconds)
+            if len(pauses) > 3:
+                raise asyncio.CancelledError
+
+        p = Presence(api, CONFIG, now, instance="me", mono=clock.mono, sleep=sleep)
+        await p.announce()
+        sent.append(p.renewals.last_renewed)
+        api.fail(on("json_patch", PATH), ApiError(503, "ServiceUnavailable", "etcd"))
+        with pytest.raises(asyncio.CancelledError):
+            await p.keep()
+        sent.append(p.renewals.last_renewed)
+        interval = presence_timing(CONFIG).interval
+        # announce at 1000; renewal at +interval fails; retried at once; then renewed.
+        assert pauses == [interval, RETRY_SECONDS, interval, interval]
+        assert sent == [1000.0, 1000.0 + 2 * interval + RETRY_SECONDS]
+        annotations = api.objects[PATH]["metadata"]["annotations"]
+        assert annotations["taskmill.io/renew-interval-seconds"] == str(interval)
 
     asyncio.run(main())

@@ -34,6 +34,8 @@ def test_presence_lease_format() -> None:
             "taskmill.io/busy": "0",
             "taskmill.io/drained": "false",
             "taskmill.io/instance": "42-cafe",
+            # The interval a task lease of the same duration would be renewed at.
+            "taskmill.io/renew-interval-seconds": "4",
         },
     }
     assert body["spec"] == {
@@ -84,8 +86,10 @@ def test_no_stop_once_the_final_write_is_under_way() -> None:
     assert (h.stop_reason, h.ctx.cancelled.is_set()) == (None, False)
 
 
-def test_is_current() -> None:
+@pytest.mark.parametrize(
+    ("holder", "epoch", "holds"), [("me", 2, True), ("", 3, False), ("me", 3, False)]
+)
+def test_holds(holder: str, epoch: int, holds: bool) -> None:
     h = held()
-    assert h.is_current(h.task)
-    moved = Task.model_validate(task_obj("t", holder="", epoch=3))
-    assert not h.is_current(moved)
+    assert (h.fence.holder, h.fence.epoch) == ("me", 2)
+    assert h.holds(holder, epoch) is holds
