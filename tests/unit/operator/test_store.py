@@ -34,7 +34,7 @@ def test_rows_follow_the_newest_version_and_mark_their_job() -> None:
     store.put_task(body("job-0", "6", "Succeeded"))
     assert store.leases.seen_at(("ns", "job-0")) is None  # not held: nothing to expire
     tasks = store.job_tasks(("ns", "job"), "")
-    assert (tasks.live, tasks.finished) == ({}, {0: "Succeeded"})
+    assert (tasks.live, tasks.unrecorded) == ({}, {0: "Succeeded"})
 
 
 def test_delete_frees_the_index_and_moves_the_cursor_back() -> None:
@@ -97,7 +97,7 @@ def test_tasks_count_only_for_the_job_whose_uid_owns_them() -> None:
     store.put_task(owned("job-1", "2", ""))
     store.put_task(owned("job-2", "3", "new"))
     mine = store.job_tasks(("ns", "job"), "new")
-    assert (set(mine.live), mine.finished) == ({"job-2"}, {})
+    assert (set(mine.live), mine.unrecorded) == ({"job-2"}, {})
     foreign = dict(store.foreign_tasks(("ns", "job"), "new"))
     assert {owner: t.indexes for owner, t in foreign.items()} == {"old": {0}, "": {1}}
 
