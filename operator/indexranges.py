@@ -30,13 +30,7 @@ class IndexRanges:
     def parse(cls, text: str) -> "IndexRanges":
         """From "0-99,102"; raises ValueError on anything else (the CRD's pattern refuses
         such text at admission)."""
-        spans = []
-        for part in filter(None, text.split(",")):
-            first, _, last = part.partition("-")
-            start, end = int(first), int(last or first) + 1
-            if start < 0 or end <= start:
-                raise ValueError(f"not an index range: {part!r}")
-            spans.append((start, end))
+        spans = [_span(part) for part in filter(None, text.split(","))]
         return cls(spans)
 
     def __str__(self) -> str:
@@ -88,6 +82,18 @@ class IndexRanges:
             if len(found) >= n:
                 break
         return found
+
+
+def _span(part: str) -> tuple[int, int]:
+    first, dash, last = part.partition("-")
+    last = last if dash else first
+    if not (_number(first) and _number(last)) or int(last) < int(first):
+        raise ValueError(f"not an index range: {part!r}")
+    return int(first), int(last) + 1
+
+
+def _number(text: str) -> bool:
+    return text.isascii() and text.isdecimal()
 
 
 EMPTY = IndexRanges()
