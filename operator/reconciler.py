@@ -277,12 +277,15 @@ class Reconciler:
 
     async def _retire(self, job: BatchJob, tasks: JobTasks, total: int) -> float:
         """Delete the recorded finished Tasks spec.retention lets go, a bounded batch per
-        pass; returns 0 when more are left for the next pass."""
+        pass; returns when to look again: at once while more are left, later after a
+        failed delete."""
         limit = self._settings.max_live_tasks
         indexes = doomed(tasks, job.spec.retention, total, limit)
         if not indexes:
             return math.inf
-        await self._writes.delete_finished(job, [(i, tasks.finished[i].uid) for i in indexes])
+        doomed_tasks = [(i, tasks.finished[i].uid) for i in indexes]
+        if await self._writes.delete_finished(job, doomed_tasks):
+            return RETRY_AFTER_ERROR
         return 0.0 if len(indexes) == limit else math.inf
 
     def _judge(self, job: BatchJob, tasks: JobTasks, now: datetime) -> tuple[int, Findings]:

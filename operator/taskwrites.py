@@ -135,13 +135,14 @@ class TaskWriter:
             return False
         return True
 
-    async def delete_finished(self, job: BatchJob, doomed: list[tuple[int, str]]) -> None:
+    async def delete_finished(self, job: BatchJob, doomed: list[tuple[int, str]]) -> int:
         """Delete finished Tasks the job's status records, given as (index, uid): each only
         as that very Task (a uid precondition), so a namesake is never touched. Gone
-        already (404) or replaced (409) counts as done; a failed delete is retried by a
-        later pass, which finds the Task still recorded."""
+        already (404) or replaced (409) counts as done. Returns how many deletes failed:
+        a later pass retries them, finding their Tasks still recorded."""
         meta = job.metadata
-        await self._all(*(self._delete_finished(meta, index, uid) for index, uid in doomed))
+        failed = await self._all(*(self._delete_finished(meta, i, uid) for i, uid in doomed))
+        return len(failed)
 
     async def _delete_finished(self, meta: ObjectMeta, index: int, uid: str) -> None:
         name = task_name(meta.name, index)

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from taskmill.operator.events import Recorder
-from taskmill.operator.reconciler import Reconciler, Settings
+from taskmill.operator.reconciler import RETRY_AFTER_ERROR, Reconciler, Settings
 from taskmill.operator.splitting import build_task
 from taskmill.operator.store import Store
 
@@ -389,3 +389,18 @@ def test_kept_tasks_are_recorded_and_stay() -> None:
     job = world.read_job()
     assert (job.status.succeeded_indexes, job.status.failed_indexes) == ("0", "1")
     assert world.kube.count("delete") == 0
+
+
+def test_a_failed_delete_is_retried_later() -> None:
+    world = World()
+    world.job(retention={"succeededTasks": "Delete"})
+    world.run()
+    world.task(0, phase="Succeeded")
+    world.kube.fail(on("delete", TASKS.path(NS)), ApiError(500, "InternalError", "etcd"))
+
+    assert world.run() == RETRY_AFTER_ERROR
+    assert TASKS.path(NS, "job-0") in world.kube.objects
+
+    world.run()
+    assert TASKS.path(NS, "job-0") not in world.kube.objects
+    assert world.read_job().status.counts.succeeded == 1
