@@ -194,6 +194,7 @@ ROWS = [
     Row("scale", "time s", _get("scale", "seconds"), "{:.0f}"),
     Row("scale", "peak unfinished Task objects", _get("scale", "peak_unfinished"), "{:.0f}"),
     Row("scale", "peak Task objects", _get("scale", "peak_objects"), "{:.0f}"),
+    Row("scale", "operator DELETEs per task", _get("scale", "operator_deletes_per_task"), "{:.2f}"),
     Row("scale", "Task objects at the end", _get("scale", "objects_at_end"), "{:.0f}"),
     Row("scale", "operator peak RSS MiB", _get("scale", "operator_peak_rss_mib"), "{:.0f}"),
     Row("scale", "apiserver peak RSS MiB", _get("scale", "apiserver_peak_rss_mib"), "{:.0f}"),

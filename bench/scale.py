@@ -85,6 +85,7 @@ async def scale(
         operator.sample_rss()
         objects = await _count(bench, namespace)
         apiserver_end = _apiserver_rss_kib(bench)
+        requests = operator.requests()
     finally:
         sampler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -108,5 +109,10 @@ async def scale(
         "apiserver_peak_rss_mib": apiserver_peak / 1024,
         "apiserver_rss_growth_mib": (apiserver_peak - apiserver_before) / 1024,
         "apiserver_end_rss_mib": apiserver_end / 1024,
-        "detail": {"job_phase": job["status"]["phase"], "retention": retention or "Auto"},
+        "operator_deletes_per_task": requests["DELETE tasks"] / items,
+        "detail": {
+            "job_phase": job["status"]["phase"],
+            "retention": retention or "Auto",
+            "operator_requests_per_task": {k: v / items for k, v in sorted(requests.items())},
+        },
     }
