@@ -28,7 +28,6 @@ from taskmill.operator.retention import Record, doomed, next_record
 from taskmill.operator.splitting import (
     REASON_SPLIT_CHANGED,
     SplitJudgement,
-    first_missing,
     judge_split,
     split_fingerprint,
     task_capability,
@@ -249,7 +248,7 @@ class Reconciler:
             found = replace(
                 found, create_failure=await self._note_create(job, outcome.create_error)
             )
-        tasks.cursor = first_missing(tasks.made, tasks.cursor, total)
+        tasks.cursor = tasks.first_unmade(tasks.cursor, total)
         t = tally(tasks, total, stopped=stopped, job=key[1])
         status_wake, _ = await self._update_status(key, job, found, t, next_record(tasks), now)
         stored = self._store.jobs.get(key)
@@ -298,9 +297,7 @@ class Reconciler:
             self._settings.max_live_tasks,
         )
         recorded = job.status.split
-        tasks.cursor = first_missing(
-            tasks.made, tasks.cursor, recorded.total if recorded else facts.total
-        )
+        tasks.cursor = tasks.first_unmade(tasks.cursor, recorded.total if recorded else facts.total)
         split = judge_split(recorded, facts.fingerprint, facts.total, tasks.cursor)
         problems = facts.problems
         if split.fails_job:

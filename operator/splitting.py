@@ -205,11 +205,3 @@ def missing_indexes(
         if not made(index) and index not in occupied:
             found += 1
             yield index
-
-
-def first_missing(made: Made, start: int, total: int) -> int:
-    """The lowest index >= start never made: where the next scan may begin."""
-    index = start
-    while index < total and made(index):
-        index += 1
-    return index

@@ -207,6 +207,21 @@ class JobTasks:
         """Whether the index has a Task, or had one that status records as finished."""
         return index in self.indexes or self.recorded(index)
 
+    def first_unmade(self, start: int, total: int) -> int:
+        """The lowest index >= start never made: where the next scan for missing Tasks may
+        begin. Recorded ranges are stepped over whole (a restarted operator's first pass
+        over a million recorded indexes is a few lookups)."""
+        index = start
+        while index < total:
+            if index in self.indexes:
+                index += 1
+                continue
+            end = max(self.succeeded_record.span_end(index), self.failed_record.span_end(index))
+            if end == index:
+                break
+            index = end
+        return index
+
     def adopt(self, succeeded: IndexRanges, failed: IndexRanges) -> None:
         """Take the record status holds now. It only grows (the operator writes it, each
         time a superset), so only unrecorded indexes need a look."""

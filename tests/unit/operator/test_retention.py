@@ -82,6 +82,11 @@ def test_recorded_indexes_are_made_and_never_created_again() -> None:
     tasks.adopt(ranges("0-4,7"), ranges("5"))
     tasks.put(row(6, TaskPhase.PENDING))
     assert [i for i in range(10) if not tasks.made(i)] == [8, 9]
+    assert (tasks.first_unmade(0, 10), tasks.first_unmade(9, 10), tasks.first_unmade(0, 7)) == (
+        8,
+        9,
+        7,
+    )
     tasks.cursor = 8
     tasks.remove("job-3", 3)  # a recorded Task deleted: the cursor stays
     assert tasks.cursor == 8

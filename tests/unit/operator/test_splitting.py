@@ -5,7 +5,6 @@ from typing import Any
 import pytest
 from taskmill.operator.splitting import (
     build_task,
-    first_missing,
     judge_split,
     missing_indexes,
     split_fingerprint,
@@ -101,8 +100,6 @@ def test_missing_indexes_fill_gaps_lowest_first_up_to_the_limit() -> None:
     assert list(missing_indexes(made, 0, 10, 3)) == [2, 4, 5]
     assert list(missing_indexes(made, 0, 5, 10)) == [2, 4]
     assert list(missing_indexes(made, 0, 10, 0)) == []
-    assert first_missing(made, 0, 10) == 2
-    assert first_missing({0, 1, 2}.__contains__, 1, 3) == 3
 
 
 def test_the_fingerprint_covers_the_split_fields_only() -> None:
