@@ -43,7 +43,9 @@ class Scenario:
     unavailable: Callable[[], str | None] = lambda: None  # why it cannot run here
 
 
-def scenarios(quick: bool, seed: int, scale_items: int | None = None) -> list[Scenario]:
+def scenarios(
+    quick: bool, seed: int, scale_items: int | None = None, scale_retention: str | None = None
+) -> list[Scenario]:
     tput = Shape()
     items = scale_items or (10_000 if quick else 100_000)
     return [
@@ -59,7 +61,7 @@ def scenarios(quick: bool, seed: int, scale_items: int | None = None) -> list[Sc
         Scenario("chaos", 3, lambda b, i: chaos.bench_run(b, seed + i)),
         Scenario("pools", 1, lambda b, _: pools.pools(b)),
         Scenario("peer", 1, lambda b, _: peer.peer(b, items=1000), peer.unavailable),
-        Scenario("scale", 1, lambda b, _: scale.scale(b, items=items)),
+        Scenario("scale", 1, lambda b, _: scale.scale(b, items=items, retention=scale_retention)),
         Scenario("status", 3, lambda b, _: statusengine.status_engine(b)),
         Scenario("views", 1, lambda b, _: views.views(b)),
         Scenario("files", 1, lambda b, _: files.files(b), files.unavailable),
@@ -86,6 +88,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--seed", type=int, default=1, help="random seed (chaos seeds are seed, seed+1, ...)"
     )
     p.add_argument("--scale-items", type=int, help="items of the scale job (default 100,000)")
+    p.add_argument(
+        "--scale-retention",
+        choices=["Auto", "Keep", "Delete"],
+        help="spec.retention.succeededTasks of the scale job (default: unset, i.e. Auto)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the state dir (logs, request tallies)")
     p.add_argument(
         "--profile",
@@ -120,7 +127,7 @@ async def run_scenario(
 async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any]:
     chosen = [
         s
-        for s in scenarios(args.quick, args.seed, args.scale_items)
+        for s in scenarios(args.quick, args.seed, args.scale_items, args.scale_retention)
         if not args.scenario or s.name in args.scenario
     ]
     plane, cluster = start_control_plane(state_dir)

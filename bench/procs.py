@@ -189,6 +189,17 @@ def requests_of(procs: Sequence[Proc]) -> Counter[str]:
     return total
 
 
+def resident_kib(pid: int) -> int:
+    """Resident memory now (VmRSS, KiB); 0 once the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
 def cpu_seconds(pid: int, children: bool = True) -> float:
     """CPU time of a live process and (unless told not to) its reaped children (the
     commands it ran), in seconds."""

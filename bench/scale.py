@@ -1,9 +1,14 @@
 """Scale: one very large job (100,000 items; 10,000 with --quick) through 8x4 providers.
 
 Sampled every few seconds while it runs: the operator's peak RSS (VmHWM from /proc),
-the number of Task objects (a LIST with limit=1 reports remainingItemCount) and of
-unfinished ones (a LIST with fieldSelector status.phase!=Succeeded: the operator
-keeps at most --max-live-tasks of them per job, whatever the job's size).
+the kube-apiserver's resident memory (VmRSS: its peak over the job, and the growth from
+before the job to that peak; the API server lives for the whole bench, so its own VmHWM
+would mix in earlier scenarios), the number of Task objects (a LIST with limit=1 reports
+remainingItemCount) and of unfinished ones (a LIST with fieldSelector
+status.phase!=Succeeded: the operator keeps at most --max-live-tasks of them per job,
+whatever the job's size). `--scale-retention` sets the job's spec.retention.succeededTasks
+(unset: the default, Auto, which deletes the Tasks of a job this large once recorded;
+Keep shows the objects piling up, as they did before retention existed).
 """
 
 import asyncio
@@ -11,9 +16,12 @@ import contextlib
 import time
 from typing import Any
 
+import aiohttp
+
 from bench.context import CAPABILITY, Bench
-from bench.procs import Proc
+from bench.procs import Proc, resident_kib
 from bench.stack import list_tasks, wait_job
+from taskmill.kube import ApiError
 from taskmill.kube.paths import BATCHJOBS, TASKS
 from tests.builders import make_batchjob
 
@@ -26,23 +34,35 @@ async def _count(bench: Bench, namespace: str) -> int:
     return len(page.get("items", [])) + int(page.get("metadata", {}).get("remainingItemCount") or 0)
 
 
+def _apiserver_rss_kib(bench: Bench) -> int:
+    pid = bench.components.get("kube-apiserver")
+    return resident_kib(pid) if pid is not None else 0
+
+
 async def _sample(bench: Bench, namespace: str, operator: Proc, peaks: dict[str, int]) -> None:
     while True:
         operator.sample_rss()
-        unfinished = len(
-            await list_tasks(bench.kube, namespace, fieldSelector="status.phase!=Succeeded")
-        )
-        peaks["unfinished"] = max(peaks["unfinished"], unfinished)
-        peaks["objects"] = max(peaks["objects"], await _count(bench, namespace))
+        peaks["apiserver_rss_kib"] = max(peaks["apiserver_rss_kib"], _apiserver_rss_kib(bench))
+        # A list that times out on a loaded machine skips one sample, not the rest of them
+        # (nor, raised at the end, the whole run).
+        with contextlib.suppress(TimeoutError, aiohttp.ClientError, ApiError):
+            unfinished = len(
+                await list_tasks(bench.kube, namespace, fieldSelector="status.phase!=Succeeded")
+            )
+            peaks["unfinished"] = max(peaks["unfinished"], unfinished)
+            peaks["objects"] = max(peaks["objects"], await _count(bench, namespace))
         await asyncio.sleep(SAMPLE_SECONDS)
 
 
-async def scale(bench: Bench, items: int, providers: int = 8, slots: int = 4) -> dict[str, Any]:
+async def scale(
+    bench: Bench, items: int, providers: int = 8, slots: int = 4, retention: str | None = None
+) -> dict[str, Any]:
     namespace = await bench.namespace("scale")
     operator = bench.launcher.operator(namespace)
     fleet = bench.fleet(namespace, providers, slots)
     operator.wait_ready("loaded state")
-    peaks = {"unfinished": 0, "objects": 0}
+    apiserver_before = _apiserver_rss_kib(bench)
+    peaks = {"unfinished": 0, "objects": 0, "apiserver_rss_kib": apiserver_before}
     sampler = asyncio.create_task(_sample(bench, namespace, operator, peaks))
     last_report = [0.0]
 
@@ -58,7 +78,9 @@ async def scale(bench: Bench, items: int, providers: int = 8, slots: int = 4) ->
     try:
         bench.say(f"scale: {items} items, {providers} providers x {slots}")
         started = time.monotonic()
-        spec = {"range": {"start": 0, "end": items}, "retry": {"backoffSeconds": 0}}
+        spec: dict[str, Any] = {"range": {"start": 0, "end": items}, "retry": {"backoffSeconds": 0}}
+        if retention is not None:
+            spec["retention"] = {"succeededTasks": retention}
         await bench.kube.create(
             BATCHJOBS.path(namespace), make_batchjob(JOB, CAPABILITY).spec(**spec).obj()
         )
@@ -68,21 +90,35 @@ async def scale(bench: Bench, items: int, providers: int = 8, slots: int = 4) ->
         seconds = time.monotonic() - started
         operator.sample_rss()
         objects = await _count(bench, namespace)
+        apiserver_end = _apiserver_rss_kib(bench)
+        requests = operator.requests()
     finally:
         sampler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sampler
         await bench.cleanup(namespace, [operator, *fleet])
+    apiserver_peak = peaks["apiserver_rss_kib"]
     bench.say(
         f"scale: {job['status']['phase']} in {seconds:.0f}s; peak unfinished "
-        f"{peaks['unfinished']}, operator peak RSS {operator.peak_rss_kib / 1024:.0f} MiB"
+        f"{peaks['unfinished']}, Task objects at the end {objects}, operator peak RSS "
+        f"{operator.peak_rss_kib / 1024:.0f} MiB, kube-apiserver RSS "
+        f"{apiserver_before / 1024:.0f} -> peak {apiserver_peak / 1024:.0f} MiB"
     )
     return {
         "items": float(items),
         "seconds": seconds,
         "items_per_s": items / seconds,
         "peak_unfinished": float(peaks["unfinished"]),
+        "peak_objects": float(peaks["objects"]),
         "objects_at_end": float(objects),
         "operator_peak_rss_mib": operator.peak_rss_kib / 1024,
-        "detail": {"job_phase": job["status"]["phase"]},
+        "apiserver_peak_rss_mib": apiserver_peak / 1024,
+        "apiserver_rss_growth_mib": (apiserver_peak - apiserver_before) / 1024,
+        "apiserver_end_rss_mib": apiserver_end / 1024,
+        "operator_deletes_per_task": requests["DELETE tasks"] / items,
+        "detail": {
+            "job_phase": job["status"]["phase"],
+            "retention": retention or "Auto",
+            "operator_requests_per_task": {k: v / items for k, v in sorted(requests.items())},
+        },
     }

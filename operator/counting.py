@@ -4,6 +4,7 @@ import heapq
 from dataclasses import dataclass
 from datetime import datetime
 
+from taskmill.operator.splitting import task_name
 from taskmill.operator.store import JobTasks
 
 from taskmill.api import TaskCounts, TaskPhase
@@ -19,11 +20,12 @@ class Tally:
     terminating: int  # held by a provider that was told to stop
 
 
-def tally(tasks: JobTasks, total: int, *, stopped: bool) -> Tally:
+def tally(tasks: JobTasks, total: int, *, stopped: bool, job: str) -> Tally:
     """Counts by state. Tasks not created yet are pending, or cancelled once the job stopped.
 
     `pending` and `retrying` are disjoint: a task waiting for another attempt after a
-    failure or an expired lease is retrying, not pending.
+    failure or an expired lease is retrying, not pending. A finished index counts from
+    the record in status when it holds it, else from its Task: once either way.
     """
     pending = leased = retrying = terminating = 0
     for row in tasks.live.values():
@@ -38,9 +40,10 @@ def tally(tasks: JobTasks, total: int, *, stopped: bool) -> Tally:
                 retrying += 1
             case _:
                 pending += 1
-    done = tasks.finished_counts
+    done = tasks.unrecorded_counts
+    recorded = tasks.succeeded_record.count + tasks.failed_record.count
     cancelled = done[TaskPhase.CANCELLED]
-    uncreated = max(0, total - len(tasks.live) - len(tasks.finished))
+    uncreated = max(0, total - len(tasks.live) - len(tasks.unrecorded) - recorded)
     if stopped:
         cancelled += uncreated
     else:
@@ -49,15 +52,18 @@ def tally(tasks: JobTasks, total: int, *, stopped: bool) -> Tally:
         total=total,
         pending=pending,
         leased=leased,
-        succeeded=done[TaskPhase.SUCCEEDED],
-        failed=done[TaskPhase.FAILED],
+        succeeded=tasks.succeeded_record.count + done[TaskPhase.SUCCEEDED],
+        failed=tasks.failed_record.count + done[TaskPhase.FAILED],
         cancelled=cancelled,
         retrying=retrying,
     )
-    first_failed = heapq.nsmallest(MAX_FAILED_TASKS_LISTED, tasks.failed.items())
+    first_failed = heapq.nsmallest(
+        MAX_FAILED_TASKS_LISTED,
+        {*tasks.failed, *tasks.failed_record.first(MAX_FAILED_TASKS_LISTED)},
+    )
     return Tally(
         counts=counts,
-        failed_tasks=[name for _, name in first_failed],
+        failed_tasks=[task_name(job, index) for index in first_failed],
         first_start_time=tasks.first_start,
         terminating=terminating,
     )

@@ -90,6 +90,9 @@ class JobFacts:
     split_changed: str = ""  # why the spec's split no longer counts, when it changed
     foreign_tasks: str = ""  # Tasks of an earlier job of this name hold Task names
     create_failure: str = ""  # the API server's message when it refused to create a Task
+    # the finished indexes to record (operator.retention): never fewer than status holds
+    succeeded_indexes: str = ""
+    failed_indexes: str = ""
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,8 @@ def compute_status(
         counts=counts,
         conditions=conditions,
         failed_tasks=sorted(failed_tasks, key=_natural)[:MAX_FAILED_TASKS_LISTED],
+        succeeded_indexes=facts.succeeded_indexes,
+        failed_indexes=facts.failed_indexes,
         split=old.split or facts.split,
         dependencies_met_time=old.dependencies_met_time
         or (now.replace(microsecond=0) if facts.dependencies.met else None),

@@ -161,7 +161,7 @@ def _plan_leasable(s: Situation, tasks: JobTasks, live: list[TaskRow], p: Plan) 
     if s.eligible:
         room = min(budget, s.max_live - len(live))
         if room > 0:
-            p.create = list(missing_indexes(tasks.indexes, tasks.cursor, s.total, room, s.occupied))
+            p.create = list(missing_indexes(tasks.made, tasks.cursor, s.total, room, s.occupied))
 
 
 def _releasable(s: Situation, held: Iterable[TaskRow], p: Plan) -> Iterable[TaskRow]:

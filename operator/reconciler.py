@@ -24,10 +24,10 @@ from taskmill.operator.metrics import OperatorMetrics
 from taskmill.operator.ownership import ForeignTasks, foreign_tasks
 from taskmill.operator.planning import Situation, plan
 from taskmill.operator.presence import ProviderPresence
+from taskmill.operator.retention import Record, doomed, next_record
 from taskmill.operator.splitting import (
     REASON_SPLIT_CHANGED,
     SplitJudgement,
-    first_missing,
     judge_split,
     split_fingerprint,
     task_capability,
@@ -90,9 +90,11 @@ class Findings:
     foreign: ForeignTasks
     create_failure: str = ""  # the API server's message when it refused to create a Task
 
-    def facts(self, t: Tally) -> JobFacts:
+    def facts(self, t: Tally, record: Record) -> JobFacts:
         a = self.assessment
         return JobFacts(
+            succeeded_indexes=str(record.succeeded),
+            failed_indexes=str(record.failed),
             accepted=a.accepted,
             rejection_reason=a.rejection_reason or "Rejected",
             rejection_message=a.rejection_message,
@@ -137,6 +139,8 @@ class Reconciler:
         self._spec_facts: dict[JobKey, tuple[tuple[str, int], SpecFacts]] = {}
         # per job: why the API server last refused to create one of its Tasks
         self._create_failures: dict[JobKey, str] = {}
+        # per job: the record its status holds, as text and parsed
+        self._records: dict[JobKey, tuple[tuple[str, str], Record]] = {}
         self.presence_listed = presence is None
         self._metrics = metrics
         self._published = -math.inf
@@ -213,11 +217,13 @@ class Reconciler:
             self._last_status_write.pop(key, None)
             self._spec_facts.pop(key, None)
             self._create_failures.pop(key, None)
+            self._records.pop(key, None)
             return math.inf
         if job.metadata.deletion_timestamp is not None:
             return math.inf
         now, mono = self._wall(), self._mono()
         tasks = self._store.job_tasks(key, job.metadata.uid)
+        self._adopt(job, tasks)
         total, found = self._judge(job, tasks, now)
         a, foreign, recorded = found.assessment, found.foreign, job.status.split
         stopped = bool(a.stop_reason)
@@ -227,8 +233,10 @@ class Reconciler:
         if p.create and recorded is None:
             # Record the split before the first Task exists (and show the job's total:
             # creating a large job's first Tasks takes seconds).
-            t = tally(tasks, total, stopped=stopped)
-            _, written = await self._update_status(key, job, found, t, now, force=True)
+            t = tally(tasks, total, stopped=stopped, job=key[1])
+            _, written = await self._update_status(
+                key, job, found, t, next_record(tasks), now, force=True
+            )
             if written:
                 job = self._store.jobs[key]
             else:
@@ -240,11 +248,44 @@ class Reconciler:
             found = replace(
                 found, create_failure=await self._note_create(job, outcome.create_error)
             )
-        tasks.cursor = first_missing(tasks.indexes, tasks.cursor, total)
-        t = tally(tasks, total, stopped=stopped)
-        status_wake, _ = await self._update_status(key, job, found, t, now)
+        tasks.cursor = tasks.first_unmade(tasks.cursor, total)
+        t = tally(tasks, total, stopped=stopped, job=key[1])
+        status_wake, _ = await self._update_status(key, job, found, t, next_record(tasks), now)
+        stored = self._store.jobs.get(key)
+        if stored is not None and stored.metadata.uid == job.metadata.uid:
+            job = stored  # the record the status write (or a newer event) holds
+        self._adopt(job, tasks)
         wake_in = min(p.wake_in, status_wake, RETRY_AFTER_ERROR if outcome.failed else math.inf)
+        wake_in = min(wake_in, await self._retire(job, tasks, total))
         return min(wake_in, await self._collect_finished(job, now))
+
+    def _adopt(self, job: BatchJob, tasks: JobTasks) -> None:
+        """Take the finished indexes the job's status records (operator.retention)."""
+        key = (job.metadata.namespace, job.metadata.name)
+        text = (job.status.succeeded_indexes, job.status.failed_indexes)
+        cached = self._records.get(key)
+        if cached is None or cached[0] != text:
+            try:
+                cached = self._records[key] = (text, Record.parse(*text))
+            except ValueError as e:
+                # Only a hand-edited status gets here: keep what was adopted, delete nothing
+                # more, and say so.
+                log.warning("unreadable index record", extra={"job": key, "error": str(e)})
+                return
+        tasks.adopt(cached[1].succeeded, cached[1].failed)
+
+    async def _retire(self, job: BatchJob, tasks: JobTasks, total: int) -> float:
+        """Delete the recorded finished Tasks spec.retention lets go, a bounded batch per
+        pass; returns when to look again: at once while more are left, later after a
+        failed delete."""
+        limit = self._settings.max_live_tasks
+        indexes = doomed(tasks, job.spec.retention, total, limit)
+        if not indexes:
+            return math.inf
+        doomed_tasks = [(i, tasks.finished[i].uid) for i in indexes]
+        if await self._writes.delete_finished(job, doomed_tasks):
+            return RETRY_AFTER_ERROR
+        return 0.0 if len(indexes) == limit else math.inf
 
     def _judge(self, job: BatchJob, tasks: JobTasks, now: datetime) -> tuple[int, Findings]:
         """The job's total and everything judged about it before planning."""
@@ -256,9 +297,7 @@ class Reconciler:
             self._settings.max_live_tasks,
         )
         recorded = job.status.split
-        tasks.cursor = first_missing(
-            tasks.indexes, tasks.cursor, recorded.total if recorded else facts.total
-        )
+        tasks.cursor = tasks.first_unmade(tasks.cursor, recorded.total if recorded else facts.total)
         split = judge_split(recorded, facts.fingerprint, facts.total, tasks.cursor)
         problems = facts.problems
         if split.fails_job:
@@ -338,13 +377,14 @@ class Reconciler:
         job: BatchJob,
         found: Findings,
         t: Tally,
+        record: Record,
         now: datetime,
         *,
         force: bool = False,
     ) -> tuple[float, bool]:
         """Write status when it changed, at most once per interval unless forced; returns
         the next wake and whether the status stored now is the one computed."""
-        new = compute_status(job, t.counts, found.facts(t), t.failed_tasks, now)
+        new = compute_status(job, t.counts, found.facts(t, record), t.failed_tasks, now)
         wake_in = _seconds_until(
             next_deadline(job.spec.deadlines, job.metadata.creation_timestamp, new.start_time, now),
             now,

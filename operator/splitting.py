@@ -7,7 +7,7 @@ Names are `<batchjob>-<index>`: a restarted operator recreates exactly the missi
 
 import hashlib
 import json
-from collections.abc import Iterator, Set
+from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,27 +184,24 @@ def build_task(job: BatchJob, index: int) -> dict[str, Any]:
     }
 
 
+Made = Callable[[int], bool]  # whether an index has a Task, or is recorded as finished
+
+
 def missing_indexes(
-    existing: Set[int], start: int, total: int, limit: int, occupied: Set[int] = frozenset()
+    made: Made, start: int, total: int, limit: int, occupied: Set[int] = frozenset()
 ) -> Iterator[int]:
-    """Up to `limit` indexes from `start` on that have no Task yet, lowest first.
+    """Up to `limit` indexes from `start` on that were never made, lowest first.
 
     Creating the lowest missing indexes first keeps the split gap-free: after a crash
-    mid-split the gaps are exactly what a restarted operator creates next. `occupied`
-    indexes have a Task of another owner under their name: they wait until it is gone.
+    mid-split the gaps are exactly what a restarted operator creates next. An index
+    the job's status records as finished is made, whether its Task is still there or
+    was deleted (operator.retention): it is never created again. `occupied` indexes
+    have a Task of another owner under their name: they wait until it is gone.
     """
     found = 0
     for index in range(start, total):
         if found >= limit:
             return
-        if index not in existing and index not in occupied:
+        if not made(index) and index not in occupied:
             found += 1
             yield index
-
-
-def first_missing(existing: Set[int], start: int, total: int) -> int:
-    """The lowest index >= start without a Task: where the next scan may begin."""
-    index = start
-    while index < total and index in existing:
-        index += 1
-    return index

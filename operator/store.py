@@ -11,9 +11,10 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
+from taskmill.operator.indexranges import EMPTY, IndexRanges
 from taskmill.operator.metrics import TaskTransitions
 from taskmill.operator.observer import ObserverClock, Sight
 
@@ -146,22 +147,33 @@ def _newer(new_rv: str, old_rv: str) -> bool:
         return True
 
 
+class FinishedTask(NamedTuple):
+    phase: TaskPhase
+    uid: str  # deleted only as this very Task (a precondition), never a namesake
+
+
 @dataclass
 class JobTasks:
-    """One job's Tasks: a row per unfinished Task, only tallies of finished ones.
+    """One job's Tasks: a row per unfinished Task, only the phase of finished ones, and
+    the finished indexes the job's status records (`adopt`).
 
     Finished phases are final (the CRD's CEL rules forbid leaving them), so a finished
     Task shrinks to its phase: a 100,000-task job keeps rows only for its live Tasks,
-    and every pass of the reconciler costs in proportion to those.
+    and every pass of the reconciler costs in proportion to those. A finished index
+    counts once: from the record when status holds it (its Task may be gone), else
+    from its Task.
     """
 
     live: dict[str, TaskRow] = field(default_factory=dict)
-    finished: dict[int, TaskPhase] = field(default_factory=dict)  # by index
-    finished_counts: Counter[TaskPhase] = field(default_factory=Counter)
-    failed: dict[int, str] = field(default_factory=dict)  # index -> name
+    finished: dict[int, FinishedTask] = field(default_factory=dict)  # Tasks that exist
+    unrecorded: dict[int, TaskPhase] = field(default_factory=dict)  # finished, not in status
+    unrecorded_counts: Counter[TaskPhase] = field(default_factory=Counter)
+    failed: dict[int, str] = field(default_factory=dict)  # index -> name, Tasks that exist
     first_start: datetime | None = None
     indexes: set[int] = field(default_factory=set)  # every index that has a Task
-    cursor: int = 0  # every index below exists
+    cursor: int = 0  # every index below is made
+    succeeded_record: IndexRanges = EMPTY  # status.succeededIndexes
+    failed_record: IndexRanges = EMPTY  # status.failedIndexes
 
     def put(self, row: TaskRow) -> None:
         if row.start_time is not None and (
@@ -174,19 +186,67 @@ class JobTasks:
             return
         self.live.pop(row.name, None)
         if row.index not in self.finished:
-            self.finished[row.index] = row.phase
-            self.finished_counts[row.phase] += 1
+            self.finished[row.index] = FinishedTask(row.phase, row.uid)
+            if not self.recorded(row.index):
+                self.unrecorded[row.index] = row.phase
+                self.unrecorded_counts[row.phase] += 1
             if row.phase == TaskPhase.FAILED:
                 self.failed[row.index] = row.name
 
     def remove(self, name: str, index: int) -> None:
         self.live.pop(name, None)
-        phase = self.finished.pop(index, None)
-        if phase is not None:
-            self.finished_counts[phase] -= 1
-            self.failed.pop(index, None)
+        self.finished.pop(index, None)
+        self._forget_unrecorded(index)
+        self.failed.pop(index, None)
         self.indexes.discard(index)
-        self.cursor = min(self.cursor, index)
+        if not self.recorded(index):
+            self.cursor = min(self.cursor, index)  # a lost Task is made again
+
+    def recorded(self, index: int) -> bool:
+        """Whether status records the index as finished: it is never made again."""
+        return index in self.succeeded_record or index in self.failed_record
+
+    def made(self, index: int) -> bool:
+        """Whether the index has a Task, or had one that status records as finished."""
+        return index in self.indexes or self.recorded(index)
+
+    def first_unmade(self, start: int, total: int) -> int:
+        """The lowest index >= start never made: where the next scan for missing Tasks may
+        begin. Recorded ranges are stepped over whole (a restarted operator's first pass
+        over a million recorded indexes is a few lookups)."""
+        index = start
+        while index < total:
+            if index in self.indexes:
+                index += 1
+                continue
+            end = max(self.succeeded_record.span_end(index), self.failed_record.span_end(index))
+            if end == index:
+                break
+            index = end
+        return index
+
+    def adopt(self, succeeded: IndexRanges, failed: IndexRanges) -> None:
+        """Take the record status holds now. It only grows (the operator writes it, each
+        time a superset), so only unrecorded indexes need a look."""
+        if (succeeded, failed) == (self.succeeded_record, self.failed_record):
+            return
+        grew = succeeded.covers(self.succeeded_record) and failed.covers(self.failed_record)
+        self.succeeded_record, self.failed_record = succeeded, failed
+        if grew:
+            for index in [i for i in self.unrecorded if self.recorded(i)]:
+                self._forget_unrecorded(index)
+            return
+        self.unrecorded.clear()
+        self.unrecorded_counts.clear()
+        for index, task in self.finished.items():
+            if not self.recorded(index):
+                self.unrecorded[index] = task.phase
+                self.unrecorded_counts[task.phase] += 1
+
+    def _forget_unrecorded(self, index: int) -> None:
+        phase = self.unrecorded.pop(index, None)
+        if phase is not None:
+            self.unrecorded_counts[phase] -= 1
 
     @property
     def empty(self) -> bool:
@@ -344,6 +404,14 @@ class Store:
             owners = {named}
         else:
             owners = set(self._owners.get(job_key, ()))
+        self._remove(job_key, owners, name, index)
+
+    def deleted(self, job_key: JobKey, owner: str, name: str, index: int) -> None:
+        """A Task the operator itself deleted: gone from the index at once, so the next
+        pass does not delete it again before the watch reports it."""
+        self._remove(job_key, {owner}, name, index)
+
+    def _remove(self, job_key: JobKey, owners: Set[str], name: str, index: int) -> None:
         for owner in owners:
             tasks = self.tasks.get((*job_key, owner))
             if tasks is None or index not in tasks.indexes:

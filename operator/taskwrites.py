@@ -25,7 +25,7 @@ from taskmill.operator.planning import Plan
 from taskmill.operator.splitting import build_task, task_name
 from taskmill.operator.store import Store, TaskRow
 
-from taskmill.api import BatchJob, TaskPhase, protocol
+from taskmill.api import BatchJob, ObjectMeta, TaskPhase, protocol
 from taskmill.kube import ApiError, KubeApi
 from taskmill.kube.paths import BATCHJOBS, TASKS
 
@@ -134,6 +134,26 @@ class TaskWriter:
                 log.warning("could not delete a foreign Task", extra={"task": name, "error": e})
             return False
         return True
+
+    async def delete_finished(self, job: BatchJob, doomed: list[tuple[int, str]]) -> int:
+        """Delete finished Tasks the job's status records, given as (index, uid): each only
+        as that very Task (a uid precondition), so a namesake is never touched. Gone
+        already (404) or replaced (409) counts as done. Returns how many deletes failed:
+        a later pass retries them, finding their Tasks still recorded."""
+        meta = job.metadata
+        failed = await self._all(*(self._delete_finished(meta, i, uid) for i, uid in doomed))
+        return len(failed)
+
+    async def _delete_finished(self, meta: ObjectMeta, index: int, uid: str) -> None:
+        name = task_name(meta.name, index)
+        try:
+            await self._kube.delete(
+                TASKS.path(meta.namespace, name), {"preconditions": {"uid": uid}}
+            )
+        except ApiError as e:
+            if e.status not in (404, 409):
+                raise
+        self._store.deleted((meta.namespace, meta.name), meta.uid, name, index)
 
     async def _patch_status(self, job: BatchJob, row: TaskRow, ops: list[dict[str, Any]]) -> bool:
         path = TASKS.path(job.metadata.namespace, row.name, "status")

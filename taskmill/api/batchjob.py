@@ -1,6 +1,7 @@
 """BatchJob: what a user submits. The operator splits it into Tasks."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
@@ -19,6 +20,15 @@ from taskmill.api.meta import (
 MAX_EXPLICIT_TASKS = 10_000
 MAX_ITEMS = 100_000
 MAX_RANGE_TASKS = 10_000_000
+# spec.retention.succeededTasks Auto deletes the finished Tasks of jobs larger than this:
+# a job of this size keeps every Task, as jobs always did, for a few MB of the API server.
+AUTO_DELETE_ABOVE_TASKS = 1000
+DEFAULT_KEEP_FAILED_TASKS = 100
+# Each of status.succeededIndexes and failedIndexes stays below this, well inside the 1.5
+# MiB an object may take in etcd; a job whose ranges would outgrow it keeps recording
+# nothing more and keeps its later finished Tasks instead.
+MAX_INDEX_RANGES_LENGTH = 256 * 1024
+INDEX_RANGES_PATTERN = r"^([0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)?$"
 
 _PRESERVE: JsonDict = {"x-kubernetes-preserve-unknown-fields": True}
 _TERMINAL = "['Succeeded', 'Failed', 'Cancelled']"
@@ -144,6 +154,34 @@ class Deadlines(ApiModel):
         default=None,
         ge=1,
         description="Hard limit: running tasks are terminated and the job fails.",
+    )
+
+
+class TaskRetention(StrEnum):
+    """Whether a job's finished Tasks stay as objects once status records them."""
+
+    AUTO = "Auto"  # Delete for jobs of more than AUTO_DELETE_ABOVE_TASKS tasks, else Keep
+    KEEP = "Keep"
+    DELETE = "Delete"
+
+
+class RetentionPolicy(ApiModel):
+    """Which finished Tasks stay as objects. Whatever is deleted stays counted: status
+    records every finished index (succeededIndexes, failedIndexes) before any Task goes."""
+
+    succeeded_tasks: TaskRetention = Field(
+        default=TaskRetention.AUTO,
+        description="Keep: every Task stays until the job is deleted. Delete: a succeeded "
+        "Task is deleted once status.succeededIndexes records it, and failed Tasks beyond "
+        f"keepFailedTasks once status.failedIndexes does. Auto: Delete for jobs of more "
+        f"than {AUTO_DELETE_ABOVE_TASKS} tasks, Keep otherwise.",
+    )
+    keep_failed_tasks: int = Field(
+        default=DEFAULT_KEEP_FAILED_TASKS,
+        ge=0,
+        le=10_000,
+        description="When Tasks are deleted: how many failed Tasks stay for inspection "
+        "(those with the lowest indexes).",
     )
 
 
@@ -305,6 +343,11 @@ class BatchJobSpec(ApiModel):
         "out after it succeeds (see docs/files.md).",
         json_schema_extra=_fixed_split("files"),
     )
+    retention: RetentionPolicy = Field(
+        default_factory=RetentionPolicy,
+        description="Which finished Tasks stay as objects (docs/architecture.md, Retention).",
+        json_schema_extra={"default": {}},
+    )
     suspend: bool = Field(
         default=False,
         description="Hold the job: nothing new is leased; leased tasks run to completion.",
@@ -391,6 +434,20 @@ class BatchJobStatus(ApiModel):
         max_length=20,
         description="Names of up to 20 failed Tasks; details live on the Tasks.",
         json_schema_extra={"items": {"maxLength": 253}},
+    )
+    succeeded_indexes: str = Field(
+        default="",
+        max_length=MAX_INDEX_RANGES_LENGTH,
+        pattern=INDEX_RANGES_PATTERN,
+        description="Indexes of the succeeded tasks as ranges, e.g. 0-99,102 (like an "
+        "Indexed Job's completedIndexes). Recorded before a Task is deleted: an index "
+        "here is never run again.",
+    )
+    failed_indexes: str = Field(
+        default="",
+        max_length=MAX_INDEX_RANGES_LENGTH,
+        pattern=INDEX_RANGES_PATTERN,
+        description="Indexes of the tasks that failed with all attempts used, as ranges.",
     )
     split: SplitRecord | None = Field(
         default=None,

@@ -24,7 +24,7 @@ def test_counts_by_state() -> None:
         row(9, TaskPhase.FAILED),
         row(10, TaskPhase.CANCELLED),
     ]
-    t = tally(job_tasks(*rows), total=14, stopped=False)
+    t = tally(job_tasks(*rows), total=14, stopped=False, job="job")
     c = t.counts
     assert (c.total, c.pending, c.leased, c.retrying) == (14, 2 + 3, 3, 2)
     assert (c.succeeded, c.failed, c.cancelled) == (1, 2, 1)
@@ -34,7 +34,7 @@ def test_counts_by_state() -> None:
 
 
 def test_uncreated_tasks_are_cancelled_once_the_job_stopped() -> None:
-    t = tally(job_tasks(row(0, TaskPhase.CANCELLED)), total=5, stopped=True)
+    t = tally(job_tasks(row(0, TaskPhase.CANCELLED)), total=5, stopped=True, job="job")
     assert (t.counts.pending, t.counts.cancelled) == (0, 5)
 
 
@@ -43,15 +43,15 @@ def test_finished_tasks_shrink_to_tallies_and_count_once() -> None:
     tasks.put(row(0, TaskPhase.SUCCEEDED))
     tasks.put(row(0, TaskPhase.SUCCEEDED))  # a later version of a finished task
     assert list(tasks.live) == []
-    c = tally(tasks, total=2, stopped=False).counts
+    c = tally(tasks, total=2, stopped=False, job="job").counts
     assert (c.succeeded, c.failed, c.leased, c.pending) == (1, 1, 0, 0)
     tasks.remove("job-1", 1)
-    assert tally(tasks, total=2, stopped=False).counts.failed == 0
+    assert tally(tasks, total=2, stopped=False, job="job").counts.failed == 0
     assert (tasks.indexes, tasks.cursor) == ({0}, 0)
 
 
 def test_failed_tasks_are_bounded() -> None:
     rows = [row(i, TaskPhase.FAILED) for i in range(30)]
-    assert tally(job_tasks(*rows), total=30, stopped=False).failed_tasks == [
+    assert tally(job_tasks(*rows), total=30, stopped=False, job="job").failed_tasks == [
         f"job-{i}" for i in range(20)
     ]

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from taskmill.operator.events import Recorder
-from taskmill.operator.reconciler import Reconciler, Settings
+from taskmill.operator.reconciler import RETRY_AFTER_ERROR, Reconciler, Settings
 from taskmill.operator.splitting import build_task
 from taskmill.operator.store import Store
 
@@ -320,3 +320,87 @@ def test_no_task_is_created_before_the_split_is_on_record() -> None:
     assert world.read_job().status.split is not None  # the pass's own status write
     world.run()
     assert world.kube.count("create", TASKS.path(NS)) == 4
+
+
+def test_succeeded_tasks_are_recorded_in_one_status_write_before_they_are_deleted() -> None:
+    world = World()
+    world.job(retention={"succeededTasks": "Delete"})
+    world.run()  # creates the four Tasks
+    for index in (0, 1):
+        world.task(index, phase="Succeeded")
+    world.kube.requests.clear()
+
+    world.run()
+
+    verbs = [(r.verb, r.path.rsplit("/", 1)[-1]) for r in world.kube.requests]
+    assert verbs == [("merge_patch", "status"), ("delete", "job-0"), ("delete", "job-1")]
+    job = world.read_job()
+    assert (job.status.succeeded_indexes, job.status.progress) == ("0-1", "2/4")
+    assert sorted(t["metadata"]["name"] for t in world.kube.items(TASKS.path(NS))) == [
+        "job-2",
+        "job-3",
+    ]
+    world.run()  # nothing recreated, nothing deleted twice
+    assert world.kube.count("create", TASKS.path(NS)) == 0
+    assert world.kube.count("delete") == 2
+
+
+def test_nothing_is_deleted_while_the_record_is_not_written() -> None:
+    world = World()
+    world.job(retention={"succeededTasks": "Delete"})
+    world.run()
+    world.task(0, phase="Succeeded")
+    world.kube.fail(on("merge_patch", BATCHJOBS.path(NS)), ApiError(409, "Conflict", "modified"))
+
+    world.run()
+
+    assert world.kube.count("delete") == 0
+    assert world.read_job().status.succeeded_indexes == ""
+
+
+def test_a_recorded_task_left_by_a_crash_is_deleted_and_counted_once() -> None:
+    """The previous leader recorded index 0 and died before deleting its Task; index 1
+    it recorded and deleted. A fresh store and reconciler pick up from there."""
+    world = World()
+    world.job(retention={"succeededTasks": "Delete"})
+    body = world.kube.objects[BATCHJOBS.path(NS, "job")]
+    body["status"] = {"succeededIndexes": "0-1", "split": None}
+    world.store.put_job(world.kube.put(BATCHJOBS.path(NS), body))
+    world.task(0, phase="Succeeded")
+
+    world.run()
+
+    created = sorted(r.body["metadata"]["name"] for r in world.kube.sent("create", TASKS.path(NS)))
+    assert created == ["job-2", "job-3"]  # never 0 or 1 again
+    assert [r.path.rsplit("/", 1)[-1] for r in world.kube.sent("delete")] == ["job-0"]
+    job = world.read_job()
+    assert (job.status.counts.succeeded, job.status.counts.pending) == (2, 2)
+
+
+def test_kept_tasks_are_recorded_and_stay() -> None:
+    world = World()
+    world.job()  # four items: Auto keeps them
+    world.run()
+    world.task(0, phase="Succeeded")
+    world.task(1, phase="Failed")
+
+    world.run()
+
+    job = world.read_job()
+    assert (job.status.succeeded_indexes, job.status.failed_indexes) == ("0", "1")
+    assert world.kube.count("delete") == 0
+
+
+def test_a_failed_delete_is_retried_later() -> None:
+    world = World()
+    world.job(retention={"succeededTasks": "Delete"})
+    world.run()
+    world.task(0, phase="Succeeded")
+    world.kube.fail(on("delete", TASKS.path(NS)), ApiError(500, "InternalError", "etcd"))
+
+    assert world.run() == RETRY_AFTER_ERROR
+    assert TASKS.path(NS, "job-0") in world.kube.objects
+
+    world.run()
+    assert TASKS.path(NS, "job-0") not in world.kube.objects
+    assert world.read_job().status.counts.succeeded == 1

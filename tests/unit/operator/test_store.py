@@ -2,8 +2,11 @@
 
 from typing import Any
 
+from taskmill.operator.indexranges import IndexRanges
 from taskmill.operator.observer import Sight
-from taskmill.operator.store import Store
+from taskmill.operator.store import JobTasks, Store
+
+from tests.unit.operator.rows import row
 
 
 def body(
@@ -34,7 +37,7 @@ def test_rows_follow_the_newest_version_and_mark_their_job() -> None:
     store.put_task(body("job-0", "6", "Succeeded"))
     assert store.leases.seen_at(("ns", "job-0")) is None  # not held: nothing to expire
     tasks = store.job_tasks(("ns", "job"), "")
-    assert (tasks.live, tasks.finished) == ({}, {0: "Succeeded"})
+    assert (tasks.live, tasks.unrecorded) == ({}, {0: "Succeeded"})
 
 
 def test_delete_frees_the_index_and_moves_the_cursor_back() -> None:
@@ -97,7 +100,7 @@ def test_tasks_count_only_for_the_job_whose_uid_owns_them() -> None:
     store.put_task(owned("job-1", "2", ""))
     store.put_task(owned("job-2", "3", "new"))
     mine = store.job_tasks(("ns", "job"), "new")
-    assert (set(mine.live), mine.finished) == ({"job-2"}, {})
+    assert (set(mine.live), mine.unrecorded) == ({"job-2"}, {})
     foreign = dict(store.foreign_tasks(("ns", "job"), "new"))
     assert {owner: t.indexes for owner, t in foreign.items()} == {"old": {0}, "": {1}}
 
@@ -126,3 +129,16 @@ def test_after_a_break_in_sight_jobs_with_held_leases_wake_with_a_fresh_window()
     sight.heard()  # the API server answers again
     assert store.take_dirty() == {("ns", "job")}  # only the job with a held lease
     assert store.leases.seen_at(("ns", "held-0")) == 10.0
+
+
+def test_first_unmade_steps_over_tasks_and_recorded_ranges() -> None:
+    tasks = JobTasks()
+    for index in (0, 1, 3, 6):
+        tasks.put(row(index))
+    assert (tasks.first_unmade(0, 10), tasks.first_unmade(4, 10), tasks.first_unmade(4, 4)) == (
+        2,
+        4,
+        4,
+    )
+    tasks.adopt(IndexRanges.parse("2,4-5"), IndexRanges.parse("7-999999"))
+    assert tasks.first_unmade(0, 2_000_000) == 1_000_000

@@ -5,7 +5,6 @@ import asyncio
 from typing import Any
 
 from taskmill.operator.presence import ProviderPresence, presence_reflector
-from taskmill.operator.splitting import first_missing
 from taskmill.operator.store import TASK_TOMBSTONE_FIELDS, Store
 from taskmill.operator.watching import reflector
 
@@ -53,7 +52,7 @@ def test_a_relist_reports_tasks_deleted_while_the_watch_was_gone() -> None:
     tasks = store.job_tasks(("ns", "job"), "")
     assert set(tasks.live) == {"job-0", "job-3"}
     assert (tasks.finished, tasks.indexes) == ({}, {0, 3})
-    assert first_missing(tasks.indexes, 0, 4) == 1  # the lost task gets created again
+    assert tasks.first_unmade(0, 4) == 1  # the lost task gets created again
 
 
 def batchjob(name: str, rv: str) -> dict[str, Any]:
