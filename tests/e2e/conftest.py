@@ -1,4 +1,5 @@
-"""What the kubelet-mode tests need: root, Debian's node tools, the node binaries."""
+"""What the kubelet-mode tests need: root, Debian's node tools, the node binaries (and
+SeaweedFS, the store the pods move files through)."""
 
 import os
 import shutil
@@ -8,7 +9,7 @@ import pytest
 from tests.harness import kubelet
 from tests.harness.versions import Binaries
 
-COMPONENTS = ("kube", "etcd", "helm", "node")
+COMPONENTS = ("kube", "etcd", "helm", "node", "seaweedfs")
 
 
 @pytest.fixture(scope="session")

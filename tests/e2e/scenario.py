@@ -6,6 +6,7 @@ each bring a cluster with the image loaded and the chart values their network ne
 and call run(). Every wait polls a condition with a timeout.
 """
 
+import hashlib
 import json
 import subprocess
 import time
@@ -13,7 +14,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import obstore
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.harness.cluster import Cluster
+from tests.harness.objectstore import ObjectStore
 from tests.harness.polling import wait_for
 from tests.harness.versions import REPO_ROOT, Binaries
 from tests.unit.chart.helm import CHART, values_file
@@ -21,17 +26,22 @@ from tests.unit.chart.helm import CHART, values_file
 NAMESPACE = "taskmill"
 RELEASE = "tm"
 FULLNAME = "tm-taskmill"
+INSTANCE = f"app.kubernetes.io/instance={RELEASE}"
 POOL = "echo"
 CAPABILITY = "demo.echo"  # what examples/ use
 EXAMPLE = REPO_ROOT / "examples" / "items-batched.yaml"
 EXAMPLE_JOB = "urls"
 CRDS = ("batchjobs.taskmill.io", "tasks.taskmill.io", "providerpools.taskmill.io")
-# Prints the task's params, then sleeps for the job's params.sleepSeconds (a task to
+# Prints the task's params, writes each file of params.upper (source -> destination, in
+# the working directory) upper-cased, then sleeps for params.sleepSeconds (a task to
 # interrupt).
 ECHO = (
     "import json, sys, time; p = json.load(sys.stdin); print('echo', json.dumps(p));"
+    " [open(d, 'w').write(open(s).read().upper()) for s, d in p.get('upper', {}).items()];"
     " sys.stdout.flush(); time.sleep(p.get('sleepSeconds', 0))"
 )
+STORE = "e2e"
+STORE_SECRET = "store-e2e"
 T = TypeVar("T")
 READY_TIMEOUT = 240.0
 JOB_TIMEOUT = 180.0
@@ -39,10 +49,13 @@ JOB_TIMEOUT = 180.0
 FOREIGN_CLAIM = Path(__file__).with_name("foreign_claim.py")
 
 
-def values(image: Mapping[str, str], environment: Mapping[str, Any]) -> dict[str, Any]:
+def values(
+    image: Mapping[str, str], environment: Mapping[str, Any], store: ObjectStore | None = None
+) -> dict[str, Any]:
     """The chart values of the scenario: one provider pool of at most one pod (so it
     fits a one-node cluster whose pods share the node's ports), plus what the cluster
-    needs (`environment`: network, ports, env), merged over them."""
+    needs (`environment`: network, ports, env), merged over them; with `store` (an object
+    store the pods reach) the pools get it as their default store."""
     pool = {
         "name": POOL,
         "capabilities": [CAPABILITY],
@@ -56,6 +69,17 @@ def values(image: Mapping[str, str], environment: Mapping[str, Any]) -> dict[str
         **environment.get("pool", {}),
     }
     chart = {key: value for key, value in environment.items() if key != "pool"}
+    if store is not None:
+        chart["objectStores"] = {
+            "default": STORE,
+            "stores": {
+                STORE: {
+                    "endpoint": store.endpoint,
+                    "bucket": store.bucket,
+                    "credentialsSecret": STORE_SECRET,
+                }
+            },
+        }
     return {
         **chart,
         "image": {**image, "pullPolicy": "Never"},
@@ -63,17 +87,22 @@ def values(image: Mapping[str, str], environment: Mapping[str, Any]) -> dict[str
     }
 
 
-def run(cluster: Cluster, chart_values: Mapping[str, Any]) -> None:
-    """The whole scenario; on failure, what the cluster shows is added to the error."""
+def run(
+    cluster: Cluster, chart_values: Mapping[str, Any], store: ObjectStore | None = None
+) -> None:
+    """The whole scenario; on failure, what the cluster shows is added to the error.
+    With `store` (the one `values` was given) a job's files also travel through it."""
     try:
-        _scenario(cluster, chart_values)
+        _scenario(cluster, chart_values, store)
     except BaseException as e:
         e.add_note(_diagnostics(cluster))
         raise
 
 
-def _scenario(cluster: Cluster, chart_values: Mapping[str, Any]) -> None:
+def _scenario(cluster: Cluster, chart_values: Mapping[str, Any], store: ObjectStore | None) -> None:
     helm = Helm(cluster)
+    if store is not None:
+        _store_secret(cluster, store)
     helm(
         "install",
         RELEASE,
@@ -104,6 +133,9 @@ def _scenario(cluster: Cluster, chart_values: Mapping[str, Any]) -> None:
         logs = cluster.kubectl("logs", "-n", NAMESPACE, pod).stdout
         assert f"task {name}: reported" in logs, f"{pod} logs lack task {name}:\n{logs}"
 
+    if store is not None:
+        _files_travel_through_the_store(cluster, store)
+    _metrics_served_from_pods(cluster, len(tasks))
     _deleted_provider_hands_work_back(cluster)
     _foreign_lease_write_refused(cluster)
 
@@ -113,6 +145,80 @@ def _scenario(cluster: Cluster, chart_values: Mapping[str, Any]) -> None:
     for crd in CRDS:
         assert _exists(cluster, "crd", crd), f"helm uninstall deleted CRD {crd}"
     assert _exists(cluster, "batchjob", EXAMPLE_JOB, NAMESPACE)
+
+
+def _metrics_served_from_pods(cluster: Cluster, tasks: int) -> None:
+    """The operator's and the provider's pods serve their metrics, scraped through the API
+    server's pod proxy (any cluster's network reaches them that way): the operator says it
+    leads, and the pool's one provider counts the example's tasks as succeeded."""
+    operator = _scrape(cluster, f"app.kubernetes.io/component=operator,{INSTANCE}")
+    assert operator[("taskmill_leader", frozenset())] == 1.0, operator
+    provider = _scrape(cluster, f"taskmill.io/pool={POOL},{INSTANCE}")
+    succeeded = sum(
+        value
+        for (name, labels), value in provider.items()
+        if name == "taskmill_provider_tasks_total" and ("outcome", "succeeded") in labels
+    )
+    assert succeeded >= tasks, provider
+
+
+def _scrape(cluster: Cluster, selector: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """The samples a Ready pod of `selector` serves on its `metrics` port."""
+    pod = _wait(lambda: _ready_pod(cluster, selector), f"a Ready pod of {selector}")
+    port = next(
+        p["containerPort"]
+        for c in pod["spec"]["containers"]
+        for p in c.get("ports", [])
+        if p["name"] == "metrics"
+    )
+    path = f"/api/v1/namespaces/{NAMESPACE}/pods/{pod['metadata']['name']}:{port}/proxy/metrics"
+    text = cluster.kubectl("get", "--raw", path).stdout
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _store_secret(cluster: Cluster, store: ObjectStore) -> None:
+    """The store's credentials as the Secret the chart mounts into the pools (made before
+    the install: a pod whose Secret is missing does not start)."""
+    cluster.kubectl("create", "namespace", NAMESPACE)
+    cluster.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "-n",
+        NAMESPACE,
+        STORE_SECRET,
+        f"--from-literal=accessKeyId={store.access_key_id}",
+        f"--from-literal=secretAccessKey={store.secret_access_key}",
+    )
+
+
+def _files_travel_through_the_store(cluster: Cluster, store: ObjectStore) -> None:
+    """A job's input object is staged into a provider pod's working directory, and the
+    file its command writes is uploaded under the job's key, its manifest on the Task:
+    the chart's stores file and the mounted Secret at work."""
+    job, text = "files", b"taskmill e2e: files travel through the store\n"
+    client = store.client()
+    obstore.put(client, "e2e/in.txt", text)
+    manifest = {
+        "inputs": [{"source": "e2e/in.txt", "path": "in.txt"}],
+        "outputs": [{"path": "out.txt"}],
+    }
+    _apply_job(
+        cluster, job, CAPABILITY, ["x"], params={"upper": {"in.txt": "out.txt"}}, files=manifest
+    )
+    _wait_complete(cluster, job)
+
+    manifest = _task(cluster, f"{job}-0")["status"]["result"]["files"]
+    assert [i["sha256"] for i in manifest["inputs"]] == [hashlib.sha256(text).hexdigest()]
+    outputs = manifest["outputs"]
+    assert [o["path"] for o in outputs] == ["out.txt"], outputs
+    stored = bytes(obstore.get(client, outputs[0]["key"]).bytes())
+    assert stored == text.upper(), stored
+    assert outputs[0]["sha256"] == hashlib.sha256(text.upper()).hexdigest(), outputs
 
 
 def _deleted_provider_hands_work_back(cluster: Cluster) -> None:
@@ -206,14 +312,19 @@ def _available(cluster: Cluster, deployment: str) -> bool:
     return _condition(_get(cluster, "deployment", deployment), "Available") == "True"
 
 
-def _ready_provider(cluster: Cluster) -> str | None:
-    pods = _get(cluster, "pods", f"-l=taskmill.io/pool={POOL}").get("items", [])
+def _ready_pod(cluster: Cluster, selector: str) -> dict[str, Any] | None:
+    pods = _get(cluster, "pods", f"-l={selector}").get("items", [])
     ready = [
-        p["metadata"]["name"]
+        p
         for p in pods
         if _condition(p, "Ready") == "True" and not p["metadata"].get("deletionTimestamp")
     ]
     return ready[0] if ready else None
+
+
+def _ready_provider(cluster: Cluster) -> str | None:
+    pod = _ready_pod(cluster, f"taskmill.io/pool={POOL}")
+    return pod["metadata"]["name"] if pod else None
 
 
 def _pool_ready(cluster: Cluster) -> bool:
@@ -227,12 +338,14 @@ def _apply_job(
     capability: str,
     items: list[Any],
     params: Mapping[str, Any] | None = None,
+    files: Mapping[str, Any] | None = None,
 ) -> None:
+    spec = {"capability": capability, "items": items, "params": dict(params or {})}
     job = {
         "apiVersion": "taskmill.io/v1alpha1",
         "kind": "BatchJob",
         "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"capability": capability, "items": items, "params": dict(params or {})},
+        "spec": {**spec, "files": dict(files)} if files else spec,
     }
     cluster.kubectl("apply", "-f", "-", input=json.dumps(job))
 

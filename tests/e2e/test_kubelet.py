@@ -24,6 +24,7 @@ import pytest
 from tests.e2e import scenario
 from tests.harness import kubelet, node
 from tests.harness.cluster import Cluster
+from tests.harness.objectstore import ObjectStore
 from tests.harness.ports import free_ports
 from tests.harness.scratch import session_state_dir
 from tests.harness.versions import Binaries
@@ -76,18 +77,27 @@ def host_network_values(cluster: Cluster) -> dict[str, Any]:
         {"name": "KUBERNETES_SERVICE_HOST", "value": host},
         {"name": "KUBERNETES_SERVICE_PORT", "value": port},
     ]
-    operator_port, provider_port = free_ports(2)
+    operator_port, provider_port, operator_metrics, provider_metrics = free_ports(4)
     return {
         "hostNetwork": True,
-        "metrics": {"enabled": False},
+        "metrics": {"port": operator_metrics},
         "operator": {"env": env, "livenessPort": operator_port},
-        "pool": {"env": env, "healthPort": provider_port},
+        "pool": {"env": env, "healthPort": provider_port, "metricsPort": provider_metrics},
     }
+
+
+@pytest.fixture(scope="module")
+def store(
+    node_binaries: Binaries, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ObjectStore]:
+    """An S3 store on loopback, which the host-network pods reach as the tests do."""
+    with ObjectStore(tmp_path_factory.mktemp("store"), binaries=node_binaries) as started:
+        yield started
 
 
 @pytest.mark.timeout(BUILD_TIMEOUT + 600)
 def test_taskmill_runs_as_pods_on_a_kubelet(
-    node_cluster: tuple[Cluster, dict[str, Any]],
+    node_cluster: tuple[Cluster, dict[str, Any]], store: ObjectStore
 ) -> None:
     cluster, environment = node_cluster
-    scenario.run(cluster, scenario.values(IMAGE, environment))
+    scenario.run(cluster, scenario.values(IMAGE, environment, store), store)

@@ -438,6 +438,18 @@ def test_metrics_are_served_by_default_and_monitors_are_optional() -> None:
     )
 
 
+def test_a_pool_may_serve_metrics_on_a_port_of_its_own() -> None:
+    # On the node's network the operator and each pool need distinct ports.
+    pools = [{**POOLS[0], "metricsPort": 9101}, POOLS[1]]
+    objects = render({"providers": {"pools": pools}, "metrics": {"port": 9100}})
+
+    own, default = (container(one(objects, "Deployment", s)) for s in ("-hashers", "-resizers"))
+    assert "--metrics-bind-address=:9101" in own["args"]
+    assert {"name": "metrics", "containerPort": 9101, "protocol": "TCP"} in own["ports"]
+    assert "--metrics-bind-address=:9100" in default["args"]
+    assert {"name": "metrics", "containerPort": 9100, "protocol": "TCP"} in default["ports"]
+
+
 def test_metrics_off_passes_zero_and_refuses_monitors() -> None:
     off = render({"metrics": {"enabled": False}})
     assert not find(off, "Service")
