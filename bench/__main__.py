@@ -44,7 +44,11 @@ class Scenario:
 
 
 def scenarios(
-    quick: bool, seed: int, scale_items: int | None = None, scale_retention: str | None = None
+    quick: bool,
+    seed: int,
+    scale_items: int | None = None,
+    scale_retention: str | None = None,
+    files_mib: int = 4,
 ) -> list[Scenario]:
     tput = Shape()
     items = scale_items or (10_000 if quick else 100_000)
@@ -64,7 +68,9 @@ def scenarios(
         Scenario("scale", 1, lambda b, _: scale.scale(b, items=items, retention=scale_retention)),
         Scenario("status", 3, lambda b, _: statusengine.status_engine(b)),
         Scenario("views", 1, lambda b, _: views.views(b)),
-        Scenario("files", 1, lambda b, _: files.files(b), files.unavailable),
+        Scenario(
+            "files", 1, lambda b, _: files.files(b, size=files_mib * files.MIB), files.unavailable
+        ),
     ]
 
 
@@ -88,6 +94,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--seed", type=int, default=1, help="random seed (chaos seeds are seed, seed+1, ...)"
     )
     p.add_argument("--scale-items", type=int, help="items of the scale job (default 100,000)")
+    p.add_argument(
+        "--files-mib", type=int, default=4, help="MiB in and out per task of the files job"
+    )
     p.add_argument(
         "--scale-retention",
         choices=["Auto", "Keep", "Delete"],
@@ -127,7 +136,9 @@ async def run_scenario(
 async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any]:
     chosen = [
         s
-        for s in scenarios(args.quick, args.seed, args.scale_items, args.scale_retention)
+        for s in scenarios(
+            args.quick, args.seed, args.scale_items, args.scale_retention, args.files_mib
+        )
         if not args.scenario or s.name in args.scenario
     ]
     plane, cluster = start_control_plane(state_dir)

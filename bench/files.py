@@ -6,8 +6,11 @@ Side by side in one run, on one SeaweedFS (tests/harness/objectstore.py):
   job   a BatchJob whose items name the objects: each task's provider stages its
         input, the command copies it to its output, the provider uploads that.
 MB/s counts the bytes in plus the bytes out over the wall time (the job's from create
-to Succeeded, so it includes dispatch). Then one task with a large file (256 MiB, 1 GiB
-without --quick): the provider's peak RSS must not grow with the file.
+to Succeeded, so it includes dispatch). CPU seconds per task of both ways are counted
+too (the store, the control plane, operator, providers and their commands, the bench):
+on a machine whose cores are all busy, their ratio is the most the job can reach.
+Then one task with a large file (256 MiB, 1 GiB without --quick): the provider's peak
+RSS must not grow with the file.
 """
 
 import asyncio
@@ -21,7 +24,7 @@ from typing import Any
 import obstore
 
 from bench.context import Bench
-from bench.procs import Proc
+from bench.procs import Proc, cpu_seconds
 from bench.stack import wait_job
 from taskmill.kube.paths import BATCHJOBS
 from tests.builders import make_batchjob
@@ -44,7 +47,9 @@ async def files(
         root = Path(scratch)
         keys = [f"in/{i}.bin" for i in range(tasks)]
         await _upload_inputs(store, keys, size)
+        raw_cpu = cpu_seconds(store.pid) + cpu_seconds(os.getpid())
         raw_s = await _raw_copy(store, keys, root, providers * slots)
+        raw_cpu = cpu_seconds(store.pid) + cpu_seconds(os.getpid()) - raw_cpu
         namespace = await bench.namespace("files")
         stores = store.stores_file(root / "stores.yaml")
         operator = bench.launcher.operator(namespace)
@@ -59,7 +64,9 @@ async def files(
             for proc in fleet:
                 proc.wait_ready("serving")
             operator.wait_ready("loaded state")
+            before = _cpu_of_all(bench, store, operator, fleet)
             job_s = await _run_job(bench, namespace, "small", keys, fleet)
+            after = _cpu_of_all(bench, store, operator, fleet)
             small_rss = max(p.peak_rss_kib for p in fleet) / 1024
             await _upload_inputs(store, ["big/0.bin"], big)
             await _run_job(bench, namespace, "big", ["big/0.bin"], fleet)
@@ -68,19 +75,36 @@ async def files(
             await bench.cleanup(namespace, [operator, *fleet])
     moved = 2 * tasks * size / 1e6
     raw, job = moved / raw_s, moved / job_s
+    by_process = {k: (after[k] - before[k]) * 1000 / tasks for k in after}
+    raw_ms = raw_cpu * 1000 / tasks
+    job_ms = sum(v for k, v in by_process.items() if not k.endswith("(own)"))
     bench.say(
-        f"files: raw {raw:.0f} MB/s, job {job:.0f} MB/s ({job / raw:.0%}); provider peak "
-        f"RSS {small_rss:.0f} MiB with {size // MIB} MiB files, {big_rss:.0f} MiB after "
-        f"{big // MIB} MiB"
+        f"files: raw {raw:.0f} MB/s, job {job:.0f} MB/s ({job / raw:.0%}); CPU ms per task "
+        f"raw {raw_ms:.0f}, job {job_ms:.0f}; provider peak RSS {small_rss:.0f} MiB with "
+        f"{size // MIB} MiB files, {big_rss:.0f} MiB after {big // MIB} MiB"
     )
     return {
+        "file_mib": float(size // MIB),
         "raw_mb_per_s": raw,
         "job_mb_per_s": job,
         "job_fraction_of_raw": job / raw,
+        "raw_cpu_ms_per_task": raw_ms,
+        "job_cpu_ms_per_task": job_ms,
+        "cpu_bound_fraction": raw_ms / job_ms,
+        "job_cpu_ms_per_task_by_process": by_process,
         "provider_peak_rss_mib_small": small_rss,
         "provider_peak_rss_mib_big": big_rss,
         "big_file_mib": float(big // MIB),
     }
+
+
+def _cpu_of_all(
+    bench: Bench, store: ObjectStore, operator: Proc, fleet: list[Proc]
+) -> dict[str, float]:
+    """CPU seconds so far of everything the job runs on, by process ("providers" with
+    the commands they ran, "providers (own)" without)."""
+    usage = bench.cpu({"operator": [operator], "providers": fleet})
+    return {**usage, "seaweedfs": cpu_seconds(store.pid)}
 
 
 async def _upload_inputs(store: ObjectStore, keys: list[str], size: int) -> None:

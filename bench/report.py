@@ -284,7 +284,8 @@ ROWS = [
         lambda v, _: v == 0,
     ),
     Row("chaos", "makespan s (1,000 tasks, faults)", _get("chaos", "makespan_s"), "{:.1f}"),
-    Row("files", "raw client MB/s (200 x 4 MiB in + out)", _get("files", "raw_mb_per_s"), "{:.0f}"),
+    Row("files", "MiB in and out per task (200 tasks)", _get("files", "file_mib"), "{:.0f}"),
+    Row("files", "raw client MB/s", _get("files", "raw_mb_per_s"), "{:.0f}"),
     Row("files", "job MB/s (same bytes, through tasks)", _get("files", "job_mb_per_s"), "{:.0f}"),
     Row(
         "files",
@@ -293,6 +294,14 @@ ROWS = [
         "{:.0%}",
         ">= 80%",
         lambda v, _: v >= 0.8,
+    ),
+    Row("files", "CPU ms per task, raw client", _get("files", "raw_cpu_ms_per_task"), "{:.0f}"),
+    Row("files", "CPU ms per task, job", _get("files", "job_cpu_ms_per_task"), "{:.0f}"),
+    Row(
+        "files",
+        "raw CPU / job CPU (the most job / raw can be when CPU-bound)",
+        _get("files", "cpu_bound_fraction"),
+        "{:.0%}",
     ),
     Row(
         "files",

@@ -172,7 +172,7 @@ class Agent:
         """The operator wants this provider gone (scale-down) or back: stop or resume
         claiming. Drained once no claim is in flight and no lease is held."""
         self._claimer.hold(requested)
-        return requested and self._keeper.load == 0
+        return requested and self._keeper.idle
 
     def problems(self) -> list[str]:
         """Why this provider is not ready, if it is not (served at /readyz)."""

@@ -1,16 +1,20 @@
 """Claiming: pick a Pending candidate, compare-and-swap its lease to this provider.
 
-Losses (409/422: someone else was faster) move on to another candidate at once and
-back off with jitter when they keep coming; denials (401/403) are configuration
-errors only a person fixes, reported once and retried slowly.
+Claims for free slots go out together: a provider whose slots free at once (tasks of
+one size, started together) would otherwise fill them a round trip at a time. Losses
+(409/422: someone else was faster) move on to another candidate at once and back off
+with jitter when they keep coming; denials (401/403) are configuration errors only a
+person fixes, reported once and retried slowly.
 """
 
 import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import aiohttp
+from taskmill.provider.background import Background
 from taskmill.provider.backoff import DENIED_BACKOFF, claim_delay, sleep_unless
 from taskmill.provider.candidates import CandidateSet, Spread
 from taskmill.provider.clock import Clock
@@ -19,6 +23,7 @@ from taskmill.provider.keeper import Claimed, Keeper
 from taskmill.provider.lease_clock import LeaseTiming, PresenceRenewals
 
 from taskmill.api import protocol
+from taskmill.api.protocol import Patch
 from taskmill.api.task import Task
 from taskmill.kube import ApiError, KubeApi
 from taskmill.kube.paths import TASKS
@@ -36,6 +41,15 @@ Pause = Callable[[asyncio.Event, float], Awaitable[None]]
 
 class ClaimDeniedError(Exception):
     """The API server refused a claim (401/403): RBAC or admission policy."""
+
+
+@dataclass(frozen=True)
+class _Reserved:
+    """A claim about to be sent: its slot is already counted, its candidate set aside."""
+
+    task: Task
+    ops: Patch
+    timing: LeaseTiming
 
 
 class Claimer:
@@ -63,6 +77,10 @@ class Claimer:
         self._wake = asyncio.Event()
         self.stopping = asyncio.Event()
         self._held = False  # draining for a scale-down: no new claims
+        self._in_flight: dict[str, str] = {}  # task name -> capability
+        self._claims = Background()
+        self._losses = self._denials = 0
+        self._backoff = 0.0  # seconds to pause before the next claim
         self.won = 0
         self.lost = 0
 
@@ -80,33 +98,48 @@ class Claimer:
         self._wake.set()
 
     async def run(self) -> None:
-        losses = denials = 0
-        while not self.stopping.is_set():
-            self._wake.clear()
-            task = self._next_candidate()
-            if task is None:
-                await self._wake.wait()
-                continue
-            try:
-                won = await self.claim(task)
-            except ClaimDeniedError as e:
-                denials += 1
-                if denials == 1:
-                    log.error("task %s: claim denied (%s); %s", task.metadata.name, e, DENIED_HINT)
-                await self._pause(self.stopping, DENIED_BACKOFF.delay(denials, self._rng))
-                continue
-            denials = 0
-            if won:
-                self.won += 1
-                self._spread.won()
-                losses = 0
-                continue
-            self.lost += 1
-            self._spread.lost()
-            losses += 1
-            delay = claim_delay(losses, self._rng)
-            if delay:
-                await self._pause(self.stopping, delay)
+        """Claim while slots are free; return once stopped and every claim is answered."""
+        try:
+            while not self.stopping.is_set():
+                self._wake.clear()
+                if self._backoff:
+                    delay, self._backoff = self._backoff, 0.0
+                    await self._pause(self.stopping, delay)
+                    continue
+                task = self._next_candidate()
+                if task is None:
+                    await self._wake.wait()
+                    continue
+                self._claims.spawn(self._claim_and_judge(self._reserve(task)))
+        finally:
+            await self._claims.settle()
+
+    async def _claim_and_judge(self, reserved: _Reserved) -> None:
+        """One claim sent beside others; its answer steers the spread and the backoff."""
+        try:
+            won = await self._send(reserved)
+        except ClaimDeniedError as e:
+            self._denials += 1
+            if self._denials == 1:
+                name = reserved.task.metadata.name
+                log.error("task %s: claim denied (%s); %s", name, e, DENIED_HINT)
+            self._delay(DENIED_BACKOFF.delay(self._denials, self._rng))
+            return
+        finally:
+            self._wake.set()  # its slot is free again, or taken by work
+        self._denials = 0
+        if won:
+            self.won += 1
+            self._spread.won()
+            self._losses = 0
+            return
+        self.lost += 1
+        self._spread.lost()
+        self._losses += 1
+        self._delay(claim_delay(self._losses, self._rng))
+
+    def _delay(self, seconds: float) -> None:
+        self._backoff = max(self._backoff, seconds)
 
     def _next_candidate(self) -> Task | None:
         if self._held or self._keeper.load >= self._config.concurrency:
@@ -114,10 +147,13 @@ class Claimer:
         return self._candidates.choose(self._rng, self._spread.k, self._full())
 
     def _full(self) -> frozenset[str]:
-        """Capabilities at their own concurrency limit. Claims are made one at a time,
-        so the held leases are all there is to count."""
+        """Capabilities at their own concurrency limit: running work and claims in flight."""
         limits = self._config.capability_concurrency
-        busy = self._keeper.busy_by_capability() if limits else {}
+        if not limits:
+            return frozenset()
+        busy = self._keeper.busy_by_capability()
+        for capability in self._in_flight.values():
+            busy[capability] = busy.get(capability, 0) + 1
         return frozenset(c for c, limit in limits.items() if busy.get(c, 0) >= limit)
 
     def _binding(self, duration: int) -> str:
@@ -133,6 +169,11 @@ class Claimer:
 
         Raises ClaimDeniedError on 401/403, which retrying at once cannot cure.
         """
+        return await self._send(self._reserve(task))
+
+    def _reserve(self, task: Task) -> _Reserved:
+        """Count the claim's slot and set its candidate aside before anything is awaited,
+        so the next candidate is chosen knowing of it."""
         name = task.metadata.name
         duration = min(self._config.lease_seconds, task.spec.lease_duration_seconds)
         timing = LeaseTiming.of(duration, self._config.kill_grace_seconds)
@@ -147,11 +188,17 @@ class Claimer:
         )
         self._candidates.discard(name)
         self._keeper.claiming(name)
+        self._in_flight[name] = task.spec.capability
+        return _Reserved(task, ops, timing)
+
+    async def _send(self, reserved: _Reserved) -> bool:
+        task = reserved.task
+        name = task.metadata.name
         sent = self._clock.mono()
         won = None
         try:
             path = TASKS.path(self._config.namespace, name, "status")
-            obj = await self._api.json_patch(path, ops)
+            obj = await self._api.json_patch(path, reserved.ops)
         except ApiError as e:
             if e.status in (401, 403):
                 self._candidates.restore(task)
@@ -165,7 +212,8 @@ class Claimer:
             self._candidates.restore(task)
             return False
         else:
-            won = Claimed(Task.model_validate(obj), timing, sent)
+            won = Claimed(Task.model_validate(obj), reserved.timing, sent)
             return True
         finally:
+            self._in_flight.pop(name, None)
             self._keeper.claimed(name, won)

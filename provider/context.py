@@ -1,7 +1,7 @@
 """The handle a piece of work gets: its task, progress reporting, cancellation."""
 
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,14 @@ class Context:
     its result is never written.
     """
 
-    def __init__(self, task: Task, *, kill_grace_seconds: float, workdir: Path) -> None:
+    def __init__(
+        self,
+        task: Task,
+        *,
+        kill_grace_seconds: float,
+        workdir: Path,
+        on_work_ended: Callable[[], None] = lambda: None,
+    ) -> None:
         self.task = task
         # The task's own directory: empty at the start, removed with its contents after.
         self.workdir = workdir
@@ -33,6 +40,16 @@ class Context:
         self.cancelled = Cancellation()
         self._progress: tuple[int | None, str] | None = None
         self.log = TaskLogger(task)
+        self._on_work_ended = on_work_ended
+        self.work_ended = False
+
+    def end_work(self) -> None:
+        """The provider's own signal that the work is over and only its outputs are on
+        their way: from here on the task takes no slot, so the next one starts beside
+        the upload. Not for handlers."""
+        if not self.work_ended:
+            self.work_ended = True
+            self._on_work_ended()
 
     @property
     def name(self) -> str:

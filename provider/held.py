@@ -89,6 +89,11 @@ class Held:
     def finishing(self) -> bool:
         return self.phase in (Phase.FINISHING, Phase.ENDED)
 
+    @property
+    def in_tail(self) -> bool:
+        """The work is over; its outputs or its final write are still on their way."""
+        return self.finishing or self.ctx.work_ended
+
     def stop(self, reason: StopReason) -> None:
         """Ask the work to stop. A graver reason overrides a milder one."""
         if self.finishing:

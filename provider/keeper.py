@@ -98,14 +98,28 @@ class Keeper:
 
     @property
     def load(self) -> int:
-        """Slots taken: leases held and claims in flight."""
-        return len(self.held) + len(self._claiming)
+        """Slots taken: work running and claims in flight.
+
+        A task whose work is over takes no slot while its outputs upload and its final
+        write goes out (its tail), so the next task's claim and staging overlap that
+        tail instead of waiting for it. Only one tail per slot is free: a store or an
+        API server that stalls cannot make the provider pile up unreported work."""
+        tails = sum(1 for held in self.held.values() if held.in_tail)
+        overflow = max(0, tails - self._config.concurrency)
+        return len(self.held) - tails + overflow + len(self._claiming)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing held, nothing being claimed, no final write under way."""
+        return not self.held and not self._claiming
 
     def busy_by_capability(self) -> dict[str, int]:
-        """Held leases by their task's capability (read by the metrics thread, so from a
+        """Running work by its task's capability (read by the metrics thread, so from a
         copy: the event loop may change `held` meanwhile)."""
         busy: dict[str, int] = {}
         for held in list(self.held.values()):
+            if held.in_tail:
+                continue
             capability = held.task.spec.capability
             busy[capability] = busy.get(capability, 0) + 1
         return busy
@@ -143,6 +157,7 @@ class Keeper:
                 task,
                 kill_grace_seconds=claimed.timing.kill_grace,
                 workdir=Path(tempfile.mkdtemp(prefix=f"taskmill-{task.metadata.name}-")),
+                on_work_ended=self._on_freed,
             ),
         )
         self.held[held.name] = held
@@ -247,6 +262,7 @@ class Keeper:
                 log.exception("task %s: executor failed", held.name)
                 outcome = error_outcome(e, traceback.format_exc())
             finally:
+                held.ctx.end_work()  # the next claim need not wait for the clean-up and write
                 await asyncio.to_thread(shutil.rmtree, held.ctx.workdir, ignore_errors=True)
             if self._metrics is not None:
                 capability = held.task.spec.capability

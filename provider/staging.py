@@ -90,6 +90,7 @@ class Staging:
         outcome = await self._inner.execute(task, ctx)
         if not outcome.succeeded or ctx.cancelled.is_set():
             return outcome
+        ctx.end_work()
         collecting = collect_outputs(
             files, client, ctx.workdir, _key_values(task, ctx), RUNNER_FILES
         )

@@ -47,6 +47,12 @@ class ObjectStore:
             raise
         return self
 
+    @property
+    def pid(self) -> int:
+        """The server's process (all of SeaweedFS runs in it)."""
+        assert self._proc is not None, "not started"
+        return self._proc.pid
+
     def start(self) -> None:
         """Launch the server; wait_ready() then waits for it, so that the caller can start
         other things meanwhile (it takes some seconds). Launched from the thread that will

@@ -74,12 +74,14 @@ def test_a_denied_claim_is_reported_once_and_retried_with_growing_pauses(
     for _ in range(10):  # more than the test waits for: every claim is denied
         api.fail(is_claim, ApiError(403, "Forbidden", 'tasks "t" is forbidden: admission'))
     pauses: list[float] = []
+    sent_before_pause: list[int] = []
 
     async def main() -> None:
         shutdown = asyncio.Event()
 
         async def pause(stopping: asyncio.Event, seconds: float) -> None:
             pauses.append(seconds)
+            sent_before_pause.append(len(api.sent("json_patch")))
             if len(pauses) == 4:
                 shutdown.set()
             await asyncio.sleep(0)  # yield only: the test's clock does not run
@@ -90,7 +92,8 @@ def test_a_denied_claim_is_reported_once_and_retried_with_growing_pauses(
     with caplog.at_level(logging.ERROR, logger="taskmill.provider.claimer"):
         asyncio.run(main())
 
-    assert len(api.sent("json_patch")) == len(pauses)  # every denial waits before the next try
+    # Every denial waits before the next try: the k-th pause follows the k-th claim.
+    assert sent_before_pause == list(range(1, len(pauses) + 1))
     assert pauses[0] >= 1
     assert pauses == sorted(set(pauses))  # growing
     (error,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]

@@ -111,6 +111,27 @@ def test_no_claims_beyond_the_concurrency() -> None:
     asyncio.run(main())
 
 
+def test_claims_for_free_slots_go_out_together() -> None:
+    """Slots that free at once fill in one round trip, not one round trip each."""
+
+    async def main() -> None:
+        pending = [task_obj(name, index=i) for i, name in enumerate("abcd")]
+        api = api_with(*pending)
+        s = Setup(api, *pending, config=dataclasses.replace(CONFIG, concurrency=3))
+        answers = api.hold(is_claim)
+        runner = asyncio.create_task(s.claimer.run())
+        await until(lambda: len(api.sent("json_patch")) == 3)  # all unanswered yet
+        assert (s.keeper.load, len(s.keeper.held)) == (3, 0)
+        answers.set()
+        await until(lambda: len(s.keeper.held) == 3)
+        s.claimer.stop()
+        await runner
+        assert len(api.sent("json_patch")) == 3  # the fourth waits for a slot
+        await s.close()
+
+    asyncio.run(main())
+
+
 def test_no_claims_beyond_a_capabilitys_own_concurrency() -> None:
     async def main() -> None:
         config = dataclasses.replace(

@@ -66,7 +66,44 @@ def test_finished_work_is_reported_once_and_frees_its_slot() -> None:
         (final,) = s.api.sent("json_patch")
         assert is_final(final)
         assert s.api.objects[task_path("t")]["status"]["phase"] == "Succeeded"
-        assert (s.keeper.load, s.freed) == (0, 1)
+        # Woken when the write started (the slot is free) and when it ended.
+        assert (s.keeper.load, s.freed) == (0, 2)
+
+    run(main)
+
+
+def test_a_slot_is_free_while_its_final_write_is_in_flight() -> None:
+    """The next claim overlaps the result's write; the provider is not idle until the
+    write is answered, so a drain waits for it."""
+
+    async def main() -> None:
+        s = Setup(Returns())
+        answer = s.api.hold(is_final)
+        s.start()
+        await until(lambda: bool(s.api.sent("json_patch")))
+        assert (s.keeper.load, s.freed, s.keeper.idle) == (0, 1, False)
+        assert s.keeper.busy_by_capability() == {}
+        answer.set()
+        await s.keeper.works.settle()
+        assert (s.keeper.load, s.keeper.idle) == (0, True)
+        assert s.api.objects[task_path("t")]["status"]["phase"] == "Succeeded"
+
+    run(main)
+
+
+def test_final_writes_in_flight_beyond_one_per_slot_take_slots() -> None:
+    """A stalled API server that still takes claims cannot pile up unreported work."""
+
+    async def main() -> None:
+        s = Setup(Returns(), running("a"), running("b"))  # CONFIG has one slot
+        answer = s.api.hold(is_final)
+        s.start(running("a"))
+        s.start(running("b"))
+        await until(lambda: len(s.api.sent("json_patch")) == 2)
+        assert s.keeper.load == 1
+        answer.set()
+        await s.keeper.works.settle()
+        assert s.keeper.load == 0
 
     run(main)
 
