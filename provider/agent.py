@@ -78,7 +78,7 @@ class Agent:
             config,
             self._clock.wall,
             mono=self._clock.mono,
-            busy=lambda: len(self._keeper.held),
+            busy=lambda: self._keeper.load,
             drain=self._drain_requested,
         )
         self._keeper = Keeper(
