@@ -25,7 +25,7 @@ from bench import chaos, files, metricscost, peer, pools, report, scale, statuse
 from bench.context import Bench
 from bench.dispatch import dispatch
 from bench.failover import failover
-from bench.limit import Load
+from bench.limit import Load, Yardstick
 from bench.procs import Launcher
 from bench.stack import kube_for, start_control_plane
 from bench.throughput import Shape, throughput
@@ -44,12 +44,17 @@ class Scenario:
 
 
 def scenarios(
-    quick: bool, seed: int, scale_items: int | None = None, scale_retention: str | None = None
+    quick: bool,
+    seed: int,
+    scale_items: int | None = None,
+    scale_retention: str | None = None,
+    yardstick: Yardstick | None = None,
 ) -> list[Scenario]:
     tput = Shape()
+    yard = yardstick or Yardstick(Load())
     items = scale_items or (10_000 if quick else 100_000)
     return [
-        Scenario("throughput", 3, lambda b, _: throughput(b, tput, Load())),
+        Scenario("throughput", 3, lambda b, _: throughput(b, tput, yard)),
         Scenario("metrics", 3, lambda b, _: metricscost.metrics_cost(b, Shape(tasks=1000))),
         Scenario("dispatch", 3, lambda b, _: dispatch(b, 20 if quick else 40, 8, 4)),
         Scenario("failover", 3, lambda b, _: failover(b, lease_seconds=10)),
@@ -125,9 +130,10 @@ async def run_scenario(
 
 
 async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any]:
+    yard = Yardstick(Load())
     chosen = [
         s
-        for s in scenarios(args.quick, args.seed, args.scale_items, args.scale_retention)
+        for s in scenarios(args.quick, args.seed, args.scale_items, args.scale_retention, yard)
         if not args.scenario or s.name in args.scenario
     ]
     plane, cluster = start_control_plane(state_dir)
@@ -161,6 +167,8 @@ async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any
     finally:
         launcher.kill_all()
         plane.stop()
+    if yard.samples:
+        record["limit"] = {"spread": yard.spread(), "samples": yard.samples}
     return record
 
 
@@ -175,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.keep or args.profile):
             shutil.rmtree(state_dir, ignore_errors=True)
     medians = {name: s["median"] for name, s in record["scenarios"].items()}
+    if "limit" in record:
+        medians["limit"] = record["limit"]["spread"]
     rows, text = report.table(medians, record["skipped"])
     command = "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"\n{command.strip()}  ({started:%Y-%m-%d %H:%M} UTC, {time.monotonic() - t0:.0f}s)\n")
