@@ -49,20 +49,18 @@ def scenarios(
     scale_items: int | None = None,
     scale_retention: str | None = None,
     yardstick: Yardstick | None = None,
+    size: steady.Size | None = None,
 ) -> list[Scenario]:
     tput = Shape()
     yard = yardstick or Yardstick(Load())
+    steady_size = size or (steady.Size(10, 20, 20.0) if quick else steady.Size(40, 25, 60.0))
     items = scale_items or (10_000 if quick else 100_000)
     return [
         Scenario("throughput", 3, lambda b, _: throughput(b, tput, yard)),
         Scenario("metrics", 3, lambda b, _: metricscost.metrics_cost(b, Shape(tasks=1000))),
         Scenario("dispatch", 3, lambda b, _: dispatch(b, 20 if quick else 40, 8, 4)),
         Scenario("failover", 3, lambda b, _: failover(b, lease_seconds=10)),
-        Scenario(
-            "steady",
-            1,
-            lambda b, _: steady.steady(b, *((10, 20, 20.0) if quick else (40, 25, 60.0))),
-        ),
+        Scenario("steady", 1, lambda b, _: steady.steady(b, steady_size)),
         Scenario("chaos", 3, lambda b, i: chaos.bench_run(b, seed + i)),
         Scenario("pools", 1, lambda b, _: pools.pools(b)),
         Scenario("peer", 1, lambda b, _: peer.peer(b, items=1000), peer.unavailable),
@@ -71,6 +69,19 @@ def scenarios(
         Scenario("views", 1, lambda b, _: views.views(b)),
         Scenario("files", 1, lambda b, _: files.files(b), files.unavailable),
     ]
+
+
+def steady_size(text: str) -> steady.Size:
+    """PROVIDERSxSLOTS[/PER_PROCESS], counted for a minute once every task runs."""
+    shape, _, per_process = text.partition("/")
+    providers, _, slots = shape.partition("x")
+    try:
+        size = steady.Size(int(providers), int(slots), 60.0, int(per_process or 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected e.g. 200x25/50") from None
+    if min(size.providers, size.slots, size.per_process) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every number must be at least 1")
+    return size
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -97,6 +108,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--scale-retention",
         choices=["Auto", "Keep", "Delete"],
         help="spec.retention.succeededTasks of the scale job (default: unset, i.e. Auto)",
+    )
+    p.add_argument(
+        "--steady-size",
+        type=steady_size,
+        metavar="PROVIDERSxSLOTS[/PER_PROCESS]",
+        help="the steady scenario's fleet, e.g. 200x25/50: 200 providers of 25 slots, 50 "
+        "agents per process (default 40x25 one per process; --quick: 10x20)",
     )
     p.add_argument("--keep", action="store_true", help="keep the state dir (logs, request tallies)")
     p.add_argument(
@@ -133,7 +151,9 @@ async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any
     yard = Yardstick(Load())
     chosen = [
         s
-        for s in scenarios(args.quick, args.seed, args.scale_items, args.scale_retention, yard)
+        for s in scenarios(
+            args.quick, args.seed, args.scale_items, args.scale_retention, yard, args.steady_size
+        )
         if not args.scenario or s.name in args.scenario
     ]
     plane, cluster = start_control_plane(state_dir)

@@ -4,15 +4,21 @@ A fleet of providers runs one long task in every slot; once all run, the API ser
 own request counts over a window give the writes per second, by resource. With
 liveness per provider the running Tasks cost nothing: the writes are the presence
 Lease renewals, about providers / renewal interval (plus the operator's leader Lease).
+
+At scale (hundreds of providers) the providers run as fleets: bench.fleet hosts many
+agents per process, each with its own identity, presence Lease, watches and client.
 """
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from taskmill.provider.lease_clock import LeaseTiming
 
+from bench import fleet
 from bench.context import CAPABILITY, Bench
+from bench.procs import Proc, resident_kib
 from bench.stack import list_tasks
 from bench.throughput import WRITE_VERBS
 from taskmill.kube.paths import BATCHJOBS
@@ -24,28 +30,46 @@ LEASE_SECONDS = 15
 KILL_GRACE_SECONDS = 2  # the bench launcher's
 
 
-async def steady(bench: Bench, providers: int, slots: int, window: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Size:
+    providers: int
+    slots: int
+    window: float  # seconds counted once every task runs
+    per_process: int = 1  # provider agents per process (more than 1: bench.fleet)
+
+    @property
+    def tasks(self) -> int:
+        return self.providers * self.slots
+
+
+async def steady(bench: Bench, size: Size) -> dict[str, Any]:
     namespace = await bench.namespace("steady")
-    operator = bench.launcher.operator(namespace)
-    fleet = bench.fleet(
-        namespace, providers, slots, command=["sleep", "3600"], lease_seconds=LEASE_SECONDS
-    )
+    tasks = size.tasks
+    # One job holds every running task: let the operator keep that many live.
+    operator = bench.launcher.operator(namespace, extra=["--max-live-tasks", str(max(500, tasks))])
+    procs = _providers(bench, namespace, size)
     operator.wait_ready("loaded state")
-    tasks = providers * slots
     try:
         spec = {"range": {"start": 0, "end": tasks}, "lease": {"durationSeconds": 30}}
         await bench.kube.create(
             BATCHJOBS.path(namespace), make_batchjob(JOB, CAPABILITY).spec(**spec).obj()
         )
         await _all_running(bench, namespace, tasks, within=120 + tasks * 0.2)
-        bench.say(f"steady: {tasks} tasks running on {providers} providers; counting {window:.0f}s")
+        bench.say(
+            f"steady: {tasks} tasks running on {size.providers} providers in {len(procs)} "
+            f"processes; counting {size.window:.0f}s"
+        )
         before = request_counts(bench.cluster.metrics())
+        cpu_before = bench.cpu({"providers": procs})
         started = time.monotonic()
-        await asyncio.sleep(window)
+        rss = await _apiserver_rss_while(bench, size.window)
         counted = diff(before, request_counts(bench.cluster.metrics()))
+        cpu = {k: v - cpu_before.get(k, 0.0) for k, v in bench.cpu({"providers": procs}).items()}
         elapsed = time.monotonic() - started
+        for proc in procs:
+            proc.sample_rss()
     finally:
-        await bench.cleanup(namespace, [operator, *fleet])
+        await bench.cleanup(namespace, [operator, *procs])
     writes = {
         f"{verb} {resource}/{sub}" if sub else f"{verb} {resource}": n / elapsed
         for (verb, resource, sub), n in counted.items()
@@ -55,19 +79,68 @@ async def steady(bench: Bench, providers: int, slots: int, window: float) -> dic
     lease_writes = sum(v for k, v in writes.items() if k.split()[1] == "leases")
     # The interval the providers declare on their presence Leases (provider.presence).
     interval = _interval()
+    expected = size.providers / interval
+    apiserver_cpu = cpu.get("kube-apiserver", 0.0) / elapsed
     bench.say(
         f"steady: {task_writes:.2f} Task writes/s, {lease_writes:.2f} Lease writes/s "
-        f"({providers} providers / {interval}s = {providers / interval:.2f}/s expected)"
+        f"({size.providers} providers / {interval}s = {expected:.2f}/s expected); "
+        f"apiserver {apiserver_cpu:.2f} CPU, RSS {rss / 1024:.0f} MiB"
     )
     return {
         "running_tasks": float(tasks),
-        "providers": float(providers),
+        "providers": float(size.providers),
+        "provider_processes": float(len(procs)),
         "task_writes_per_s": task_writes,
         "task_writes_per_s_per_running_task": task_writes / tasks,
         "lease_writes_per_s": lease_writes,
-        "expected_lease_writes_per_s": providers / interval,
+        "expected_lease_writes_per_s": expected,
+        "apiserver_cpu_cores": apiserver_cpu,
+        "apiserver_peak_rss_mib": rss / 1024,
+        "provider_cpu_cores": cpu.get("providers", 0.0) / elapsed,
+        "provider_peak_rss_mib_per_provider": sum(p.peak_rss_kib for p in procs)
+        / 1024
+        / size.providers,
         "detail": {"writes_per_s": writes},
     }
+
+
+def _providers(bench: Bench, namespace: str, size: Size) -> list[Proc]:
+    """One process per provider, or fleets of `per_process` agents."""
+    if size.per_process == 1:
+        return bench.fleet(
+            namespace,
+            size.providers,
+            size.slots,
+            command=["sleep", "3600"],
+            lease_seconds=LEASE_SECONDS,
+        )
+    procs = [
+        fleet.start(
+            bench.launcher,
+            namespace,
+            CAPABILITY,
+            first,
+            min(size.per_process, size.providers - first),
+            size.slots,
+            LEASE_SECONDS,
+        )
+        for first in range(0, size.providers, size.per_process)
+    ]
+    for proc in procs:
+        proc.wait_ready(fleet.READY, timeout=300)
+    return procs
+
+
+async def _apiserver_rss_while(bench: Bench, seconds: float) -> int:
+    """Wait `seconds`, sampling the kube-apiserver's resident memory; its peak, KiB."""
+    pid = bench.components.get("kube-apiserver")
+    peak = 0
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if pid is not None:
+            peak = max(peak, resident_kib(pid))
+        await asyncio.sleep(min(2.0, left))
+    return peak
 
 
 def _interval() -> int:
