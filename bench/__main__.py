@@ -63,7 +63,7 @@ def scenarios(
         Scenario("steady", 1, lambda b, _: steady.steady(b, steady_size)),
         Scenario("chaos", 3, lambda b, i: chaos.bench_run(b, seed + i)),
         Scenario("pools", 1, lambda b, _: pools.pools(b)),
-        Scenario("peer", 1, lambda b, _: peer.peer(b, items=1000), peer.unavailable),
+        Scenario("peer", 1, lambda b, _: peer.peer(b, 1000, yard), peer.unavailable),
         Scenario("scale", 1, lambda b, _: scale.scale(b, items=items, retention=scale_retention)),
         Scenario("status", 3, lambda b, _: statusengine.status_engine(b)),
         Scenario("views", 1, lambda b, _: views.views(b)),
