@@ -1,6 +1,7 @@
 """The bench's pure helpers: request naming (to compare with the API server's metrics),
 percentiles and medians."""
 
+import argparse
 import asyncio
 import math
 from typing import Any
@@ -8,10 +9,13 @@ from typing import Any
 import pytest
 
 import bench.limit
+from bench.__main__ import steady_size
 from bench.counted import request_key
+from bench.fleet import configs
 from bench.limit import Load, Yardstick
 from bench.report import medians, table
 from bench.stats import percentile
+from bench.steady import Size
 
 
 @pytest.mark.parametrize(
@@ -117,4 +121,29 @@ def test_the_yardstick_brackets_each_run_and_shares_samples_between_runs(
         "samples": 3,
         "seconds": 20.0,
         "apiserver_cpu_ms_per_write": 4.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10x20", Size(10, 20, 60.0, 1)),
+        ("200x25/50", Size(200, 25, 60.0, 50)),
+    ],
+)
+def test_steady_size(text: str, expected: Size) -> None:
+    assert steady_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["200", "200x", "0x25", "200x25/0", "ax2"])
+def test_steady_size_refuses(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        steady_size(text)
+
+
+def test_a_fleet_s_agents_are_providers_of_their_own() -> None:
+    agents = configs("ns", "noop", "p", 50, 3, 25, 15)
+    assert [a.identity for a in agents] == ["p50", "p51", "p52"]
+    assert {(a.namespace, a.capabilities, a.concurrency, a.lease_seconds) for a in agents} == {
+        ("ns", ("noop",), 25, 15)
     }
