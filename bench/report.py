@@ -165,6 +165,10 @@ ROWS = [
         _get("steady", "expected_lease_writes_per_s"),
         "{:.2f}",
     ),
+    Row("steady", "providers", _get("steady", "providers"), "{:.0f}"),
+    Row("steady", "provider processes", _get("steady", "provider_processes"), "{:.0f}"),
+    Row("steady", "apiserver CPU (cores busy)", _get("steady", "apiserver_cpu_cores"), "{:.2f}"),
+    Row("steady", "apiserver peak RSS MiB", _get("steady", "apiserver_peak_rss_mib"), "{:.0f}"),
     Row(
         "cost",
         "LIST requests in the run",
