@@ -113,6 +113,7 @@ class Outcome:
     expired: int  # leases the operator expired
     expired_in_outage: int  # of those, expired while the API server was stopped or after
     makespan: float
+    tasks_left: int  # Task objects at the end (retention deletes the recorded ones)
     faults: list[str] = field(default_factory=list)
 
 
@@ -296,6 +297,7 @@ class Chaos:
             expired=expired,
             expired_in_outage=in_outage,
             makespan=(max(done) - started) if done else float("nan"),
+            tasks_left=len(items),
             faults=self.faults,
         )
 
@@ -348,7 +350,8 @@ async def bench_run(bench: Bench, seed: int) -> dict[str, Any]:
     bench.say(
         f"chaos: job {outcome.job_phase}, lost {outcome.lost}, duplicates {outcome.duplicates}, "
         f"{outcome.executions} executions for {outcome.tasks} tasks, "
-        f"{outcome.expired} leases expired ({outcome.expired_in_outage} in the API outage)"
+        f"{outcome.expired} leases expired ({outcome.expired_in_outage} in the API outage), "
+        f"{outcome.tasks_left} Tasks left"
     )
     return {
         "seed": seed,
@@ -359,6 +362,7 @@ async def bench_run(bench: Bench, seed: int) -> dict[str, Any]:
         "expired": outcome.expired,
         "expired_in_outage": outcome.expired_in_outage,
         "makespan_s": outcome.makespan,
+        "tasks_left": outcome.tasks_left,
         "job_succeeded": float(outcome.job_phase == "Succeeded"),
         "faults_applied": len(outcome.faults),
         "detail": {"faults": outcome.faults, "job_phase": outcome.job_phase},
