@@ -160,9 +160,16 @@ async def _ramp(bench: Bench, namespace: str, size: Size) -> None:
 
 async def _all_running(bench: Bench, namespace: str, count: int, within: float) -> None:
     deadline = time.monotonic() + within
+    running = 0
     while True:
-        items = await list_tasks(bench.kube, namespace)
-        running = sum(1 for t in items if t.get("status", {}).get("phase") == "Running")
+        try:
+            items = await list_tasks(bench.kube, namespace)
+        except TimeoutError:
+            # A loaded API server may time a list out: that is no verdict, look again.
+            bench.say(f"steady: listing the Tasks timed out ({running} were running)")
+            items = []
+        else:
+            running = sum(1 for t in items if t.get("status", {}).get("phase") == "Running")
         if running == count:
             return
         if time.monotonic() > deadline:
