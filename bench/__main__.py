@@ -25,7 +25,7 @@ from bench import chaos, files, metricscost, peer, pools, report, scale, statuse
 from bench.context import Bench
 from bench.dispatch import dispatch
 from bench.failover import failover
-from bench.limit import Load
+from bench.limit import Load, Yardstick
 from bench.procs import Launcher
 from bench.stack import kube_for, start_control_plane
 from bench.throughput import Shape, throughput
@@ -48,23 +48,23 @@ def scenarios(
     seed: int,
     scale_items: int | None = None,
     scale_retention: str | None = None,
+    yardstick: Yardstick | None = None,
+    size: steady.Size | None = None,
     files_mib: int = 4,
 ) -> list[Scenario]:
     tput = Shape()
+    yard = yardstick or Yardstick(Load())
+    steady_size = size or (steady.Size(10, 20, 20.0) if quick else steady.Size(40, 25, 60.0))
     items = scale_items or (10_000 if quick else 100_000)
     return [
-        Scenario("throughput", 3, lambda b, _: throughput(b, tput, Load())),
+        Scenario("throughput", 3, lambda b, _: throughput(b, tput, yard)),
         Scenario("metrics", 3, lambda b, _: metricscost.metrics_cost(b, Shape(tasks=1000))),
         Scenario("dispatch", 3, lambda b, _: dispatch(b, 20 if quick else 40, 8, 4)),
         Scenario("failover", 3, lambda b, _: failover(b, lease_seconds=10)),
-        Scenario(
-            "steady",
-            1,
-            lambda b, _: steady.steady(b, *((10, 20, 20.0) if quick else (40, 25, 60.0))),
-        ),
+        Scenario("steady", 1, lambda b, _: steady.steady(b, steady_size)),
         Scenario("chaos", 3, lambda b, i: chaos.bench_run(b, seed + i)),
         Scenario("pools", 1, lambda b, _: pools.pools(b)),
-        Scenario("peer", 1, lambda b, _: peer.peer(b, items=1000), peer.unavailable),
+        Scenario("peer", 1, lambda b, _: peer.peer(b, 1000, yard), peer.unavailable),
         Scenario("scale", 1, lambda b, _: scale.scale(b, items=items, retention=scale_retention)),
         Scenario("status", 3, lambda b, _: statusengine.status_engine(b)),
         Scenario("views", 1, lambda b, _: views.views(b)),
@@ -72,6 +72,19 @@ def scenarios(
             "files", 1, lambda b, _: files.files(b, size=files_mib * files.MIB), files.unavailable
         ),
     ]
+
+
+def steady_size(text: str) -> steady.Size:
+    """PROVIDERSxSLOTS[/PER_PROCESS], counted for a minute once every task runs."""
+    shape, _, per_process = text.partition("/")
+    providers, _, slots = shape.partition("x")
+    try:
+        size = steady.Size(int(providers), int(slots), 60.0, int(per_process or 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected e.g. 200x25/50") from None
+    if min(size.providers, size.slots, size.per_process) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every number must be at least 1")
+    return size
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -101,6 +114,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--scale-retention",
         choices=["Auto", "Keep", "Delete"],
         help="spec.retention.succeededTasks of the scale job (default: unset, i.e. Auto)",
+    )
+    p.add_argument(
+        "--steady-size",
+        type=steady_size,
+        metavar="PROVIDERSxSLOTS[/PER_PROCESS]",
+        help="the steady scenario's fleet, e.g. 200x25/50: 200 providers of 25 slots, 50 "
+        "agents per process (default 40x25 one per process; --quick: 10x20)",
     )
     p.add_argument("--keep", action="store_true", help="keep the state dir (logs, request tallies)")
     p.add_argument(
@@ -134,10 +154,17 @@ async def run_scenario(
 
 
 async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any]:
+    yard = Yardstick(Load())
     chosen = [
         s
         for s in scenarios(
-            args.quick, args.seed, args.scale_items, args.scale_retention, args.files_mib
+            args.quick,
+            args.seed,
+            args.scale_items,
+            args.scale_retention,
+            yardstick=yard,
+            size=args.steady_size,
+            files_mib=args.files_mib,
         )
         if not args.scenario or s.name in args.scenario
     ]
@@ -172,6 +199,8 @@ async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any
     finally:
         launcher.kill_all()
         plane.stop()
+    if yard.samples:
+        record["limit"] = {"spread": yard.spread(), "samples": yard.samples}
     return record
 
 
@@ -186,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.keep or args.profile):
             shutil.rmtree(state_dir, ignore_errors=True)
     medians = {name: s["median"] for name, s in record["scenarios"].items()}
+    if "limit" in record:
+        medians["limit"] = record["limit"]["spread"]
     rows, text = report.table(medians, record["skipped"])
     command = "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"\n{command.strip()}  ({started:%Y-%m-%d %H:%M} UTC, {time.monotonic() - t0:.0f}s)\n")

@@ -10,7 +10,11 @@ server took) and the providers' logs (a provider logs `task NAME: reported (epoc
 acts on). A task has a duplicate when the two together name more than one
 (holder, epoch); it is lost when it did not end Succeeded with a recorded success. A
 SIGKILLed provider may die between its write and its log line: such results are
-recorded but unlogged, which is counted but is no fault. Each run of the command
+recorded but unlogged, which is counted but is no fault. With retention on (the full
+plan: spec.retention.succeededTasks Delete) a succeeded Task is deleted once the job's
+status records its index: then that record (status.succeededIndexes) says it
+succeeded, and the providers' logs are what is left to name its accepted results
+(a kept Task still adds its history). Each run of the command
 also appends the task's name to a file, so re-executions (expected under faults:
 work is at-least-once, results exactly-once) are counted too.
 
@@ -29,15 +33,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from taskmill.operator.indexranges import IndexRanges
+
 from bench.context import CAPABILITY, Bench
 from bench.procs import Launcher, Proc
 from bench.stack import list_tasks, parse_time, wait_job
 from taskmill.kube import Kube
-from taskmill.kube.paths import BATCHJOBS
+from taskmill.kube.paths import BATCHJOBS, EVENTS
 from tests.builders import make_batchjob
 from tests.harness import ControlPlane
 
 JOB = "chaos"
+# The operator's Event reasons for a lease it ended because renewals stopped.
+EXPIRY_REASONS = ("LeaseExpired", "ProviderLost")
 # The provider's log line for a final write the API server took: (holder, task, epoch).
 ACCEPTED = re.compile(
     r" (\S+) taskmill\.provider\.keeper: task (\S+): reported \(epoch (\d+)\) -> Succeeded"
@@ -60,6 +68,7 @@ class Plan:
     task_seconds: float
     lease_seconds: int = 5
     grace_seconds: float = 1.0  # the operator's --lease-grace-seconds
+    retention: str = ""  # spec.retention.succeededTasks; "": the default (Auto)
     # (fraction of tasks succeeded, fault): applied in order as the job progresses
     faults: tuple[tuple[float, str], ...] = (
         (0.10, KILL),
@@ -76,6 +85,7 @@ FULL = Plan(
     providers=8,
     slots=4,
     task_seconds=0.5,
+    retention="Delete",
     faults=(
         (0.10, KILL),
         (0.20, RESTART),
@@ -103,6 +113,7 @@ class Outcome:
     expired: int  # leases the operator expired
     expired_in_outage: int  # of those, expired while the API server was stopped or after
     makespan: float
+    tasks_left: int  # Task objects at the end (retention deletes the recorded ones)
     faults: list[str] = field(default_factory=list)
 
 
@@ -160,11 +171,13 @@ class Chaos:
         for proc in self.providers:
             proc.wait_ready("serving")
         self._start_operator()
-        spec = {
+        spec: dict[str, Any] = {
             "range": {"start": 0, "end": plan.tasks},
             "lease": {"durationSeconds": plan.lease_seconds},
             "retry": {"maxAttempts": 20, "backoffSeconds": 0},
         }
+        if plan.retention:
+            spec["retention"] = {"succeededTasks": plan.retention}
         started = time.time()
         await self.kube.create(
             BATCHJOBS.path(self.namespace), make_batchjob(JOB, CAPABILITY).spec(**spec).obj()
@@ -237,12 +250,19 @@ class Chaos:
     async def _verify(self, job: dict[str, Any], started: float) -> Outcome:
         items = await list_tasks(self.kube, self.namespace)
         logged: dict[str, set[tuple[str, int]]] = defaultdict(set)
+        accepted = duplicates = unlogged = expired = in_outage = 0
         for proc in self.providers:
             for holder, name, epoch in ACCEPTED.findall(proc.log_text()):
                 logged[name].add((holder, int(epoch)))
         names = {f"{JOB}-{i}" for i in range(self.plan.tasks)}
-        succeeded = set()
-        accepted = duplicates = unlogged = expired = in_outage = 0
+        # Deleted once recorded: the job's record is their only trace besides the logs.
+        record = IndexRanges.parse(job.get("status", {}).get("succeededIndexes") or "")
+        kept = {t["metadata"]["name"] for t in items}
+        succeeded = {f"{JOB}-{i}" for i in range(self.plan.tasks) if i in record} - kept
+        for name in succeeded:
+            results = logged[name]
+            accepted += len(results) == 1
+            duplicates += max(0, len(results) - 1)
         for t in items:
             name, status = t["metadata"]["name"], t.get("status", {})
             history = status.get("history") or []
@@ -256,10 +276,13 @@ class Chaos:
             accepted += len(results) == 1
             duplicates += max(0, len(results) - 1)
             unlogged += bool(recorded - logged[name])
+        if self.plan.retention:
+            # Most Tasks, and their histories, are gone: the operator's Events on them remain.
+            expired, in_outage = await self._expiry_events()
         runs = self.runs_file.read_text().split() if self.runs_file.exists() else []
         done = [
             parse_time(t["status"]["completionTime"])
-            for t in items
+            for t in [*items, job]
             if t.get("status", {}).get("completionTime")
         ]
         return Outcome(
@@ -274,8 +297,20 @@ class Chaos:
             expired=expired,
             expired_in_outage=in_outage,
             makespan=(max(done) - started) if done else float("nan"),
+            tasks_left=len(items),
             faults=self.faults,
         )
+
+    async def _expiry_events(self) -> tuple[int, int]:
+        """Leases the operator ended for want of renewals, from its Events on the Tasks
+        (one per ending): how many, and how many of them in the API server outage."""
+        listed = await self.kube.list_objects(EVENTS.path(self.namespace))
+        times = [
+            parse_time(e["eventTime"])
+            for e in listed["items"]
+            if e.get("reason") in EXPIRY_REASONS and e.get("regarding", {}).get("kind") == "Task"
+        ]
+        return len(times), sum(1 for at in times if self._in_outage(at))
 
     def _in_outage(self, at: float) -> bool:
         if self.outage is None:
@@ -315,7 +350,8 @@ async def bench_run(bench: Bench, seed: int) -> dict[str, Any]:
     bench.say(
         f"chaos: job {outcome.job_phase}, lost {outcome.lost}, duplicates {outcome.duplicates}, "
         f"{outcome.executions} executions for {outcome.tasks} tasks, "
-        f"{outcome.expired} leases expired ({outcome.expired_in_outage} in the API outage)"
+        f"{outcome.expired} leases expired ({outcome.expired_in_outage} in the API outage), "
+        f"{outcome.tasks_left} Tasks left"
     )
     return {
         "seed": seed,
@@ -326,6 +362,7 @@ async def bench_run(bench: Bench, seed: int) -> dict[str, Any]:
         "expired": outcome.expired,
         "expired_in_outage": outcome.expired_in_outage,
         "makespan_s": outcome.makespan,
+        "tasks_left": outcome.tasks_left,
         "job_succeeded": float(outcome.job_phase == "Succeeded"),
         "faults_applied": len(outcome.faults),
         "detail": {"faults": outcome.faults, "job_phase": outcome.job_phase},

@@ -4,17 +4,25 @@ A tight asyncio client over taskmill.kube sends the same kind of write a
 claim or a completion is (a JSON Patch of tasks/status with `test` ops that pass and
 `add` ops that change the object, so every request is a real etcd write), from
 several processes at once so the client is not what limits the rate.
+
+One short measurement is no yardstick on a shared machine: two 8 s probes on the same
+machine gave 243/s and 403/s. So the Yardstick measures for longer and again around
+every run it is the yardstick of (limit, run, limit, run, limit): each run is judged
+against the limits measured just before and just after it, and the report shows the
+spread of all of them beside every ratio.
 """
 
 import asyncio
 import itertools
+import math
 import multiprocessing
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.context import CAPABILITY, Bench
 from bench.stack import task_body
+from bench.stats import median
 from taskmill.kube import Kube, load_connection
 from taskmill.kube.paths import TASKS
 
@@ -27,7 +35,7 @@ class Load:
     objects: int = 256
     processes: int = 2
     concurrency: int = 32  # in flight per process
-    seconds: float = 8.0
+    seconds: float = 20.0
 
 
 def patch_ops(n: int) -> list[dict[str, Any]]:
@@ -99,3 +107,44 @@ async def limit(bench: Bench, load: Load) -> dict[str, Any]:
         f"({apiserver_ms:.1f} ms of apiserver CPU each)"
     )
     return {"raw_writes_per_s": rate, "writes": writes, "apiserver_cpu_ms_per_write": apiserver_ms}
+
+
+@dataclass
+class Yardstick:
+    """The limit, measured between the runs judged against it; shared by the scenarios
+    of one bench invocation so that every sample counts toward the spread."""
+
+    load: Load
+    # A sample this recent serves as the next run's "before" (the last run's "after").
+    reuse_seconds: float = 30.0
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    _last_end: float = -math.inf
+
+    async def before(self, bench: Bench) -> float:
+        """The limit just before a run: the last sample when it was just taken."""
+        if time.monotonic() - self._last_end > self.reuse_seconds:
+            await self._measure(bench)
+        return float(self.samples[-1]["raw_writes_per_s"])
+
+    async def after(self, bench: Bench) -> float:
+        return await self._measure(bench)
+
+    async def _measure(self, bench: Bench) -> float:
+        sample = await limit(bench, self.load)
+        self.samples.append(sample)
+        self._last_end = time.monotonic()
+        return float(sample["raw_writes_per_s"])
+
+    def spread(self) -> dict[str, float]:
+        """Every sample's raw rate: lowest, median, highest, and how many of how long."""
+        rates = [float(s["raw_writes_per_s"]) for s in self.samples]
+        return {
+            "min": min(rates),
+            "median": median(rates),
+            "max": max(rates),
+            "samples": len(rates),
+            "seconds": self.load.seconds,
+            "apiserver_cpu_ms_per_write": median(
+                [float(s["apiserver_cpu_ms_per_write"]) for s in self.samples]
+            ),
+        }

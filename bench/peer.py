@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.context import CAPABILITY, Bench
+from bench.limit import Yardstick
 from bench.stack import wait_job
 from bench.throughput import WRITE_VERBS
 from taskmill.kube.paths import BATCHJOBS, ResourcePath
@@ -173,7 +174,10 @@ async def run_taskmill(bench: Bench, items: int, batch_size: int) -> float:
     return elapsed
 
 
-async def peer(bench: Bench, items: int) -> dict[str, Any]:
+async def peer(bench: Bench, items: int, yardstick: Yardstick) -> dict[str, Any]:
+    """Both sides between two measurements of the limit (bench.limit): the ratio is
+    reported with the limit's spread, which says how steady the machine was."""
+    await yardstick.before(bench)
     peers = Peers(bench, bench.launcher.log_dir)
     peers.start()
     try:
@@ -186,6 +190,7 @@ async def peer(bench: Bench, items: int) -> dict[str, Any]:
         batched_s = await run_taskmill(bench, items, BATCH)
     finally:
         peers.stop()
+    await yardstick.after(bench)
     bench.say(
         f"peer: Indexed Job {job_s:.1f}s ({job_writes:.1f} writes per item), taskmill "
         f"{taskmill_s:.1f}s, taskmill with batchSize {BATCH} {batched_s:.1f}s"

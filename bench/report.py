@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.limit import MIN_WRITES_PER_TASK
 from bench.stats import median
 
 Medians = dict[str, dict[str, float]]
@@ -22,6 +23,8 @@ class Row:
     fmt: str
     target: str = ""
     ok: Callable[[float, Medians], bool] | None = None
+    # shown beside the value: how far it moves over the limit's spread (bench.limit)
+    spread: Callable[[Medians], str] | None = None
 
 
 def _get(scenario: str, key: str) -> Callable[[Medians], float]:
@@ -36,20 +39,47 @@ def _peer_ratio(key: str) -> Callable[[Medians], float]:
     return ratio
 
 
+def _limit_spread(per_write: float = 1.0) -> Callable[[Medians], str]:
+    """The lowest and highest limit measured, and how many samples of how long."""
+
+    def spread(m: Medians) -> str:
+        limit = m.get("limit", {})
+        if not limit:
+            return ""
+        low, high = limit["min"] / per_write, limit["max"] / per_write
+        return f"{low:.0f}-{high:.0f} over {limit['samples']:.0f} x {limit['seconds']:.0f} s"
+
+    return spread
+
+
+def _fraction_spread(m: Medians) -> str:
+    """The fraction against the highest and the lowest limit measured."""
+    limit, tasks_per_s = m.get("limit", {}), m.get("throughput", {}).get("tasks_per_s")
+    if not limit or tasks_per_s is None:
+        return ""
+    writes = tasks_per_s * MIN_WRITES_PER_TASK
+    return f"{writes / limit['max']:.2f}-{writes / limit['min']:.2f} over the limit's spread"
+
+
 ROWS = [
     Row(
-        "limit", "API server raw status patches/s", _get("throughput", "raw_writes_per_s"), "{:.0f}"
+        "limit",
+        "API server raw status patches/s (median of the samples)",
+        _get("limit", "median"),
+        "{:.0f}",
+        spread=_limit_spread(),
     ),
     Row(
         "limit",
         "limit = raw / 3 writes per task (tasks/s)",
-        _get("throughput", "limit_tasks_per_s"),
+        lambda m: _get("limit", "median")(m) / MIN_WRITES_PER_TASK,
         "{:.0f}",
+        spread=_limit_spread(MIN_WRITES_PER_TASK),
     ),
     Row(
         "limit",
         "apiserver CPU ms per raw write",
-        _get("throughput", "apiserver_cpu_ms_per_raw_write"),
+        _get("limit", "apiserver_cpu_ms_per_write"),
         "{:.1f}",
     ),
     Row(
@@ -79,11 +109,12 @@ ROWS = [
     Row("throughput", "makespan s", _get("throughput", "makespan_s"), "{:.1f}"),
     Row(
         "throughput",
-        "fraction of the limit (tasks/s x 3 / raw)",
+        "fraction of the limit (tasks/s x 3 / raw before and after)",
         _get("throughput", "limit_fraction"),
         "{:.2f}",
         ">= 0.50",
         lambda v, _: v >= 0.5,
+        _fraction_spread,
     ),
     Row(
         "cost",
@@ -134,6 +165,10 @@ ROWS = [
         _get("steady", "expected_lease_writes_per_s"),
         "{:.2f}",
     ),
+    Row("steady", "providers", _get("steady", "providers"), "{:.0f}"),
+    Row("steady", "provider processes", _get("steady", "provider_processes"), "{:.0f}"),
+    Row("steady", "apiserver CPU (cores busy)", _get("steady", "apiserver_cpu_cores"), "{:.2f}"),
+    Row("steady", "apiserver peak RSS MiB", _get("steady", "apiserver_peak_rss_mib"), "{:.0f}"),
     Row(
         "cost",
         "LIST requests in the run",
@@ -337,11 +372,12 @@ def table(m: Medians, skipped: dict[str, str]) -> tuple[list[dict[str, str]], st
         if math.isnan(value):
             continue
         verdict = "" if row.ok is None else ("ok" if row.ok(value, m) else "MISS")
+        spread = "" if row.spread is None else row.spread(m)
         rows.append(
             {
                 "scenario": row.scenario,
                 "metric": row.label,
-                "value": row.fmt.format(value),
+                "value": row.fmt.format(value) + (f" ({spread})" if spread else ""),
                 "target": row.target,
                 "verdict": verdict,
             }

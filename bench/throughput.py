@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.context import CAPABILITY, Bench
-from bench.limit import MIN_WRITES_PER_TASK, Load, limit
+from bench.limit import MIN_WRITES_PER_TASK, Yardstick
 from bench.procs import Proc, requests_of, wait_quiet
 from bench.stack import list_tasks, parse_time, rejected_status_patches, wait_job
+from bench.stats import median
 from taskmill.kube.paths import BATCHJOBS
 from tests.builders import make_batchjob
 from tests.harness.metrics import diff, request_counts
@@ -118,10 +119,10 @@ def cost_rows(
     return rows
 
 
-async def throughput(bench: Bench, shape: Shape, load: Load) -> dict[str, Any]:
-    """The API server's raw rate, then the job on the same machine a moment later: the
+async def throughput(bench: Bench, shape: Shape, yardstick: Yardstick) -> dict[str, Any]:
+    """The job between two measurements of the API server's raw rate (bench.limit): the
     machine is shared, so the two are only comparable when measured back to back."""
-    raw = await limit(bench, load)
+    before = await yardstick.before(bench)
     namespace = await bench.namespace("tput")
     operator = bench.launcher.operator(namespace)
     providers = bench.fleet(namespace, shape.providers, shape.slots)
@@ -131,6 +132,7 @@ async def throughput(bench: Bench, shape: Shape, load: Load) -> dict[str, Any]:
         result = await run_job(bench, namespace, shape.tasks, operator, providers)
     finally:
         await bench.cleanup(namespace, [operator, *providers])
+    raw = median([before, await yardstick.after(bench)])
     op_requests, prov_requests = result["operator"], result["providers"]
     server: dict[str, int] = result["server"]
     # Requests by the operator and the providers: the server's totals also hold the
@@ -154,10 +156,8 @@ async def throughput(bench: Bench, shape: Shape, load: Load) -> dict[str, Any]:
     providers_ms = result["cpu_s"].get("providers", 0.0) * 1000 / shape.tasks
     providers_own_ms = result["cpu_s"].get("providers (own)", 0.0) * 1000 / shape.tasks
     return {
-        "raw_writes_per_s": raw["raw_writes_per_s"],
-        "limit_tasks_per_s": raw["raw_writes_per_s"] / MIN_WRITES_PER_TASK,
-        "limit_fraction": tasks_per_s * MIN_WRITES_PER_TASK / raw["raw_writes_per_s"],
-        "apiserver_cpu_ms_per_raw_write": raw["apiserver_cpu_ms_per_write"],
+        "raw_writes_per_s": raw,  # the limits just before and after this run
+        "limit_fraction": tasks_per_s * MIN_WRITES_PER_TASK / raw,
         "apiserver_cpu_ms_per_task": apiserver_ms,
         # all providers together, the commands they ran included
         "provider_cpu_ms_per_task": providers_ms,

@@ -10,22 +10,30 @@ presence Lease's instance (status.lease.presenceInstance) counts as renewed when
 that Lease is, so a holder renews one Lease, not each of its tasks. A lease lives
 while either its own renewTime or its holder's presence is fresh; when the presence
 Lease lapses, every lease of that holder ends at once (planning.PROVIDER_LOST).
+
+The watch may lag, so a lapse seen here is checked before it ends anything: LapseCheck
+reads the holder's Lease back from the API server, once per holder per pass.
 """
 
+import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from taskmill.operator.observer import ObserverClock, Sight, stale_at
 from taskmill.operator.store import TaskRow
+from taskmill.operator.taskwrites import TRANSIENT
 from taskmill.operator.watching import reflector
 
 from taskmill.api.meta import LABEL_PROVIDER, PROVIDER_LEASE_PREFIX
 from taskmill.api.presence import Provider, provider_from_lease
+from taskmill.kube import ApiError, KubeApi
 from taskmill.kube.api import ListWatch
 from taskmill.kube.observer import Observer
 from taskmill.kube.paths import LEASES
 from taskmill.kube.reflector import Reflector
+
+log = logging.getLogger(__name__)
 
 ProviderKey = tuple[str, str]
 
@@ -146,6 +154,71 @@ class ProviderPresence:
         """The next observer time a live provider turns stale, if it does not renew."""
         ahead = [self._stale_at(k, p) for k, p in self._providers.items()]
         return min((t for t in ahead if t > now), default=None)
+
+
+class LapseCheck:
+    """Reads a holder's presence Lease back before its leases end as lapsed.
+
+    The lapse is judged from the watch, and a watch can lag: a renewal it has not yet
+    delivered would otherwise let the operator end leases whose holder still runs them
+    (and a second holder claim the tasks). The Lease as read now goes into the cached
+    view, so the plan made again from it decides: a renewal, or a new instance, keeps
+    the leases (a renewal restarts the observer clock); the same record still lapsed,
+    or no Lease at all, ends them. One read per holder per pass, however many of its
+    tasks end."""
+
+    def __init__(
+        self, kube: KubeApi, presence: ProviderPresence, monotonic: Callable[[], float]
+    ) -> None:
+        self._kube = kube
+        self._presence = presence
+        self._mono = monotonic
+        self._read: set[ProviderKey] = set()  # read back this pass
+        self._unread: set[ProviderKey] = set()  # could not be read this pass
+
+    def new_pass(self) -> None:
+        self._read.clear()
+        self._unread.clear()
+
+    async def reread(self, namespace: str, holders: Iterable[str]) -> bool:
+        """Read back the presence Leases of `holders` not yet read this pass; whether
+        any was read (then the plan is made again from the view they updated)."""
+        fresh = {
+            key
+            for key in ((namespace, h) for h in holders)
+            if key not in self._read and key not in self._unread
+        }
+        for key in sorted(fresh):
+            await self._reread(key)
+        return bool(fresh)
+
+    def unread(self, namespace: str) -> frozenset[str]:
+        """Holders of the namespace whose Lease could not be read this pass: their
+        leases are kept until it can be."""
+        return frozenset(h for ns, h in self._unread if ns == namespace)
+
+    async def _reread(self, key: ProviderKey) -> None:
+        namespace, holder = key
+        name = PROVIDER_LEASE_PREFIX + holder
+        try:
+            body = await self._kube.get(LEASES.path(namespace, name))
+        except ApiError as e:
+            if e.status != 404:
+                return self._failed(key, e)
+            self._presence.delete({"metadata": {"namespace": namespace, "name": name}})
+        except TRANSIENT as e:
+            return self._failed(key, e)
+        else:
+            self._presence.put(body, self._mono())
+        self._read.add(key)
+        return None
+
+    def _failed(self, key: ProviderKey, error: BaseException) -> None:
+        log.warning(
+            "could not read a lapsed presence Lease back; its holder's leases are kept",
+            extra={"provider": key, "error": str(error)},
+        )
+        self._unread.add(key)
 
 
 def presence_reflector(

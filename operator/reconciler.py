@@ -22,8 +22,8 @@ from taskmill.operator.events import NORMAL, Recorder, regarding
 from taskmill.operator.jobstatus import JobFacts, compute_status, status_changed
 from taskmill.operator.metrics import OperatorMetrics
 from taskmill.operator.ownership import ForeignTasks, foreign_tasks
-from taskmill.operator.planning import Situation, plan
-from taskmill.operator.presence import ProviderPresence
+from taskmill.operator.planning import LEASE_EXPIRED, PROVIDER_LOST, Plan, Situation, plan
+from taskmill.operator.presence import LapseCheck, ProviderPresence
 from taskmill.operator.retention import Record, doomed, next_record
 from taskmill.operator.splitting import (
     REASON_SPLIT_CHANGED,
@@ -34,7 +34,7 @@ from taskmill.operator.splitting import (
     task_count,
 )
 from taskmill.operator.statemetrics import snapshot
-from taskmill.operator.store import JobKey, JobTasks, Store
+from taskmill.operator.store import JobKey, JobTasks, Store, TaskRow
 from taskmill.operator.taskwrites import TRANSIENT, TaskWriter
 from taskmill.operator.ttl import dependents_holding, ttl_expires_at
 from taskmill.operator.validation import Problem, validate
@@ -47,6 +47,7 @@ from taskmill.kube.paths import BATCHJOBS
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_ERROR = 5.0
+LAPSES = (LEASE_EXPIRED, PROVIDER_LOST)
 PUBLISH_SECONDS = 1.0  # how stale the exported state gauges may be
 FAILED_CREATE = "FailedCreate"
 # Conditions whose change to this status is worth an Event on the BatchJob.
@@ -126,6 +127,7 @@ class Reconciler:
         self._kube = kube
         self._store = store
         self._presence = presence
+        self._lapses = None if presence is None else LapseCheck(kube, presence, monotonic)
         self._recorder = recorder
         self._settings = settings
         self._wall = wall
@@ -147,6 +149,8 @@ class Reconciler:
 
     async def run(self) -> None:
         while True:
+            if self._lapses is not None:
+                self._lapses.new_pass()
             self._notice_presence()
             dirty = self._store.take_dirty()
             now = self._mono()
@@ -229,7 +233,7 @@ class Reconciler:
         stopped = bool(a.stop_reason)
         # Planned whatever the assessment: a job that turned invalid after it started
         # still has its running work stopped and its Pending Tasks withdrawn.
-        p = plan(self._situation(job, tasks, total, a, foreign, now, mono), tasks)
+        p = await self._plan(self._situation(job, tasks, total, a, foreign, now, mono), tasks)
         if p.create and recorded is None:
             # Record the split before the first Task exists (and show the job's total:
             # creating a large job's first Tasks takes seconds).
@@ -258,6 +262,23 @@ class Reconciler:
         wake_in = min(p.wake_in, status_wake, RETRY_AFTER_ERROR if outcome.failed else math.inf)
         wake_in = min(wake_in, await self._retire(job, tasks, total))
         return min(wake_in, await self._collect_finished(job, now))
+
+    async def _plan(self, s: Situation, tasks: JobTasks) -> Plan:
+        """The plan, once every lapse it acts on is confirmed: the presence Lease of each
+        holder whose bound leases it would end is read back first, and the plan made
+        again from what was read (taskmill.operator.presence.LapseCheck)."""
+        p = plan(s, tasks)
+        if self._lapses is None:
+            return p
+        namespace = s.job.metadata.namespace
+        while await self._lapses.reread(namespace, {r.holder for r, _ in _lapsing(p)}):
+            p = plan(s, tasks)
+        unread = self._lapses.unread(namespace)
+        kept = [(r, kind) for r, kind in _lapsing(p) if r.holder in unread]
+        if kept:
+            p.expire = [e for e in p.expire if e not in kept]
+            p.wake_at(RETRY_AFTER_ERROR)
+        return p
 
     def _adopt(self, job: BatchJob, tasks: JobTasks) -> None:
         """Take the finished indexes the job's status records (operator.retention)."""
@@ -449,6 +470,13 @@ def _capabilities(job: BatchJob, total: int) -> frozenset[str]:
     if job.spec.tasks is None:
         return frozenset({job.spec.capability})
     return frozenset(task_capability(job.spec, i) for i in range(total))
+
+
+def _lapsing(p: Plan) -> list[tuple[TaskRow, str]]:
+    """The lease ends a plan makes because a presence Lease looked lapsed: those of
+    leases bound to one (a lease its holder renews itself is ended by a compare-and-swap
+    on its renewTime, which a racing renewal wins)."""
+    return [(r, kind) for r, kind in p.expire if kind in LAPSES and r.presence_instance]
 
 
 def _seconds_until(instant: datetime | None, now: datetime) -> float:
