@@ -44,7 +44,11 @@ class Scenario:
 
 
 def scenarios(
-    quick: bool, seed: int, scale_items: int | None = None, scale_retention: str | None = None
+    quick: bool,
+    seed: int,
+    scale_items: int | None = None,
+    scale_retention: str | None = None,
+    scale_batch_size: int = 1,
 ) -> list[Scenario]:
     tput = Shape()
     items = scale_items or (10_000 if quick else 100_000)
@@ -61,7 +65,13 @@ def scenarios(
         Scenario("chaos", 3, lambda b, i: chaos.bench_run(b, seed + i)),
         Scenario("pools", 1, lambda b, _: pools.pools(b)),
         Scenario("peer", 1, lambda b, _: peer.peer(b, items=1000), peer.unavailable),
-        Scenario("scale", 1, lambda b, _: scale.scale(b, items=items, retention=scale_retention)),
+        Scenario(
+            "scale",
+            1,
+            lambda b, _: scale.scale(
+                b, items=items, retention=scale_retention, batch_size=scale_batch_size
+            ),
+        ),
         Scenario("status", 3, lambda b, _: statusengine.status_engine(b)),
         Scenario("views", 1, lambda b, _: views.views(b)),
         Scenario("files", 1, lambda b, _: files.files(b), files.unavailable),
@@ -92,6 +102,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--scale-retention",
         choices=["Auto", "Keep", "Delete"],
         help="spec.retention.succeededTasks of the scale job (default: unset, i.e. Auto)",
+    )
+    p.add_argument(
+        "--scale-batch-size",
+        type=int,
+        default=1,
+        help="batchSize of the scale job: items per task (default 1)",
     )
     p.add_argument("--keep", action="store_true", help="keep the state dir (logs, request tallies)")
     p.add_argument(
@@ -127,7 +143,9 @@ async def run_scenario(
 async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any]:
     chosen = [
         s
-        for s in scenarios(args.quick, args.seed, args.scale_items, args.scale_retention)
+        for s in scenarios(
+            args.quick, args.seed, args.scale_items, args.scale_retention, args.scale_batch_size
+        )
         if not args.scenario or s.name in args.scenario
     ]
     plane, cluster = start_control_plane(state_dir)

@@ -24,7 +24,7 @@ from taskmill.operator.metrics import OperatorMetrics
 from taskmill.operator.ownership import ForeignTasks, foreign_tasks
 from taskmill.operator.planning import Situation, plan
 from taskmill.operator.presence import ProviderPresence
-from taskmill.operator.retention import Record, doomed, next_record
+from taskmill.operator.retention import Record, next_record, retirement
 from taskmill.operator.splitting import (
     REASON_SPLIT_CHANGED,
     SplitJudgement,
@@ -279,13 +279,17 @@ class Reconciler:
         pass; returns when to look again: at once while more are left, later after a
         failed delete."""
         limit = self._settings.max_live_tasks
-        indexes = doomed(tasks, job.spec.retention, total, limit)
-        if not indexes:
+        going = retirement(tasks, job.spec.retention, total, limit, final=finished(job))
+        if not going.size:
             return math.inf
-        doomed_tasks = [(i, tasks.finished[i].uid) for i in indexes]
-        if await self._writes.delete_finished(job, doomed_tasks):
+
+        def uids(indexes: list[int]) -> list[tuple[int, str]]:
+            return [(i, tasks.finished[i].uid) for i in indexes]
+
+        blocks = {b: uids(indexes) for b, indexes in going.blocks.items()}
+        if await self._writes.delete_finished(job, blocks, uids(going.singles)):
             return RETRY_AFTER_ERROR
-        return 0.0 if len(indexes) == limit else math.inf
+        return 0.0 if going.size >= limit else math.inf
 
     def _judge(self, job: BatchJob, tasks: JobTasks, now: datetime) -> tuple[int, Findings]:
         """The job's total and everything judged about it before planning."""
