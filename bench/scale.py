@@ -72,18 +72,18 @@ async def scale(
     cpu_before = bench.cpu(groups)
     sampler = asyncio.create_task(_sample(bench, namespace, operator, peaks))
     last_report = [0.0]
+    tasks = -(-items // batch_size)
 
     def progress(body: dict[str, Any]) -> None:
         if time.monotonic() - last_report[0] > 30:
             last_report[0] = time.monotonic()
             counts = body.get("status", {}).get("counts", {})
             bench.say(
-                f"scale: {counts.get('succeeded', 0)}/{items} succeeded, "
+                f"scale: {counts.get('succeeded', 0)}/{tasks} tasks succeeded, "
                 f"operator peak RSS {operator.peak_rss_kib / 1024:.0f} MiB"
             )
 
     try:
-        tasks = -(-items // batch_size)
         bench.say(f"scale: {items} items in {tasks} tasks, {providers} providers x {slots}")
         started = time.monotonic()
         spec: dict[str, Any] = {

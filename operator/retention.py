@@ -13,8 +13,8 @@ recorded or deleted: a job has at most its live bound of them.
 
 Deletes go by blocks of indexes (splitting.BLOCK_SIZE; each Task is labelled with its
 job's uid and its block): once status records every index of a block as succeeded, one
-deletecollection removes the block's Tasks, a hundredth of the requests of a DELETE per
-Task. A block that can no longer become whole (an index in it failed) goes Task by
+deletecollection removes the block's Tasks: one request per BLOCK_SIZE Tasks instead
+of a DELETE each. A block that can no longer become whole (an index in it failed) goes Task by
 Task, each with a uid precondition. Recorded Tasks of a block that is still running
 wait for it, but never more than the live bound of them: beyond that the oldest go
 Task by Task, so a straggler cannot keep a job's objects unbounded.

@@ -20,7 +20,11 @@ from taskmill.files.keys import item_path, item_source
 # removes its Tasks (operator.retention) instead of one DELETE per Task.
 LABEL_JOB_UID = "taskmill.io/batchjob-uid"
 LABEL_BLOCK = "taskmill.io/block"
-BLOCK_SIZE = 100
+# The API server deletes a collection's objects one after another (kube-apiserver
+# --delete-collection-workers defaults to 1), so a block's request lasts as long as its
+# deletes in series: blocks of 100 outlasted the operator's 5 s request cap on a loaded
+# server. 25 keeps one to about a second and still cuts the requests 25-fold.
+BLOCK_SIZE = 25
 
 
 def block_of(index: int) -> int:

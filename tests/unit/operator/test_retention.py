@@ -68,7 +68,7 @@ def test_only_recorded_tasks_go_and_the_lowest_failed_stay() -> None:
 
 
 B = BLOCK_SIZE
-TOTAL = 3 * B + 50  # blocks 0-2 of B indexes, block 3 of 50
+TOTAL = 3 * B + 10  # blocks 0-2 of B indexes, block 3 of 10
 
 
 @pytest.mark.parametrize(

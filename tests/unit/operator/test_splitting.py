@@ -69,7 +69,7 @@ def test_build_task_names_owns_labels_and_inherits_or_overrides() -> None:
         "taskmill.io/batchjob": "resize",
         "taskmill.io/capability": "gpu",
         "taskmill.io/batchjob-uid": "u-1",
-        "taskmill.io/block": "0",  # index // 100: what a block's deletecollection selects
+        "taskmill.io/block": "0",  # index // BLOCK_SIZE: what a block's deletecollection selects
     }
     assert a["metadata"]["ownerReferences"] == [
         {
