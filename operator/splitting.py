@@ -15,31 +15,6 @@ from taskmill.api import BatchJob, BatchJobSpec, SplitRecord
 from taskmill.api.meta import API_VERSION, LABEL_BATCHJOB, LABEL_CAPABILITY
 from taskmill.files.keys import item_path, item_source
 
-# Every Task carries its job's uid and its block (index // BLOCK_SIZE) as labels, so that
-# once status records a whole block as succeeded, one deletecollection selecting both
-# removes its Tasks (operator.retention) instead of one DELETE per Task.
-LABEL_JOB_UID = "taskmill.io/batchjob-uid"
-LABEL_BLOCK = "taskmill.io/block"
-# The API server deletes a collection's objects one after another (kube-apiserver
-# --delete-collection-workers defaults to 1), so a block's request lasts as long as its
-# deletes in series: blocks of 100 outlasted the operator's 5 s request cap on a loaded
-# server. 25 keeps one to about a second and still cuts the requests 25-fold.
-BLOCK_SIZE = 25
-
-
-def block_of(index: int) -> int:
-    return index // BLOCK_SIZE
-
-
-def block_span(block: int, total: int) -> tuple[int, int]:
-    """The indexes [start, end) of a block of a job of `total` tasks."""
-    return block * BLOCK_SIZE, min((block + 1) * BLOCK_SIZE, total)
-
-
-def block_selector(job_uid: str, block: int) -> str:
-    """The label selector of one block's Tasks: this job's (by uid, so never a namesake's)."""
-    return f"{LABEL_JOB_UID}={job_uid},{LABEL_BLOCK}={block}"
-
 
 def task_count(spec: BatchJobSpec) -> int:
     """How many Tasks the job splits into."""
@@ -193,12 +168,7 @@ def build_task(job: BatchJob, index: int) -> dict[str, Any]:
         "metadata": {
             "name": task_name(meta.name, index),
             "namespace": meta.namespace,
-            "labels": {
-                LABEL_BATCHJOB: meta.name,
-                LABEL_CAPABILITY: capability,
-                LABEL_JOB_UID: meta.uid,
-                LABEL_BLOCK: str(block_of(index)),
-            },
+            "labels": {LABEL_BATCHJOB: meta.name, LABEL_CAPABILITY: capability},
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,

@@ -22,7 +22,7 @@ from taskmill.operator.events import Recorder, regarding
 from taskmill.operator.leaseends import TIMED_OUT, Note, cancel_notes, end_lease
 from taskmill.operator.ownership import deleted_note, deletion_preconditions
 from taskmill.operator.planning import Plan
-from taskmill.operator.splitting import block_selector, build_task, task_name
+from taskmill.operator.splitting import build_task, task_name
 from taskmill.operator.store import Store, TaskRow
 
 from taskmill.api import BatchJob, ObjectMeta, TaskPhase, protocol
@@ -31,7 +31,6 @@ from taskmill.kube.paths import BATCHJOBS, TASKS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Doomed = tuple[int, str]  # a recorded Task to delete: (index, uid)
 
 # What a request can fail with besides a bug: the API server's refusal or the network.
 TRANSIENT = (ApiError, aiohttp.ClientError, TimeoutError)
@@ -136,42 +135,14 @@ class TaskWriter:
             return False
         return True
 
-    async def delete_finished(
-        self, job: BatchJob, blocks: dict[int, list[Doomed]], singles: list[Doomed]
-    ) -> int:
-        """Delete finished Tasks the job's status records, given as (index, uid): whole
-        recorded blocks with one deletecollection each, the rest each only as that very
-        Task (a uid precondition), so a namesake is never touched. Gone already (404) or
-        replaced (409) counts as done. Returns how many requests failed: a later pass
-        retries them, finding their Tasks still recorded."""
+    async def delete_finished(self, job: BatchJob, doomed: list[tuple[int, str]]) -> int:
+        """Delete finished Tasks the job's status records, given as (index, uid): each only
+        as that very Task (a uid precondition), so a namesake is never touched. Gone
+        already (404) or replaced (409) counts as done. Returns how many deletes failed:
+        a later pass retries them, finding their Tasks still recorded."""
         meta = job.metadata
-        unlabelled: list[Doomed] = []
-        failed = await self._all(
-            *(self._delete_block(meta, b, tasks, unlabelled) for b, tasks in blocks.items())
-        )
-        failed += await self._all(
-            *(self._delete_finished(meta, i, uid) for i, uid in [*singles, *unlabelled])
-        )
+        failed = await self._all(*(self._delete_finished(meta, i, uid) for i, uid in doomed))
         return len(failed)
-
-    async def _delete_block(
-        self, meta: ObjectMeta, block: int, tasks: list[Doomed], unlabelled: list[Doomed]
-    ) -> None:
-        """One request for a block whose every index status records as succeeded: the
-        selector names the job's uid and the block, so only those Tasks match. The ones
-        it did not take (made before Tasks had block labels) go one by one after."""
-        gone = await self._kube.request(
-            "DELETE",
-            TASKS.path(meta.namespace),
-            params={"labelSelector": block_selector(meta.uid, block)},
-        )
-        taken: set[int] = set()
-        for item in gone.get("items", []):
-            index = int(item["spec"]["index"])
-            taken.add(index)
-            name = task_name(meta.name, index)
-            self._store.deleted((meta.namespace, meta.name), meta.uid, name, index)
-        unlabelled.extend(task for task in tasks if task[0] not in taken)
 
     async def _delete_finished(self, meta: ObjectMeta, index: int, uid: str) -> None:
         name = task_name(meta.name, index)

@@ -38,7 +38,7 @@ STATUS_DEFAULTS: dict[str, Callable[[], Json]] = {
 @dataclass(frozen=True)
 class Request:
     """One request as the fake saw it. `verb` is one of get, list, create, delete,
-    delete_collection, json_patch, merge_patch, watch."""
+    json_patch, merge_patch, watch."""
 
     verb: str
     path: str
@@ -127,8 +127,6 @@ class FakeKube:
                 return self._create(path, body)
             case "delete":
                 return self._delete(path, body)
-            case "delete_collection":
-                return self._delete_collection(path, params or {})
             case "json_patch":
                 return self._json_patch(path, body)
             case _:
@@ -212,13 +210,6 @@ class FakeKube:
         self._announce("DELETED", _key(path), obj)
         return copy.deepcopy(obj)
 
-    def _delete_collection(self, path: str, params: dict[str, str]) -> Json:
-        """Every object of the collection the selectors match; the answer lists them."""
-        gone = [o for o in self.items(path) if _selected(o, params)]
-        for obj in gone:
-            self._delete(f"{path}/{obj['metadata']['name']}", None)
-        return {"kind": "List", "items": copy.deepcopy(gone)}
-
     def _json_patch(self, path: str, ops: list[Json]) -> Json:
         obj = copy.deepcopy(self._existing(path))
         for op in ops:
@@ -286,7 +277,7 @@ def _verb(method: str, content_type: str, params: dict[str, str] | None) -> str:
         case "POST":
             return "create"
         case "DELETE":
-            return "delete" if params is None else "delete_collection"
+            return "delete"
         case "PATCH" if content_type == JSON_PATCH:
             return "json_patch"
         case "PATCH" if content_type == MERGE_PATCH:

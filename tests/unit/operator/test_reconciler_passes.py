@@ -322,77 +322,27 @@ def test_no_task_is_created_before_the_split_is_on_record() -> None:
     assert world.kube.count("create", TASKS.path(NS)) == 4
 
 
-def _remaining(world: World) -> list[str]:
-    return sorted(t["metadata"]["name"] for t in world.kube.items(TASKS.path(NS)))
-
-
-def test_succeeded_tasks_are_recorded_in_one_status_write_before_their_block_goes() -> None:
+def test_succeeded_tasks_are_recorded_in_one_status_write_before_they_are_deleted() -> None:
     world = World()
     world.job(retention={"succeededTasks": "Delete"})
-    world.run()  # creates the four Tasks: block 0
+    world.run()  # creates the four Tasks
     for index in (0, 1):
         world.task(index, phase="Succeeded")
     world.kube.requests.clear()
 
-    world.run()  # recorded; the block still runs, so its recorded Tasks wait
-
-    assert [(r.verb, r.path.rsplit("/", 1)[-1]) for r in world.kube.requests] == [
-        ("merge_patch", "status")
-    ]
-    job = world.read_job()
-    assert (job.status.succeeded_indexes, job.status.progress) == ("0-1", "2/4")
-    for index in (2, 3):
-        world.task(index, phase="Succeeded")
-    world.kube.requests.clear()
-
-    world.run()  # the block is recorded whole: one request takes its Tasks
+    world.run()
 
     verbs = [(r.verb, r.path.rsplit("/", 1)[-1]) for r in world.kube.requests]
-    # (the Succeeded Event between them is posted by the status write)
-    assert [v for v in verbs if v[1] != "events"] == [
-        ("merge_patch", "status"),
-        ("delete_collection", "tasks"),
+    assert verbs == [("merge_patch", "status"), ("delete", "job-0"), ("delete", "job-1")]
+    job = world.read_job()
+    assert (job.status.succeeded_indexes, job.status.progress) == ("0-1", "2/4")
+    assert sorted(t["metadata"]["name"] for t in world.kube.items(TASKS.path(NS))) == [
+        "job-2",
+        "job-3",
     ]
-    assert world.read_job().status.succeeded_indexes == "0-3"
-    assert _remaining(world) == []
     world.run()  # nothing recreated, nothing deleted twice
     assert world.kube.count("create", TASKS.path(NS)) == 0
-    assert world.kube.count("delete_collection") == 1
-
-
-def test_a_block_delete_takes_only_its_own_jobs_tasks() -> None:
-    """The selector names the job's uid and the block: a Task of another job, or of an
-    earlier job of the same name, in the same block stays."""
-    world = World()
-    world.job("other")
-    world.task(0, job="other", phase="Succeeded")
-    world.job(retention={"succeededTasks": "Delete"})
-    world.run()
-    for index in range(4):
-        world.task(index, phase="Succeeded")
-
-    world.run()
-
-    assert _remaining(world) == ["other-0"]
-
-
-def test_a_recorded_task_without_block_labels_is_deleted_by_itself() -> None:
-    """Tasks made by an operator from before block labels: the block's request leaves
-    them, and each goes by a DELETE with its uid as precondition."""
-    world = World()
-    world.job(retention={"succeededTasks": "Delete"})
-    world.run()
-    for index in range(4):
-        world.task(index, phase="Succeeded")
-    old = world.kube.objects[TASKS.path(NS, "job-3")]["metadata"]
-    del old["labels"]["taskmill.io/block"]
-
-    world.run()
-
-    assert [(r.path.rsplit("/", 1)[-1], r.body) for r in world.kube.sent("delete")] == [
-        ("job-3", {"preconditions": {"uid": old["uid"]}})
-    ]
-    assert _remaining(world) == []
+    assert world.kube.count("delete") == 2
 
 
 def test_nothing_is_deleted_while_the_record_is_not_written() -> None:
@@ -422,16 +372,9 @@ def test_a_recorded_task_left_by_a_crash_is_deleted_and_counted_once() -> None:
 
     created = sorted(r.body["metadata"]["name"] for r in world.kube.sent("create", TASKS.path(NS)))
     assert created == ["job-2", "job-3"]  # never 0 or 1 again
+    assert [r.path.rsplit("/", 1)[-1] for r in world.kube.sent("delete")] == ["job-0"]
     job = world.read_job()
     assert (job.status.counts.succeeded, job.status.counts.pending) == (2, 2)
-    for index in (2, 3):
-        world.task(index, phase="Succeeded")
-
-    world.run()  # block 0 is recorded whole: job-0 goes with job-2 and job-3
-
-    assert _remaining(world) == []
-    assert world.kube.count("delete_collection") == 1
-    assert world.read_job().status.counts.succeeded == 4
 
 
 def test_kept_tasks_are_recorded_and_stay() -> None:
@@ -452,14 +395,28 @@ def test_a_failed_delete_is_retried_later() -> None:
     world = World()
     world.job(retention={"succeededTasks": "Delete"})
     world.run()
-    for index in range(4):
-        world.task(index, phase="Succeeded")
-    error = ApiError(500, "InternalError", "etcd")
-    world.kube.fail(on("delete_collection", TASKS.path(NS)), error)
+    world.task(0, phase="Succeeded")
+    world.kube.fail(on("delete", TASKS.path(NS)), ApiError(500, "InternalError", "etcd"))
 
     assert world.run() == RETRY_AFTER_ERROR
-    assert len(_remaining(world)) == 4
+    assert TASKS.path(NS, "job-0") in world.kube.objects
 
     world.run()
-    assert _remaining(world) == []
-    assert world.read_job().status.counts.succeeded == 4
+    assert TASKS.path(NS, "job-0") not in world.kube.objects
+    assert world.read_job().status.counts.succeeded == 1
+
+
+def test_a_pass_deletes_at_most_one_round_of_the_write_pool() -> None:
+    """So the next pass, which creates, never waits behind a long queue of deletes; a
+    pass that leaves deletes behind asks to be run again at once."""
+    world = World(write_concurrency=2)
+    world.job(retention={"succeededTasks": "Delete"})
+    world.run()
+    for index in range(3):
+        world.task(index, phase="Succeeded")
+
+    assert world.run() == 0.0
+    assert world.kube.count("delete") == 2
+    world.run()
+    assert world.kube.count("delete") == 3
+    assert world.read_job().status.counts.succeeded == 3

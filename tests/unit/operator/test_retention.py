@@ -4,8 +4,7 @@ finished index once whether its Task is still there or gone."""
 import pytest
 from taskmill.operator.counting import tally
 from taskmill.operator.indexranges import IndexRanges
-from taskmill.operator.retention import Retirement, deletes_tasks, next_record, retirement
-from taskmill.operator.splitting import BLOCK_SIZE
+from taskmill.operator.retention import deletes_tasks, doomed, next_record
 from taskmill.operator.store import JobTasks
 
 from taskmill.api import TaskPhase
@@ -58,59 +57,10 @@ def test_only_recorded_tasks_go_and_the_lowest_failed_stay() -> None:
     rows = [row(0, S), row(1, F), row(2, F), row(3, F), row(4, S), row(5, C), row(6, F)]
     tasks = job_tasks(*rows)
     tasks.adopt(ranges("0"), ranges("1-3,6"))  # 4 succeeded but is not recorded yet
-    # The block (0-6) cannot become whole: a failed index is in it. Only once the job
-    # is final do its recorded Tasks go at all, one by one: block 0 still runs (4, 5).
-    assert retirement(tasks, DELETE, 7, limit=100) == Retirement()
-    assert retirement(tasks, DELETE, 7, limit=100, final=True).singles == [0, 3, 6]
-    assert retirement(tasks, DELETE, 7, limit=2, final=True).singles == [0, 3]
+    assert doomed(tasks, DELETE, 7, limit=100) == [0, 3, 6]
+    assert doomed(tasks, DELETE, 7, limit=2) == [0, 3]
     keep = RetentionPolicy.model_validate({"succeededTasks": "Keep"})
-    assert retirement(tasks, keep, 7, limit=100, final=True) == Retirement()
-
-
-B = BLOCK_SIZE
-TOTAL = 3 * B + 10  # blocks 0-2 of B indexes, block 3 of 10
-
-
-@pytest.mark.parametrize(
-    ("succeeded", "failed", "limit", "blocks", "singles"),
-    [
-        # a block recorded whole as succeeded goes in one request; the last is short
-        (f"0-{B - 1}", "", 500, [0], []),
-        (f"{3 * B}-{TOTAL - 1}", "", 500, [3], []),
-        # a block still running waits for its last Tasks
-        (f"0-{B - 2}", "", 500, [], []),
-        # ... but only `limit` recorded Tasks wait: the oldest beyond go one by one
-        (f"0-{B - 2},{B}-{2 * B - 2}", "", B, [], list(range(B - 2))),
-        # a block that can never be whole (a failed index) goes Task by Task
-        (f"0-{B - 2}", f"{B - 1}", 500, [], list(range(B - 1))),
-        # at most `limit` Tasks a pass, lowest blocks first; one block always fits
-        (f"0-{TOTAL - 1}", "", 2 * B, [0, 1], []),
-        (f"0-{TOTAL - 1}", "", 10, [0], []),
-    ],
-)
-def test_recorded_tasks_go_by_whole_blocks(
-    succeeded: str, failed: str, limit: int, blocks: list[int], singles: list[int]
-) -> None:
-    finished = ranges(succeeded)
-    tasks = job_tasks(
-        *(
-            row(i, S if i in finished else F if i in ranges(failed) else TaskPhase.RUNNING)
-            for i in range(TOTAL)
-        )
-    )
-    tasks.adopt(finished, ranges(failed))
-    going = retirement(tasks, DELETE, TOTAL, limit)
-    assert (sorted(going.blocks), going.singles) == (blocks, singles)
-    for block, indexes in going.blocks.items():
-        assert indexes == [i for i in range(TOTAL) if i // B == block]
-
-
-def test_a_block_whose_tasks_are_partly_gone_goes_whole() -> None:
-    """After a crash mid-block, or a relist, only some of a recorded block's Tasks are
-    left: the block still goes in one request, naming the ones left."""
-    tasks = job_tasks(*(row(i, S) for i in range(5, B)))
-    tasks.adopt(ranges(f"0-{B - 1}"), ranges(""))
-    assert retirement(tasks, DELETE, 2 * B, 500).blocks == {0: list(range(5, B))}
+    assert doomed(tasks, keep, 7, limit=100) == []
 
 
 def test_each_finished_index_counts_once_present_recorded_or_gone() -> None:

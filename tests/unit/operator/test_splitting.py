@@ -68,8 +68,6 @@ def test_build_task_names_owns_labels_and_inherits_or_overrides() -> None:
     assert b["metadata"]["labels"] == {
         "taskmill.io/batchjob": "resize",
         "taskmill.io/capability": "gpu",
-        "taskmill.io/batchjob-uid": "u-1",
-        "taskmill.io/block": "0",  # index // BLOCK_SIZE: what a block's deletecollection selects
     }
     assert a["metadata"]["ownerReferences"] == [
         {
