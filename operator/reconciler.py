@@ -277,13 +277,8 @@ class Reconciler:
     async def _retire(self, job: BatchJob, tasks: JobTasks, total: int) -> float:
         """Delete the recorded finished Tasks spec.retention lets go, a bounded batch per
         pass; returns when to look again: at once while more are left, later after a
-        failed delete.
-
-        A batch is one round of the write pool: the pass's creates went first, and the
-        next pass, which creates again, waits for no more than that round. Up to 500
-        deletes a pass starved the split (a 10,000-item job never got past 282 of its
-        500 unfinished Tasks)."""
-        limit = min(self._settings.max_live_tasks, self._settings.write_concurrency)
+        failed delete."""
+        limit = self._settings.max_live_tasks
         indexes = doomed(tasks, job.spec.retention, total, limit)
         if not indexes:
             return math.inf

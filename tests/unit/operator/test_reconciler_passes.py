@@ -404,19 +404,3 @@ def test_a_failed_delete_is_retried_later() -> None:
     world.run()
     assert TASKS.path(NS, "job-0") not in world.kube.objects
     assert world.read_job().status.counts.succeeded == 1
-
-
-def test_a_pass_deletes_at_most_one_round_of_the_write_pool() -> None:
-    """So the next pass, which creates, never waits behind a long queue of deletes; a
-    pass that leaves deletes behind asks to be run again at once."""
-    world = World(write_concurrency=2)
-    world.job(retention={"succeededTasks": "Delete"})
-    world.run()
-    for index in range(3):
-        world.task(index, phase="Succeeded")
-
-    assert world.run() == 0.0
-    assert world.kube.count("delete") == 2
-    world.run()
-    assert world.kube.count("delete") == 3
-    assert world.read_job().status.counts.succeeded == 3
