@@ -51,6 +51,7 @@ def scenarios(
     yardstick: Yardstick | None = None,
     size: steady.Size | None = None,
     files_mib: int = 4,
+    scale_batch_size: int = 1,
 ) -> list[Scenario]:
     tput = Shape()
     yard = yardstick or Yardstick(Load())
@@ -65,7 +66,13 @@ def scenarios(
         Scenario("chaos", 3, lambda b, i: chaos.bench_run(b, seed + i)),
         Scenario("pools", 1, lambda b, _: pools.pools(b)),
         Scenario("peer", 1, lambda b, _: peer.peer(b, 1000, yard), peer.unavailable),
-        Scenario("scale", 1, lambda b, _: scale.scale(b, items=items, retention=scale_retention)),
+        Scenario(
+            "scale",
+            1,
+            lambda b, _: scale.scale(
+                b, items=items, retention=scale_retention, batch_size=scale_batch_size
+            ),
+        ),
         Scenario("status", 3, lambda b, _: statusengine.status_engine(b)),
         Scenario("views", 1, lambda b, _: views.views(b)),
         Scenario(
@@ -122,6 +129,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="the steady scenario's fleet, e.g. 200x25/50: 200 providers of 25 slots, 50 "
         "agents per process (default 40x25 one per process; --quick: 10x20)",
     )
+    p.add_argument(
+        "--scale-batch-size",
+        type=int,
+        default=1,
+        help="batchSize of the scale job: items per task (default 1)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the state dir (logs, request tallies)")
     p.add_argument(
         "--profile",
@@ -165,6 +178,7 @@ async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any
             yardstick=yard,
             size=args.steady_size,
             files_mib=args.files_mib,
+            scale_batch_size=args.scale_batch_size,
         )
         if not args.scenario or s.name in args.scenario
     ]

@@ -262,11 +262,24 @@ ROWS = [
         lambda v, _: v == 0,
     ),
     Row("scale", "items", _get("scale", "items"), "{:.0f}"),
+    Row("scale", "tasks", _get("scale", "tasks"), "{:.0f}"),
     Row("scale", "time s", _get("scale", "seconds"), "{:.0f}"),
+    Row("scale", "tasks/s", _get("scale", "tasks_per_s"), "{:.1f}"),
     Row("scale", "peak unfinished Task objects", _get("scale", "peak_unfinished"), "{:.0f}"),
     Row("scale", "peak Task objects", _get("scale", "peak_objects"), "{:.0f}"),
     Row("scale", "operator DELETEs per task", _get("scale", "operator_deletes_per_task"), "{:.2f}"),
+    Row(
+        "scale", "operator requests per task", _get("scale", "operator_requests_per_task"), "{:.2f}"
+    ),
     Row("scale", "Task objects at the end", _get("scale", "objects_at_end"), "{:.0f}"),
+    Row("scale", "apiserver CPU ms per task", _get("scale", "apiserver_cpu_ms_per_task"), "{:.1f}"),
+    Row("scale", "operator CPU ms per task", _get("scale", "operator_cpu_ms_per_task"), "{:.1f}"),
+    Row(
+        "scale",
+        "provider CPU ms per task (own)",
+        _get("scale", "provider_own_cpu_ms_per_task"),
+        "{:.1f}",
+    ),
     Row("scale", "operator peak RSS MiB", _get("scale", "operator_peak_rss_mib"), "{:.0f}"),
     Row("scale", "apiserver peak RSS MiB", _get("scale", "apiserver_peak_rss_mib"), "{:.0f}"),
     Row(

@@ -55,7 +55,12 @@ async def _sample(bench: Bench, namespace: str, operator: Proc, peaks: dict[str,
 
 
 async def scale(
-    bench: Bench, items: int, providers: int = 8, slots: int = 4, retention: str | None = None
+    bench: Bench,
+    items: int,
+    providers: int = 8,
+    slots: int = 4,
+    retention: str | None = None,
+    batch_size: int = 1,
 ) -> dict[str, Any]:
     namespace = await bench.namespace("scale")
     operator = bench.launcher.operator(namespace)
@@ -63,22 +68,29 @@ async def scale(
     operator.wait_ready("loaded state")
     apiserver_before = _apiserver_rss_kib(bench)
     peaks = {"unfinished": 0, "objects": 0, "apiserver_rss_kib": apiserver_before}
+    groups = {"operator": [operator], "providers": fleet}
+    cpu_before = bench.cpu(groups)
     sampler = asyncio.create_task(_sample(bench, namespace, operator, peaks))
     last_report = [0.0]
+    tasks = -(-items // batch_size)
 
     def progress(body: dict[str, Any]) -> None:
         if time.monotonic() - last_report[0] > 30:
             last_report[0] = time.monotonic()
             counts = body.get("status", {}).get("counts", {})
             bench.say(
-                f"scale: {counts.get('succeeded', 0)}/{items} succeeded, "
+                f"scale: {counts.get('succeeded', 0)}/{tasks} tasks succeeded, "
                 f"operator peak RSS {operator.peak_rss_kib / 1024:.0f} MiB"
             )
 
     try:
-        bench.say(f"scale: {items} items, {providers} providers x {slots}")
+        bench.say(f"scale: {items} items in {tasks} tasks, {providers} providers x {slots}")
         started = time.monotonic()
-        spec: dict[str, Any] = {"range": {"start": 0, "end": items}, "retry": {"backoffSeconds": 0}}
+        spec: dict[str, Any] = {
+            "range": {"start": 0, "end": items},
+            "batchSize": batch_size,
+            "retry": {"backoffSeconds": 0},
+        }
         if retention is not None:
             spec["retention"] = {"succeededTasks": retention}
         await bench.kube.create(
@@ -92,6 +104,7 @@ async def scale(
         objects = await _count(bench, namespace)
         apiserver_end = _apiserver_rss_kib(bench)
         requests = operator.requests()
+        cpu_after = bench.cpu(groups)
     finally:
         sampler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -104,10 +117,13 @@ async def scale(
         f"{operator.peak_rss_kib / 1024:.0f} MiB, kube-apiserver RSS "
         f"{apiserver_before / 1024:.0f} -> peak {apiserver_peak / 1024:.0f} MiB"
     )
+    cpu_ms = {k: (cpu_after[k] - cpu_before.get(k, 0.0)) * 1000 / tasks for k in cpu_after}
     return {
         "items": float(items),
+        "tasks": float(tasks),
         "seconds": seconds,
         "items_per_s": items / seconds,
+        "tasks_per_s": tasks / seconds,
         "peak_unfinished": float(peaks["unfinished"]),
         "peak_objects": float(peaks["objects"]),
         "objects_at_end": float(objects),
@@ -115,10 +131,16 @@ async def scale(
         "apiserver_peak_rss_mib": apiserver_peak / 1024,
         "apiserver_rss_growth_mib": (apiserver_peak - apiserver_before) / 1024,
         "apiserver_end_rss_mib": apiserver_end / 1024,
-        "operator_deletes_per_task": requests["DELETE tasks"] / items,
+        "operator_deletes_per_task": requests["DELETE tasks"] / tasks,
+        "operator_requests_per_task": sum(requests.values()) / tasks,
+        "apiserver_cpu_ms_per_task": cpu_ms.get("kube-apiserver", 0.0),
+        "operator_cpu_ms_per_task": cpu_ms["operator"],
+        "provider_own_cpu_ms_per_task": cpu_ms["providers (own)"],
         "detail": {
             "job_phase": job["status"]["phase"],
             "retention": retention or "Auto",
-            "operator_requests_per_task": {k: v / items for k, v in sorted(requests.items())},
+            "batch_size": batch_size,
+            "operator_requests_per_task": {k: v / tasks for k, v in sorted(requests.items())},
+            "cpu_ms_per_task": {k: round(v, 2) for k, v in sorted(cpu_ms.items())},
         },
     }
