@@ -161,7 +161,8 @@ def test_operator_rbac_covers_its_writes_but_not_secrets(install: Install) -> No
     operator = install.operator
 
     assert can_i(operator, "create", "tasks.taskmill.io")
-    assert can_i(operator, "deletecollection", "tasks.taskmill.io")
+    assert can_i(operator, "delete", "tasks.taskmill.io")
+    assert not can_i(operator, "deletecollection", "tasks.taskmill.io")  # never used
     assert can_i(operator, "patch", "batchjobs.taskmill.io", "status")
     assert can_i(operator, "create", "events")
     assert can_i(operator, "update", "leases.coordination.k8s.io")
