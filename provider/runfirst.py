@@ -158,8 +158,12 @@ class RunFirst:
         return busy
 
     def start(self, task: Task) -> None:
-        """Run a Pending task now; it holds a slot until its one write is answered."""
+        """Run a Pending task now; it holds a slot until its one write is answered. A
+        task already running here (a relist brings it back: it is still Pending) is
+        not run twice."""
         name = task.metadata.name
+        if name in self.runs:
+            return
         self._keeper.claiming(name)
         workdir = Path(tempfile.mkdtemp(prefix=f"taskmill-{name}-"))
         started = self._clock.wall()

@@ -791,6 +791,25 @@ def test_a_run_first_write_loses_to_a_claim_made_meanwhile(
     assert read_task(cluster, namespace, "t").status == before.status
 
 
+def test_a_run_first_write_cannot_land_on_a_cancelled_task(
+    cluster: Cluster, crds: list[str], namespace: str
+) -> None:
+    """The job was cancelled while the run was under way: the operator cancelled the
+    free Pending task, and the run's one write fails its test ops."""
+    _optimistic_task(cluster, namespace, "t")
+    seen = read_task(cluster, namespace, "t")
+    patch_status(
+        cluster,
+        namespace,
+        "t",
+        lambda t: protocol.set_phase(t, TaskPhase.CANCELLED, "JobCancelled", NOW),
+    )
+    result = json_patch_status(cluster, namespace, "t", _succeeded_first("provider-a")(seen))
+    assert result.returncode != 0, "a result landed on a cancelled task"
+    task = read_task(cluster, namespace, "t")
+    assert (task.status.phase, task.status.result, task.status.history) == ("Cancelled", None, [])
+
+
 # --- defaults: what the "providers watch only Pending tasks" design rests on ----------
 
 
