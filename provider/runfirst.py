@@ -194,16 +194,21 @@ class RunFirst:
         if timeout is not None:
             timer = asyncio.get_running_loop().call_later(timeout, run.stop_for, Stop.TIMEOUT)
         answer = Answer.DROPPED
+        capability = run.task.spec.capability
+        began = self._clock.mono()
         try:
             outcome = await self._execute(run)
-            if timer is not None:
-                timer.cancel()
             now = self._clock.wall()
             ops = final_patch(run.task, self._config.identity, started, now, outcome, run.stop)
             if ops is None:
                 log.info("task %s: run stopped (%s); nothing written", name, run.stop)
                 answer = Answer.LOST if run.stop == Stop.GONE else Answer.DROPPED
             else:
+                if self._metrics is not None:  # as the keeper counts a claimed attempt
+                    self._metrics.run_duration.labels(capability).observe(
+                        self._clock.mono() - began
+                    )
+                    self._metrics.tasks.labels(capability, outcome_of(ops)).inc()
                 answer = await self._write(name, ops)
         finally:
             if timer is not None:
@@ -211,7 +216,7 @@ class RunFirst:
             self.runs.pop(name, None)
             self.answers[answer] += 1
             if self._metrics is not None:
-                self._metrics.run_first.labels(run.task.spec.capability, answer.value).inc()
+                self._metrics.run_first.labels(capability, answer.value).inc()
             self._keeper.claimed(name, None)
             self._on_freed()
 

@@ -10,6 +10,7 @@ from taskmill.provider.candidates import CandidateSet
 from taskmill.provider.claimer import Claimer
 from taskmill.provider.held import StopReason
 from taskmill.provider.keeper import Executor, Keeper
+from taskmill.provider.metrics import ProviderMetrics
 from taskmill.provider.results import Outcome, handler_outcome
 from taskmill.provider.runfirst import Answer, RunFirst, Stop, answer_of, final_patch
 
@@ -105,9 +106,10 @@ class Setup:
     def __init__(self, api: FakeKube, executor: Executor, *pending: dict[str, Any]) -> None:
         clock, rng = clock_of(ManualClock()), random.Random(0)
         self.freed = 0
+        self.metrics = ProviderMetrics(CONFIG.concurrency)
         self.keeper = Keeper(api, CONFIG, executor, clock, rng, on_freed=lambda: None)
         self.run_first = RunFirst(
-            api, CONFIG, executor, self.keeper, clock, rng, on_freed=self._freed
+            api, CONFIG, executor, self.keeper, clock, rng, self._freed, self.metrics
         )
         self.candidates = CandidateSet(CONFIG.capabilities)
         self.candidates.replace(list(pending))
@@ -143,6 +145,11 @@ def test_an_optimistic_task_runs_first_and_is_written_once() -> None:
         )
         assert s.keeper.load == 0
         assert s.freed == 1
+        registry = s.metrics.registry
+        accepted = {"capability": "cap", "result": "accepted"}
+        assert registry.get_sample_value("taskmill_provider_run_first_total", accepted) == 1
+        succeeded = {"capability": "cap", "outcome": "succeeded"}
+        assert registry.get_sample_value("taskmill_provider_tasks_total", succeeded) == 1
         await s.close()
 
     asyncio.run(main())
