@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from taskmill.provider.agent import PendingTasks
 from taskmill.provider.candidates import CandidateSet
 from taskmill.provider.claimer import Claimer
 from taskmill.provider.held import StopReason
@@ -198,7 +199,8 @@ def test_a_run_whose_task_left_pending_stops_and_writes_nothing() -> None:
         work = UntilCancelled()
         s = Setup(api, work, pending)
         await until(lambda: work.started.is_set())
-        s.run_first.left_pending("t")
+        # The pending watch: the task stopped matching status.phase=Pending.
+        PendingTasks(s.candidates, s.run_first).apply("DELETED", pending)
         await until(lambda: s.run_first.answers[Answer.LOST] == 1)
         assert work.cancelled.is_set()
         assert api.count("json_patch") == 0
