@@ -104,6 +104,7 @@ class Agent:
             self._rng,
             on_freed=lambda: self._claimer.wake(),
             metrics=metrics,
+            restore=self._candidates.restore,
         )
         self._claimer = Claimer(
             kube,

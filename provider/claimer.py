@@ -114,9 +114,10 @@ class Claimer:
                 if task is None:
                     await self._wake.wait()
                     continue
-                if task.spec.claim == ClaimMode.OPTIMISTIC and self._run_first is not None:
+                run_first = self._run_first
+                if task.spec.claim == ClaimMode.OPTIMISTIC and run_first and run_first.usable:
                     self._candidates.discard(task.metadata.name)
-                    self._run_first.start(task)  # claimed with its result, or never
+                    run_first.start(task)  # claimed with its result, or never
                     continue
                 self._claims.spawn(self._claim_and_judge(self._reserve(task)))
         finally:

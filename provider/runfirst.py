@@ -54,6 +54,11 @@ TIMED_OUT = "TimedOut"  # history outcome of a run stopped at spec.timeoutSecond
 TIMEOUT = "Timeout"  # its reason, as the operator writes it for a claimed task
 
 _TRANSIENT = (aiohttp.ClientError, TimeoutError)
+DENIED_HINT = (
+    "claiming Optimistic tasks before running them from now on; check the provider's RBAC "
+    "and that the taskmill admission policy is the chart's current one (older ones refuse "
+    "a claim and result in one write)"
+)
 
 
 class Stop(StrEnum):
@@ -72,6 +77,9 @@ class Answer(StrEnum):
     # Pending while it ran, so the write was not even sent.
     LOST = "lost"
     GONE = "gone"  # 404: the task was deleted
+    # 401/403: RBAC or an admission policy that predates run-first writes; this
+    # provider claims Optimistic tasks first from then on (RunFirst.usable).
+    DENIED = "denied"
     DROPPED = "dropped"  # not written: stopped, or given up at shutdown
 
 
@@ -109,6 +117,8 @@ def answer_of(error: ApiError) -> Answer | None:
         return Answer.LOST
     if error.status == 404:
         return Answer.GONE
+    if error.status in (401, 403):
+        return Answer.DENIED
     return None
 
 
@@ -136,6 +146,8 @@ class RunFirst:
         rng: random.Random,
         on_freed: Callable[[], None],
         metrics: ProviderMetrics | None = None,
+        *,
+        restore: Callable[[Task], None],
     ) -> None:
         self._api = api
         self._config = config
@@ -144,11 +156,18 @@ class RunFirst:
         self._clock = clock
         self._rng = rng
         self._on_freed = on_freed
+        self._restore = restore  # a denied task back among the candidates, to be claimed
         self._metrics = metrics
         self.runs: dict[str, Run] = {}
         self.works = Background()
         self._abandon = asyncio.Event()  # set at the end of a shutdown: stop retrying writes
         self.answers = {answer: 0 for answer in Answer}
+
+    @property
+    def usable(self) -> bool:
+        """False once a run-first write was denied: Optimistic tasks are then claimed
+        first, as any other (which the same policy allows), instead of run in vain."""
+        return self.answers[Answer.DENIED] == 0
 
     def busy_by_capability(self) -> dict[str, int]:
         busy: dict[str, int] = {}
@@ -215,6 +234,8 @@ class RunFirst:
                 timer.cancel()
             self.runs.pop(name, None)
             self.answers[answer] += 1
+            if answer == Answer.DENIED:
+                self._restore(run.task)
             if self._metrics is not None:
                 self._metrics.run_first.labels(capability, answer.value).inc()
             self._keeper.claimed(name, None)
@@ -247,6 +268,8 @@ class RunFirst:
                 )
             except ApiError as e:
                 answer = answer_of(e)
+                if answer == Answer.DENIED:
+                    log.error("task %s: run-first write denied (%s); %s", name, e, DENIED_HINT)
                 if answer is not None:
                     log.info("task %s: run-first result dropped (%s)", name, e)
                     return answer

@@ -95,6 +95,7 @@ def test_the_one_write_claims_and_reports_together(
         (ApiError(422, "Invalid", "test failed"), Answer.LOST),
         (ApiError(409, "Conflict", "modified"), Answer.LOST),
         (ApiError(404, "NotFound", "gone"), Answer.GONE),
+        (ApiError(403, "Forbidden", "an older admission policy"), Answer.DENIED),
         (ApiError(500, "InternalError", "etcd"), None),  # sent again, as it is
         (ApiError(429, "TooManyRequests", "slow down"), None),
     ],
@@ -108,12 +109,20 @@ class Setup:
         clock, rng = clock_of(ManualClock()), random.Random(0)
         self.freed = 0
         self.metrics = ProviderMetrics(CONFIG.concurrency)
-        self.keeper = Keeper(api, CONFIG, executor, clock, rng, on_freed=lambda: None)
-        self.run_first = RunFirst(
-            api, CONFIG, executor, self.keeper, clock, rng, self._freed, self.metrics
-        )
+        self.keeper = Keeper(api, CONFIG, executor, clock, rng, on_freed=self._freed)
         self.candidates = CandidateSet(CONFIG.capabilities)
         self.candidates.replace(list(pending))
+        self.run_first = RunFirst(
+            api,
+            CONFIG,
+            executor,
+            self.keeper,
+            clock,
+            rng,
+            self._freed,
+            self.metrics,
+            restore=self.candidates.restore,
+        )
         self.claimer = Claimer(
             api, CONFIG, self.keeper, self.candidates, clock, rng, run_first=self.run_first
         )
@@ -219,6 +228,28 @@ def test_a_run_stopped_at_shutdown_writes_nothing() -> None:
         await s.close()
         assert s.run_first.answers[Answer.DROPPED] == 1
         assert api.count("json_patch") == 0
+
+    asyncio.run(main())
+
+
+def test_after_a_denied_write_optimistic_tasks_are_claimed_first() -> None:
+    async def main() -> None:
+        pending = [optimistic("t0"), optimistic("t1", index=1)]
+        api = api_with(*pending)
+        api.fail(lambda r: r.verb == "json_patch", ApiError(403, "Forbidden", "policy"))
+        s = Setup(api, Returns(), *pending)
+        await until(
+            lambda: all(
+                api.objects[task_path(name)]["status"]["phase"] == "Succeeded"
+                for name in ("t0", "t1")
+            )
+        )
+        # One run-first write denied; both tasks then claimed, run and reported.
+        assert s.run_first.answers[Answer.DENIED] == 1
+        assert s.run_first.answers[Answer.ACCEPTED] == 0
+        assert api.count("json_patch") == 1 + 2 * 2
+        await s.keeper.works.settle()
+        await s.close()
 
     asyncio.run(main())
 
