@@ -193,8 +193,9 @@ class RunFirst:
         self.works.spawn(self._run(run, started))
 
     def left_pending(self, name: str) -> None:
-        """The pending watch saw the task leave Pending: whatever changed, this run's
-        write can no longer land, so its work is stopped."""
+        """The pending watch saw the task leave Pending: another result, a claim, a
+        cancel or a suspend. Its write would be refused, or the task is not to run now,
+        so its work is stopped."""
         run = self.runs.get(name)
         if run is not None:
             run.stop_for(Stop.GONE)
