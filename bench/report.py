@@ -138,6 +138,38 @@ ROWS = [
     ),
     Row("cost", "Task writes per task", _get("throughput", "task_writes_per_task"), "{:.2f}"),
     Row(
+        "throughput",
+        "tasks/s, spec.claim Optimistic (same job)",
+        _get("throughput", "optimistic_tasks_per_s"),
+        "{:.1f}",
+    ),
+    Row(
+        "throughput",
+        "fraction of the limit, Optimistic (tasks/s x 2 / raw)",
+        _get("throughput", "optimistic_limit_fraction"),
+        "{:.2f}",
+    ),
+    Row(
+        "cost",
+        "writes per task, Optimistic (all resources)",
+        _get("throughput", "optimistic_writes_per_task"),
+        "{:.2f}",
+        "<= 2.1",
+        lambda v, _: v <= 2.1,
+    ),
+    Row(
+        "cost",
+        "Task writes per task, Optimistic",
+        _get("throughput", "optimistic_task_writes_per_task"),
+        "{:.2f}",
+    ),
+    Row(
+        "cost",
+        "rejected status patches per task, Optimistic (lost races)",
+        _get("throughput", "optimistic_rejected_status_patches_per_task"),
+        "{:.2f}",
+    ),
+    Row(
         "cost",
         "provider CPU ms per task (all providers, commands included)",
         _get("throughput", "provider_cpu_ms_per_task"),

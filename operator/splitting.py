@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taskmill.api import BatchJob, BatchJobSpec, SplitRecord
+from taskmill.api.common import ClaimMode
 from taskmill.api.meta import API_VERSION, LABEL_BATCHJOB, LABEL_CAPABILITY
 from taskmill.files.keys import item_path, item_source
 
@@ -157,6 +158,8 @@ def build_task(job: BatchJob, index: int) -> dict[str, Any]:
         "backoffSeconds": spec.retry.backoff_seconds,
         "leaseDurationSeconds": spec.lease.duration_seconds,
     }
+    if spec.claim != ClaimMode.LEASE:
+        task_spec["claim"] = str(spec.claim)
     if spec.timeout_seconds is not None:
         task_spec["timeoutSeconds"] = spec.timeout_seconds
     files = task_files(spec, index)

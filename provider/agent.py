@@ -9,6 +9,8 @@ nothing but its open watches and its presence renewals. The parts:
     Keeper     the held leases: their work, the held-task watch, the final writes
     Heartbeat  (the keeper's) renews unbound leases, reports progress, stops work
                past its own deadline
+    RunFirst   runs tasks of spec.claim Optimistic before claiming them, then claims
+               and reports each in one compare-and-swap
 
 Work is run by an Executor (a command per task, or SDK handlers); the parts decide
 every write around it.
@@ -18,6 +20,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
+from typing import Any
 
 from taskmill.provider.backoff import sleep_unless
 from taskmill.provider.candidates import CandidateSet
@@ -28,6 +31,7 @@ from taskmill.provider.held import StopReason
 from taskmill.provider.keeper import Executor, Keeper
 from taskmill.provider.metrics import ProviderMetrics
 from taskmill.provider.presence import Presence
+from taskmill.provider.runfirst import RunFirst
 from taskmill.provider.watch import Selector, list_watch
 
 from taskmill.api.meta import LABEL_CAPABILITY
@@ -91,6 +95,17 @@ class Agent:
             metrics=metrics,
             presence=self._presence.renewals,
         )
+        self._run_first = RunFirst(
+            kube,
+            config,
+            executor,
+            self._keeper,
+            self._clock,
+            self._rng,
+            on_freed=lambda: self._claimer.wake(),
+            metrics=metrics,
+            restore=self._candidates.restore,
+        )
         self._claimer = Claimer(
             kube,
             config,
@@ -100,6 +115,7 @@ class Agent:
             self._rng,
             pause,
             presence=self._presence.renewals,
+            run_first=self._run_first,
         )
         self._metrics = metrics
         # Readiness: announced, and both watches current.
@@ -158,14 +174,20 @@ class Agent:
         Stopped work gets its kill grace and some time to report; final writes still
         failing after that (the API server unreachable) are given up.
         """
-        works = self._keeper.works
-        if works:
-            log.info("waiting up to %.0fs for %d task(s)", self._config.grace_seconds, len(works))
-            await works.wait(self._config.grace_seconds)
+        works, first = self._keeper.works, self._run_first.works
+        if works or first:
+            running = len(works) + len(first)
+            log.info("waiting up to %.0fs for %d task(s)", self._config.grace_seconds, running)
+            await asyncio.gather(
+                works.wait(self._config.grace_seconds), first.wait(self._config.grace_seconds)
+            )
         self._keeper.stop_all(StopReason.SHUTDOWN)
-        await works.wait(self._config.kill_grace_seconds + REPORT_SECONDS)
+        self._run_first.stop_all()
+        report = self._config.kill_grace_seconds + REPORT_SECONDS
+        await asyncio.gather(works.wait(report), first.wait(report))
         self._keeper.abandon_writes()
-        await works.settle()
+        self._run_first.abandon_writes()
+        await asyncio.gather(works.settle(), first.settle())
         await self._keeper.chores.settle()
 
     def _drain_requested(self, requested: bool) -> bool:
@@ -190,7 +212,7 @@ class Agent:
         await list_watch(
             self._kube,
             pending_selector(self._config),
-            self._candidates,
+            PendingTasks(self._candidates, self._run_first),
             on_change=self._claimer.wake,
             rng=self._rng,
             on_sync=self._sync("pending"),
@@ -207,6 +229,23 @@ class Agent:
             on_sync=self._sync("held"),
             observer=None if self._metrics is None else self._metrics.client,
         )
+
+
+class PendingTasks:
+    """The pending watch's cache: the candidates, and the run-first runs, which stop
+    once their task leaves Pending (their one write could no longer land)."""
+
+    def __init__(self, candidates: CandidateSet, run_first: RunFirst) -> None:
+        self._candidates = candidates
+        self._run_first = run_first
+
+    def replace(self, objects: list[dict[str, Any]]) -> None:
+        self._candidates.replace(objects)
+
+    def apply(self, event_type: str, obj: dict[str, Any]) -> None:
+        self._candidates.apply(event_type, obj)
+        if event_type == "DELETED":
+            self._run_first.left_pending(obj.get("metadata", {}).get("name", ""))
 
 
 def _nothing() -> None:

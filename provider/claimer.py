@@ -21,8 +21,10 @@ from taskmill.provider.clock import Clock
 from taskmill.provider.config import ProviderConfig
 from taskmill.provider.keeper import Claimed, Keeper
 from taskmill.provider.lease_clock import LeaseTiming, PresenceRenewals
+from taskmill.provider.runfirst import RunFirst
 
 from taskmill.api import protocol
+from taskmill.api.common import ClaimMode
 from taskmill.api.protocol import Patch
 from taskmill.api.task import Task
 from taskmill.kube import ApiError, KubeApi
@@ -63,8 +65,10 @@ class Claimer:
         rng: random.Random,
         pause: Pause = sleep_unless,
         presence: PresenceRenewals | None = None,
+        run_first: RunFirst | None = None,
     ) -> None:
         self._api = api
+        self._run_first = run_first  # runs tasks of spec.claim Optimistic before claiming
         # Leases are bound to this presence Lease when given (and the task allows it).
         self._presence = presence
         self._config = config
@@ -110,6 +114,11 @@ class Claimer:
                 if task is None:
                     await self._wake.wait()
                     continue
+                run_first = self._run_first
+                if task.spec.claim == ClaimMode.OPTIMISTIC and run_first and run_first.usable:
+                    self._candidates.discard(task.metadata.name)
+                    run_first.start(task)  # claimed with its result, or never
+                    continue
                 self._claims.spawn(self._claim_and_judge(self._reserve(task)))
         finally:
             await self._claims.settle()
@@ -147,13 +156,17 @@ class Claimer:
         return self._candidates.choose(self._rng, self._spread.k, self._full())
 
     def _full(self) -> frozenset[str]:
-        """Capabilities at their own concurrency limit: running work and claims in flight."""
+        """Capabilities at their own concurrency limit: running work, claims in flight
+        and run-first runs."""
         limits = self._config.capability_concurrency
         if not limits:
             return frozenset()
         busy = self._keeper.busy_by_capability()
         for capability in self._in_flight.values():
             busy[capability] = busy.get(capability, 0) + 1
+        if self._run_first is not None:
+            for capability, running in self._run_first.busy_by_capability().items():
+                busy[capability] = busy.get(capability, 0) + running
         return frozenset(c for c, limit in limits.items() if busy.get(c, 0) >= limit)
 
     def _binding(self, duration: int) -> str:

@@ -63,6 +63,14 @@ class ProviderMetrics:
             buckets=RUN_BUCKETS,
             registry=r,
         )
+        self.run_first = Counter(
+            "taskmill_provider_run_first",
+            "Tasks run before they were claimed (spec.claim Optimistic), by capability and "
+            "what became of their one write: accepted, lost (another result came first, or "
+            "the task left Pending), gone (deleted) or dropped (stopped at shutdown)",
+            ("capability", "result"),
+            registry=r,
+        )
         self.slots = Gauge("taskmill_provider_slots", "Slots this provider offers", registry=r)
         self.slots.set(slots)
         self.renewals = Counter(

@@ -7,7 +7,14 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
-from taskmill.api.common import ApiModel, Condition, JobPhase, NormalizedStatus, ObjectMeta
+from taskmill.api.common import (
+    ApiModel,
+    ClaimMode,
+    Condition,
+    JobPhase,
+    NormalizedStatus,
+    ObjectMeta,
+)
 from taskmill.api.files import FilesSpec
 from taskmill.api.meta import (
     CAPABILITY_PATTERN,
@@ -245,6 +252,25 @@ class BatchJobSpec(ApiModel):
                     "message": "spec.timeoutSeconds cannot be added or removed",
                     "fieldPath": ".timeoutSeconds",
                 },
+                {
+                    # A task run before it is claimed is invisible to the operator, so
+                    # the provider bounds it itself, by the timeout; within one lease,
+                    # so it is short enough to need no heartbeat in the Lease mode either.
+                    "rule": "self.claim != 'Optimistic' || (has(self.timeoutSeconds)"
+                    " && self.timeoutSeconds <= self.lease.durationSeconds)",
+                    "message": "spec.claim Optimistic needs spec.timeoutSeconds, at most "
+                    "spec.lease.durationSeconds: a task run before it is claimed must be short",
+                    "fieldPath": ".claim",
+                },
+                {
+                    # Two providers may run the same task at once; both would write the
+                    # same output objects, and the loser's could replace the winner's.
+                    "rule": "self.claim != 'Optimistic' || !has(self.files)"
+                    " || !has(self.files.outputs) || size(self.files.outputs) == 0",
+                    "message": "spec.claim Optimistic cannot collect spec.files.outputs: two "
+                    "providers running one task would write the same objects",
+                    "fieldPath": ".claim",
+                },
             ],
         }
     )
@@ -319,6 +345,15 @@ class BatchJobSpec(ApiModel):
         default_factory=LeasePolicy,
         description="Lease policy for this job's tasks.",
         json_schema_extra=_immutable("lease", default={}),
+    )
+    claim: ClaimMode = Field(
+        default=ClaimMode.LEASE,
+        description="Lease: a provider claims a task before it runs it (create, claim, "
+        "report: 3 writes). Optimistic: it runs the task first and claims it together "
+        "with the result in one compare-and-swap (2 writes); when two providers race, "
+        "one result is accepted and the other run is wasted. Only for short, idempotent "
+        "tasks without progress reports (docs/architecture.md, Optimistic claims).",
+        json_schema_extra=_immutable("claim", default=ClaimMode.LEASE.value),
     )
     retry: RetryPolicy = Field(
         default_factory=RetryPolicy,

@@ -48,6 +48,15 @@ TERMINAL_TASK_PHASES = frozenset({TaskPhase.SUCCEEDED, TaskPhase.FAILED, TaskPha
 ACTIVE_TASK_PHASES = frozenset({TaskPhase.LEASED, TaskPhase.RUNNING})
 
 
+class ClaimMode(StrEnum):
+    """When a provider claims a task: before running it, or together with its result."""
+
+    LEASE = "Lease"  # claim (lease) first, renew while running, then report: 3 writes
+    # Run first, then claim and report in one compare-and-swap: 2 writes. For short,
+    # idempotent tasks only (docs/architecture.md, "Optimistic claims").
+    OPTIMISTIC = "Optimistic"
+
+
 class JobPhase(StrEnum):
     """Raw lifecycle of a BatchJob."""
 

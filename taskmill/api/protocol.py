@@ -44,6 +44,57 @@ class Fence:
         ]
 
 
+@dataclass(frozen=True)
+class Unclaimed:
+    """The fencing of a task run before it was claimed (spec.claim Optimistic).
+
+    Its one write claims the task and reports the result together. It tests that the
+    task is still the object the run started from (uid: not deleted and made again),
+    still Pending and free, at the epoch and attempt count the run saw: every claim,
+    every ended lease and every counted attempt changes one of them, so the write lands
+    only if nobody claimed the task meanwhile and no result was recorded. A task that
+    was held (suspended, parallelism) and released again in between passes: nothing
+    ran it, and what it runs cannot change (params are immutable).
+    """
+
+    uid: str
+    epoch: int
+    attempts: int
+
+    def tests(self) -> Patch:
+        return [
+            {"op": "test", "path": "/metadata/uid", "value": self.uid},
+            {"op": "test", "path": "/status/phase", "value": TaskPhase.PENDING.value},
+            {"op": "test", "path": "/status/lease/holder", "value": ""},
+            {"op": "test", "path": "/status/lease/epoch", "value": self.epoch},
+            {"op": "test", "path": "/status/attempts", "value": self.attempts},
+        ]
+
+
+def run_first(task: Task, holder: str, started: datetime) -> tuple[Task, Unclaimed]:
+    """A Pending task about to run before it is claimed: the task as its one write will
+    have claimed it (holder at epoch + 1, running since `started`), which the final
+    patches (succeed, fail_attempt) end as they end any lease, and the fencing that
+    write tests instead of a holder's. The write ends at epoch + 2 with the lease free,
+    exactly as a claim followed by a final write would leave it."""
+    status, lease = task.status, task.status.lease
+    claimed_lease = lease.model_copy(update={"holder": holder, "epoch": lease.epoch + 1})
+    claimed = task.model_copy(
+        update={
+            "status": status.model_copy(
+                update={"phase": TaskPhase.RUNNING, "lease": claimed_lease, "start_time": started}
+            )
+        }
+    )
+    fencing = Unclaimed(task.metadata.uid, lease.epoch, status.attempts)
+    return claimed, fencing
+
+
+def started_at(started: datetime) -> Op:
+    """The start time a run-first write records (a claim records it otherwise)."""
+    return {"op": "add", "path": "/status/startTime", "value": timestamp(started)}
+
+
 def normalized_task_status(phase: str, reason: str, attempts: int) -> NormalizedStatus:
     """One Task's normalized status from its raw phase."""
     match phase:
@@ -163,7 +214,7 @@ def _result(result: TaskResult) -> dict[str, Any]:
     return clipped.wire()
 
 
-def succeed(task: Task, fence: Fence, now: datetime, result: TaskResult) -> Patch:
+def succeed(task: Task, fence: Fence | Unclaimed, now: datetime, result: TaskResult) -> Patch:
     """The holder's final write for a successful attempt."""
     freed, history = _end_lease(task, now, "Succeeded", result.reason or "Completed")
     return [
@@ -178,7 +229,7 @@ def succeed(task: Task, fence: Fence, now: datetime, result: TaskResult) -> Patc
 
 def fail_attempt(
     task: Task,
-    fence: Fence,
+    fence: Fence | Unclaimed,
     now: datetime,
     *,
     outcome: str,

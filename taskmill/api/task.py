@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
-from taskmill.api.common import ApiModel, NormalizedStatus, ObjectMeta, TaskPhase
+from taskmill.api.common import ApiModel, ClaimMode, NormalizedStatus, ObjectMeta, TaskPhase
 from taskmill.api.files import FileManifest, FileRecord, TaskFiles
 from taskmill.api.meta import (
     CAPABILITY_PATTERN,
@@ -69,6 +69,12 @@ class TaskSpec(ApiModel):
     files: TaskFiles | None = Field(
         default=None,
         description="Objects staged in before the work and files collected out after it.",
+        json_schema_extra=_IMMUTABLE,
+    )
+    claim: ClaimMode = Field(
+        default=ClaimMode.LEASE,
+        description="Lease: claimed before it runs. Optimistic: run first, then claimed "
+        "together with its result in one compare-and-swap (the job's spec.claim).",
         json_schema_extra=_IMMUTABLE,
     )
     cancel: bool = Field(
@@ -258,6 +264,25 @@ TASK_CRD = CrdInfo(
         ".spec.capability",
         ".spec.batchJob",
         ".status.lease.holder",
+    ),
+    root_validations=(
+        {
+            # A success is written by a lease holder, or, for a task run before it was
+            # claimed, by the one write that claims it and reports: the lease it held
+            # (epoch + 1) is already ended (epoch + 2) and recorded as the newest history
+            # entry. Providers' identities are checked by the admission policy.
+            "rule": "!has(oldSelf.status) || !has(self.status)"
+            " || self.status.phase != 'Succeeded' || oldSelf.status.phase == 'Succeeded'"
+            " || oldSelf.status.phase in ['Leased', 'Running']"
+            " || (self.spec.claim == 'Optimistic' && oldSelf.status.phase == 'Pending'"
+            " && oldSelf.status.lease.holder == ''"
+            " && self.status.lease.epoch == oldSelf.status.lease.epoch + 2"
+            " && has(self.status.history) && size(self.status.history) > 0"
+            " && self.status.history[size(self.status.history) - 1].epoch"
+            " == oldSelf.status.lease.epoch + 1)",
+            "message": "status.phase may become Succeeded only from Leased or Running, or "
+            "straight from Pending in one claim-and-result write when spec.claim is Optimistic",
+        },
     ),
 )
 

@@ -20,9 +20,9 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from taskmill.api.protocol import Fence, Patch, claim, fail_attempt
+from taskmill.api.protocol import Fence, Patch, claim, fail_attempt, run_first, started_at, succeed
 from taskmill.api.statuspolicy import StatusPolicy
-from taskmill.api.task import Task
+from taskmill.api.task import Task, TaskResult
 from taskmill.kube.config import load_connection
 from taskmill.status import default_policy_text
 from tests.harness import Cluster
@@ -176,12 +176,12 @@ def test_operator_rbac_covers_its_writes_but_not_secrets(install: Install) -> No
     assert not can_i(operator, "create", "pods")
 
 
-def _create_task(install: Install, name: str) -> Task:
+def _create_task(install: Install, name: str, **spec: Any) -> Task:
     body = {
         "apiVersion": "taskmill.io/v1alpha1",
         "kind": "Task",
         "metadata": {"name": name, "namespace": install.namespace},
-        "spec": {"batchJob": "job", "index": 0, "capability": CAPABILITY},
+        "spec": {"batchJob": "job", "index": 0, "capability": CAPABILITY, **spec},
     }
     created = install.cluster.kubectl("create", "-o", "json", "-f", "-", input=json.dumps(body))
     return Task.model_validate(json.loads(created.stdout))
@@ -240,17 +240,22 @@ def _claim_for(task: Task, holder: str, capabilities: list[str]) -> Patch:
     return claim(task, holder, capabilities, now, duration_seconds=30, renew_interval_seconds=10)
 
 
-def test_admission_policy_ties_lease_writes_to_the_token_pod_name(install: Install) -> None:
-    task = _create_task(install, "job-0")
+def _wait_for_the_lease_policy(install: Install, task: Task) -> None:
+    """Policies reach the admission plugin asynchronously: wait (with dry runs, which
+    change nothing) until claiming for another pod is refused by this policy."""
+    name = task.metadata.name
 
-    # Policies reach the admission plugin asynchronously: wait (with dry runs, which
-    # change nothing) until claiming for another pod is refused by this policy.
     def refused_for_pod_b() -> bool:
         claim_b = _claim_for(task, "pod-b", [CAPABILITY])
-        attempt = _patch_status(install, "job-0", claim_b, pod="pod-a", dry_run=True)
+        attempt = _patch_status(install, name, claim_b, pod="pod-a", dry_run=True)
         return attempt.status == 403 and "may only claim a free lease" in attempt.message
 
     wait_for(refused_for_pod_b, timeout=30, what="the task-lease admission policy to be active")
+
+
+def test_admission_policy_ties_lease_writes_to_the_token_pod_name(install: Install) -> None:
+    task = _create_task(install, "job-0")
+    _wait_for_the_lease_policy(install, task)
 
     stolen = _patch_status(install, "job-0", _claim_for(task, "pod-b", [CAPABILITY]), pod="pod-a")
     assert stolen.status == 403
@@ -283,6 +288,33 @@ def test_admission_policy_ties_lease_writes_to_the_token_pod_name(install: Insta
     expired = _patch_status(install, "job-0", expire, pod=None, user=install.operator)
     assert expired.status == 200, expired.body
     assert Task.model_validate_json(expired.body).status.lease.holder == ""
+
+
+def _run_first_for(task: Task, holder: str) -> Patch:
+    now = datetime.now(UTC)
+    claimed, fencing = run_first(task, holder, now)
+    return [*succeed(claimed, fencing, now, TaskResult(exit_code=0)), started_at(now)]
+
+
+def test_admission_policy_takes_a_run_first_write_only_in_the_writers_name(
+    install: Install,
+) -> None:
+    task = _create_task(install, "job-1", claim="Optimistic", timeoutSeconds=5)
+    _wait_for_the_lease_policy(install, task)
+
+    forged = _patch_status(install, "job-1", _run_first_for(task, "pod-b"), pod="pod-a")
+    assert forged.status == 403, forged.body
+    assert "provider pod pod-a may only claim a free lease for itself" in forged.message
+
+    own = _patch_status(install, "job-1", _run_first_for(task, "pod-a"), pod="pod-a")
+    assert own.status == 200, own.body
+    done = Task.model_validate_json(own.body)
+    assert (done.status.phase, done.status.history[-1].holder) == ("Succeeded", "pod-a")
+
+    # A Lease-mode task is never claimed and reported in one write, by anyone.
+    plain = _create_task(install, "job-2")
+    refused = _patch_status(install, "job-2", _run_first_for(plain, "pod-a"), pod="pod-a")
+    assert refused.status in (403, 422), refused.body
 
 
 def _presence_lease(name: str, holder: str) -> str:

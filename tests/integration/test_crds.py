@@ -245,6 +245,27 @@ INVALID_CREATES: list[tuple[str, Manifest, list[str]]] = [
         batchjob("x" * 64),
         ["metadata.name of a BatchJob must be at most 63 characters"],
     ),
+    (
+        "optimistic-without-timeout",
+        batchjob("x", claim="Optimistic"),
+        ["spec.claim: Invalid value", "spec.claim Optimistic needs spec.timeoutSeconds"],
+    ),
+    (
+        "optimistic-timeout-beyond-the-lease",
+        batchjob("x", claim="Optimistic", timeoutSeconds=60, lease={"durationSeconds": 30}),
+        ["spec.claim: Invalid value", "at most spec.lease.durationSeconds"],
+    ),
+    (
+        "optimistic-with-outputs",
+        batchjob(
+            "x",
+            claim="Optimistic",
+            timeoutSeconds=10,
+            files={"store": "s", "outputs": [{"path": "out.txt"}]},
+        ),
+        ["spec.claim: Invalid value", "cannot collect spec.files.outputs"],
+    ),
+    ("unknown-claim-mode", batchjob("x", claim="Eager"), ["spec.claim: Unsupported value"]),
 ]
 
 HINT = NEW_NAME_HINT
@@ -257,6 +278,12 @@ INVALID_UPDATES: list[tuple[str, Manifest, Manifest, list[str]]] = [
         batchjob("x", cancel=True),
         batchjob("x", cancel=False),
         ["spec.cancel: Invalid value", "spec.cancel cannot be undone"],
+    ),
+    (
+        "claim-changed",
+        batchjob("x"),
+        batchjob("x", claim="Optimistic", timeoutSeconds=10),
+        ["spec.claim: Invalid value", "spec.claim cannot change once the job exists"],
     ),
     (
         "capability-changed",
@@ -590,6 +617,9 @@ def _replace(path: str, value: Any) -> dict[str, Any]:
     return {"op": "replace", "path": f"/status/{path}", "value": value}
 
 
+STAMP = protocol.timestamp(NOW)
+SUCCEEDED_ONLY = "status.phase may become Succeeded only from Leased or Running"
+
 # Writes a buggy or hostile client might send: no `test` ops, so only CEL stands in
 # the way. (case, how to reach the starting state, the write, part of the message)
 ILLEGAL_STATUS_WRITES = [
@@ -630,6 +660,36 @@ ILLEGAL_STATUS_WRITES = [
         "status.attempts must never decrease",
     ),
     ("unknown-phase", _stay_new, [_replace("phase", "Done")], "Unsupported value"),
+    (
+        "claim-straight-into-succeeded",
+        _stay_new,
+        [
+            _replace("lease/holder", "provider-a"),
+            _replace("lease/epoch", 1),
+            _replace("phase", "Succeeded"),
+        ],
+        SUCCEEDED_ONLY,
+    ),
+    (
+        "run-first-write-on-a-lease-mode-task",
+        _stay_new,
+        [
+            _replace("lease/epoch", 2),
+            _replace(
+                "history",
+                [
+                    {
+                        "epoch": 1,
+                        "holder": "a",
+                        "outcome": "Succeeded",
+                        "time": "2026-01-01T00:00:00Z",
+                    }
+                ],
+            ),
+            _replace("phase", "Succeeded"),
+        ],
+        SUCCEEDED_ONLY,
+    ),
 ]
 
 
@@ -666,6 +726,88 @@ def test_a_stale_holder_is_fenced_off(cluster: Cluster, crds: list[str], namespa
     )
     assert result.returncode != 0
     assert read_task(cluster, namespace, "t").status == before.status
+
+
+def _run_first(holder: str, build: Callable[[Task, protocol.Unclaimed], protocol.Patch]) -> Builder:
+    """The one write of a task run before it was claimed: claim and final write together."""
+
+    def write(task: Task) -> protocol.Patch:
+        claimed, fencing = protocol.run_first(task, holder, NOW)
+        return [*build(claimed, fencing), protocol.started_at(NOW)]
+
+    return write
+
+
+def _succeeded_first(holder: str) -> Builder:
+    return _run_first(
+        holder, lambda t, fencing: protocol.succeed(t, fencing, NOW, TaskResult(exit_code=0))
+    )
+
+
+def _optimistic_task(cluster: Cluster, namespace: str, name: str) -> None:
+    manifest = make_task(name, CAPABILITY).spec(claim="Optimistic").obj()
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+
+
+def test_an_optimistic_task_is_claimed_and_reported_in_one_write(
+    cluster: Cluster, crds: list[str], namespace: str
+) -> None:
+    _optimistic_task(cluster, namespace, "t")
+    failed = _run_first(
+        "provider-a",
+        lambda t, fencing: protocol.fail_attempt(
+            t, fencing, NOW, outcome="Failed", reason="NonZeroExit", backoff_seconds=0
+        ),
+    )
+    task = patch_status(cluster, namespace, "t", failed)
+    assert (task.status.phase, task.status.lease.holder, task.status.lease.epoch) == (
+        "Pending",
+        "",
+        2,
+    )
+    assert task.status.attempts == 1
+    task = patch_status(cluster, namespace, "t", _succeeded_first("provider-b"))
+    assert (task.status.phase, task.status.lease.holder, task.status.lease.epoch) == (
+        "Succeeded",
+        "",
+        4,
+    )
+    assert task.status.start_time == NOW
+    assert [(h.holder, h.epoch, h.outcome) for h in task.status.history] == [
+        ("provider-a", 1, "Failed"),
+        ("provider-b", 3, "Succeeded"),
+    ]
+
+
+def test_a_run_first_write_loses_to_a_claim_made_meanwhile(
+    cluster: Cluster, crds: list[str], namespace: str
+) -> None:
+    _optimistic_task(cluster, namespace, "t")
+    seen = read_task(cluster, namespace, "t")  # the run starts from this state
+    patch_status(cluster, namespace, "t", claim("provider-b"))
+    before = read_task(cluster, namespace, "t")
+    result = json_patch_status(cluster, namespace, "t", _succeeded_first("provider-a")(seen))
+    assert result.returncode != 0, "a second result was accepted"
+    assert read_task(cluster, namespace, "t").status == before.status
+
+
+def test_a_run_first_write_cannot_land_on_a_cancelled_task(
+    cluster: Cluster, crds: list[str], namespace: str
+) -> None:
+    """The job was cancelled while the run was under way: the operator cancelled the
+    free Pending task, and the run's one write fails its test ops."""
+    _optimistic_task(cluster, namespace, "t")
+    seen = read_task(cluster, namespace, "t")
+    patch_status(
+        cluster,
+        namespace,
+        "t",
+        lambda t: protocol.set_phase(t, TaskPhase.CANCELLED, "JobCancelled", NOW),
+    )
+    result = json_patch_status(cluster, namespace, "t", _succeeded_first("provider-a")(seen))
+    assert result.returncode != 0, "a result landed on a cancelled task"
+    task = read_task(cluster, namespace, "t")
+    assert (task.status.phase, task.status.result, task.status.history) == ("Cancelled", None, [])
 
 
 # --- defaults: what the "providers watch only Pending tasks" design rests on ----------

@@ -404,3 +404,24 @@ def test_a_failed_delete_is_retried_later() -> None:
     world.run()
     assert TASKS.path(NS, "job-0") not in world.kube.objects
     assert world.read_job().status.counts.succeeded == 1
+
+
+def test_an_optimistic_task_seen_only_pending_then_succeeded_counts_once() -> None:
+    """A run-first write takes a Task from Pending straight to Succeeded at epoch 2: the
+    operator never saw it Leased or Running, and counts and records it once."""
+    world = World()
+    world.job(claim="Optimistic", timeoutSeconds=5, retention={"succeededTasks": "Delete"})
+    world.run()
+    assert world.read_task("job-0").spec.claim == "Optimistic"
+    history = [{"epoch": 1, "holder": "p", "outcome": "Succeeded", "time": timestamp(T0)}]
+    lease = {"holder": "", "capabilities": [], "epoch": 2}
+    world.task(0, phase="Succeeded", lease=lease, history=history, startTime=timestamp(T0))
+
+    world.run()
+    world.run()
+
+    job = world.read_job()
+    assert (job.status.counts.succeeded, job.status.counts.leased) == (1, 0)
+    assert (job.status.succeeded_indexes, job.status.progress) == ("0", "1/4")
+    assert job.status.start_time is not None
+    assert [r.path.rsplit("/", 1)[-1] for r in world.kube.sent("delete")] == ["job-0"]

@@ -95,6 +95,12 @@ def test_build_task_names_owns_labels_and_inherits_or_overrides() -> None:
     assert "status" not in a
 
 
+def test_an_optimistic_job_makes_optimistic_tasks() -> None:
+    """Lease-mode Tasks leave claim to the CRD default, so their bodies stay as they were."""
+    job = make_job(claim="Optimistic", timeoutSeconds=5)
+    assert build_task(job, 0)["spec"]["claim"] == "Optimistic"
+
+
 def test_missing_indexes_fill_gaps_lowest_first_up_to_the_limit() -> None:
     made = {0, 1, 3, 6}.__contains__
     assert list(missing_indexes(made, 0, 10, 3)) == [2, 4, 5]
