@@ -105,6 +105,7 @@ class Agent:
             on_freed=lambda: self._claimer.wake(),
             metrics=metrics,
             restore=self._candidates.restore,
+            on_race=lambda won: self._claimer.raced(won),
         )
         self._claimer = Claimer(
             kube,

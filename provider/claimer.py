@@ -137,15 +137,22 @@ class Claimer:
         finally:
             self._wake.set()  # its slot is free again, or taken by work
         self._denials = 0
+        self.raced(won)
         if won:
             self.won += 1
-            self._spread.won()
             self._losses = 0
             return
         self.lost += 1
-        self._spread.lost()
         self._losses += 1
         self._delay(claim_delay(self._losses, self._rng))
+
+    def raced(self, won: bool) -> None:
+        """A run-first write's answer widens or narrows the spread as a claim's does:
+        its task stayed Pending while it ran, in every other provider's view."""
+        if won:
+            self._spread.won()
+        else:
+            self._spread.lost()
 
     def _delay(self, seconds: float) -> None:
         self._backoff = max(self._backoff, seconds)
@@ -153,7 +160,15 @@ class Claimer:
     def _next_candidate(self) -> Task | None:
         if self._held or self._keeper.load >= self._config.concurrency:
             return None
-        return self._candidates.choose(self._rng, self._spread.k, self._full())
+        return self._candidates.choose(self._rng, self._window(), self._full())
+
+    def _window(self) -> int:
+        """How many top candidates to choose among: the spread, once more for each pick
+        of this provider still unanswered. Every provider whose slots free together
+        sends several picks at once, and they would race each other's for the same
+        few top candidates otherwise."""
+        runs = 0 if self._run_first is None else len(self._run_first.runs)
+        return min(self._spread.widest, self._spread.k * (1 + len(self._in_flight) + runs))
 
     def _full(self) -> frozenset[str]:
         """Capabilities at their own concurrency limit: running work, claims in flight

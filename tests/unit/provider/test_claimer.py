@@ -132,6 +132,29 @@ def test_claims_for_free_slots_go_out_together() -> None:
     asyncio.run(main())
 
 
+def test_each_unanswered_pick_widens_the_next_ones_window() -> None:
+    """Picks sent together would otherwise race each other's, and every other provider's,
+    for the same few top candidates."""
+
+    async def main() -> None:
+        pending = [task_obj(f"t{i}", index=i) for i in range(40)]
+        api = api_with(*pending)
+        config = dataclasses.replace(CONFIG, concurrency=3, top_k=2)
+        s = Setup(api, *pending, config=config)
+        answers = api.hold(is_claim)
+        runner = asyncio.create_task(s.claimer.run())
+        await until(lambda: len(api.sent("json_patch")) == 3)
+        assert s.claimer._window() == 2 * 4  # three in flight: the spread, four times
+        answers.set()
+        await until(lambda: len(s.keeper.held) == 3)
+        assert s.claimer._window() == 2
+        s.claimer.stop()
+        await runner
+        await s.close()
+
+    asyncio.run(main())
+
+
 def test_no_claims_beyond_a_capabilitys_own_concurrency() -> None:
     async def main() -> None:
         config = dataclasses.replace(

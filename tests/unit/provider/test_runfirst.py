@@ -122,7 +122,9 @@ class Setup:
             self._freed,
             self.metrics,
             restore=self.candidates.restore,
+            on_race=self._raced,
         )
+        self.races: list[bool] = []
         self.claimer = Claimer(
             api, CONFIG, self.keeper, self.candidates, clock, rng, run_first=self.run_first
         )
@@ -131,6 +133,11 @@ class Setup:
     def _freed(self) -> None:
         self.freed += 1
         self.claimer.wake()
+
+    def _raced(self, won: bool) -> None:
+        """A written run's answer, which steers the claimer's spread."""
+        self.races.append(won)
+        self.claimer.raced(won)
 
     async def close(self) -> None:
         self.claimer.stop()
@@ -155,6 +162,7 @@ def test_an_optimistic_task_runs_first_and_is_written_once() -> None:
         )
         assert s.keeper.load == 0
         assert s.freed == 1
+        assert s.races == [True]
         registry = s.metrics.registry
         accepted = {"capability": "cap", "result": "accepted"}
         assert registry.get_sample_value("taskmill_provider_run_first_total", accepted) == 1
@@ -196,6 +204,7 @@ def test_a_run_that_loses_the_race_leaves_the_winners_result() -> None:
         lease = api.objects[task_path("t")]["status"]["lease"]
         assert (lease["holder"], lease["epoch"]) == ("other", 1)
         assert s.keeper.load == 0
+        assert s.races == [False]  # the spread widens, as after a lost claim
         await s.close()
 
     asyncio.run(main())
