@@ -181,6 +181,8 @@ def test_a_run_holds_its_slot_until_its_write_is_answered() -> None:
         s = Setup(api, work, *pending)
         await until(lambda: len(s.run_first.runs) == CONFIG.concurrency)
         assert s.keeper.load == CONFIG.concurrency
+        # Each unanswered run widens the next pick's window: its task is still Pending.
+        assert s.claimer._window() == CONFIG.top_k * (1 + CONFIG.concurrency)
         assert api.count("json_patch") == 0
         work.finish.set()
         await until(lambda: s.run_first.answers[Answer.ACCEPTED] == 3)
