@@ -28,7 +28,7 @@ from taskmill.provider.heartbeat import Heartbeat
 from taskmill.provider.held import Held, StopReason
 from taskmill.provider.lease_clock import LeaseClock, LeaseTiming, PresenceRenewals
 from taskmill.provider.metrics import ProviderMetrics
-from taskmill.provider.results import Outcome, error_outcome, own_cancellation
+from taskmill.provider.results import Outcome, error_outcome, own_cancellation, report
 
 from taskmill.api import protocol
 from taskmill.api.protocol import Fence, Patch
@@ -303,18 +303,7 @@ class Keeper:
             return protocol.release(
                 task, fence, now, outcome="Released", reason=released[reason], hold=False
             )
-        if outcome.succeeded:
-            return protocol.succeed(task, fence, now, outcome.result)
-        return protocol.fail_attempt(
-            task,
-            fence,
-            now,
-            outcome="Failed",
-            reason=outcome.reason,
-            result=outcome.result,
-            retry=outcome.retry,
-            backoff_seconds=outcome.retry_delay,
-        )
+        return report(task, fence, now, outcome)
 
     async def _write_final(self, held: Held, ops: Patch) -> None:
         """The last write of a lease; retried on transient errors until the API server

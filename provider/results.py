@@ -16,6 +16,7 @@ that it can be stored as an object and referenced from the Task's result instead
 import asyncio
 import json
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_jsonable_python
@@ -28,8 +29,10 @@ from taskmill.provider.errors import (
     valid_reason,
 )
 
+from taskmill.api import protocol
 from taskmill.api.meta import MAX_RESULT_OUTPUT
-from taskmill.api.task import TaskResult
+from taskmill.api.protocol import Fence, Patch, Unclaimed
+from taskmill.api.task import Task, TaskResult
 
 REASON_COMPLETED = "Completed"
 REASON_NON_ZERO_EXIT = "NonZeroExit"
@@ -234,6 +237,23 @@ def handler_outcome(value: Any) -> Outcome:
     return Outcome(
         True,
         TaskResult(output=output, message=result.message[:MAX_MESSAGE], reason=result.reason),
+    )
+
+
+def report(task: Task, fence: Fence | Unclaimed, now: datetime, outcome: Outcome) -> Patch:
+    """The write that ends a lease with what the work returned: its result, or a failed
+    attempt (retried or not, as the outcome says)."""
+    if outcome.succeeded:
+        return protocol.succeed(task, fence, now, outcome.result)
+    return protocol.fail_attempt(
+        task,
+        fence,
+        now,
+        outcome="Failed",
+        reason=outcome.reason,
+        result=outcome.result,
+        retry=outcome.retry,
+        backoff_seconds=outcome.retry_delay,
     )
 
 

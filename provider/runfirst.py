@@ -39,7 +39,7 @@ from taskmill.provider.config import ProviderConfig
 from taskmill.provider.context import Context
 from taskmill.provider.keeper import FINAL_WRITE_TIMEOUT, Executor, Keeper, outcome_of
 from taskmill.provider.metrics import ProviderMetrics
-from taskmill.provider.results import Outcome, error_outcome, own_cancellation
+from taskmill.provider.results import Outcome, error_outcome, own_cancellation, report
 
 from taskmill.api import protocol
 from taskmill.api.protocol import Patch
@@ -91,23 +91,12 @@ def final_patch(
     if stop in (Stop.SHUTDOWN, Stop.GONE):
         return None
     claimed, fencing = protocol.run_first(task, holder, started)
-    if outcome.succeeded:  # even if it beat the timeout only just: the result is good
-        ops = protocol.succeed(claimed, fencing, now, outcome.result)
-    elif stop == Stop.TIMEOUT:
+    if stop == Stop.TIMEOUT and not outcome.succeeded:
         ops = protocol.fail_attempt(
             claimed, fencing, now, outcome=TIMED_OUT, reason=TIMEOUT, result=outcome.result
         )
-    else:
-        ops = protocol.fail_attempt(
-            claimed,
-            fencing,
-            now,
-            outcome="Failed",
-            reason=outcome.reason,
-            result=outcome.result,
-            retry=outcome.retry,
-            backoff_seconds=outcome.retry_delay,
-        )
+    else:  # a success even if it beat the timeout only just: the result is good
+        ops = report(claimed, fencing, now, outcome)
     return [*ops, protocol.started_at(started)]
 
 
