@@ -192,13 +192,19 @@ def test_a_run_holds_its_slot_until_its_write_is_answered() -> None:
     asyncio.run(main())
 
 
+async def one_run_started() -> tuple[dict[str, Any], FakeKube, UntilCancelled, Setup]:
+    """One Optimistic task, its run started and not yet ended."""
+    pending = optimistic()
+    api = api_with(pending)
+    work = UntilCancelled()
+    s = Setup(api, work, pending)
+    await until(lambda: work.started.is_set())
+    return pending, api, work, s
+
+
 def test_a_run_that_loses_the_race_leaves_the_winners_result() -> None:
     async def main() -> None:
-        pending = optimistic()
-        api = api_with(pending)
-        work = UntilCancelled()
-        s = Setup(api, work, pending)
-        await until(lambda: work.started.is_set())
+        _, api, work, s = await one_run_started()
         # Meanwhile another provider claimed the task (epoch 1).
         api.put(TASK_COLLECTION, optimistic(phase="Running", holder="other", epoch=1))
         work.finish.set()
@@ -214,11 +220,7 @@ def test_a_run_that_loses_the_race_leaves_the_winners_result() -> None:
 
 def test_a_run_whose_task_left_pending_stops_and_writes_nothing() -> None:
     async def main() -> None:
-        pending = optimistic()
-        api = api_with(pending)
-        work = UntilCancelled()
-        s = Setup(api, work, pending)
-        await until(lambda: work.started.is_set())
+        pending, api, work, s = await one_run_started()
         # The pending watch: the task stopped matching status.phase=Pending.
         PendingTasks(s.candidates, s.run_first).apply("DELETED", pending)
         await until(lambda: s.run_first.answers[Answer.LOST] == 1)
@@ -231,11 +233,7 @@ def test_a_run_whose_task_left_pending_stops_and_writes_nothing() -> None:
 
 def test_a_run_stopped_at_shutdown_writes_nothing() -> None:
     async def main() -> None:
-        pending = optimistic()
-        api = api_with(pending)
-        work = UntilCancelled()
-        s = Setup(api, work, pending)
-        await until(lambda: work.started.is_set())
+        _, api, _, s = await one_run_started()
         await s.close()
         assert s.run_first.answers[Answer.DROPPED] == 1
         assert api.count("json_patch") == 0
