@@ -21,6 +21,7 @@ from taskmill.operator.counting import Tally, tally
 from taskmill.operator.events import NORMAL, Recorder, regarding
 from taskmill.operator.jobstatus import JobFacts, compute_status, status_changed
 from taskmill.operator.metrics import OperatorMetrics
+from taskmill.operator.nomination import Nominations
 from taskmill.operator.ownership import ForeignTasks, foreign_tasks
 from taskmill.operator.planning import LEASE_EXPIRED, PROVIDER_LOST, Plan, Situation, plan
 from taskmill.operator.presence import LapseCheck, ProviderPresence
@@ -40,6 +41,7 @@ from taskmill.operator.ttl import dependents_holding, ttl_expires_at
 from taskmill.operator.validation import Problem, validate
 
 from taskmill.api import BatchJob
+from taskmill.api.common import ClaimMode
 from taskmill.api.deadlines import next_deadline
 from taskmill.kube import KubeApi
 from taskmill.kube.paths import BATCHJOBS
@@ -245,7 +247,7 @@ class Reconciler:
                 job = self._store.jobs[key]
             else:
                 p.create = []  # not before the split is on record; the rest still runs
-        outcome = await self._writes.execute(job, p, now)
+        outcome = await self._writes.execute(job, p, now, self._nominations(job, p, mono))
         if foreign.names:
             await self._writes.delete_foreign(job, foreign.names)
         if p.create or stopped:  # a stopped job creates nothing more: nothing to report
@@ -382,6 +384,13 @@ class Reconciler:
                 presence is not None and presence.lost(namespace, holder, mono)
             ),
         )
+
+    def _nominations(self, job: BatchJob, p: Plan, mono: float) -> Nominations | None:
+        """Who runs the job's new Tasks first, when they are run before being claimed."""
+        if not p.create or job.spec.claim != ClaimMode.OPTIMISTIC or self._presence is None:
+            return None
+        live, _ = self._presence.providers(job.metadata.namespace, mono)
+        return Nominations(live)
 
     def _lease_seen(self, namespace: str, tasks: JobTasks, name: str) -> float | None:
         """When a held task's lease last counted as renewed: by its own write, or by its

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import aiohttp
 from taskmill.operator.events import Recorder, regarding
 from taskmill.operator.leaseends import TIMED_OUT, Note, cancel_notes, end_lease
+from taskmill.operator.nomination import Nominations
 from taskmill.operator.ownership import deleted_note, deletion_preconditions
 from taskmill.operator.planning import Plan
 from taskmill.operator.splitting import build_task, task_name
@@ -49,8 +50,11 @@ class TaskWriter:
         self._recorder = recorder
         self._limit = asyncio.Semaphore(concurrency)
 
-    async def execute(self, job: BatchJob, p: Plan, now: datetime) -> Outcome:
-        create_error = await self._create_all(job, p.create)
+    async def execute(
+        self, job: BatchJob, p: Plan, now: datetime, nominations: Nominations | None = None
+    ) -> Outcome:
+        """The plan's writes; new Tasks annotated with their `nominations`, if given."""
+        create_error = await self._create_all(job, p.create, nominations)
         failed = await self._all(
             *(self._set_phase(job, row, ph, why, now) for row, ph, why in p.set_phase),
             *(self._cancel(job, row, why) for row, why in p.cancel),
@@ -59,14 +63,16 @@ class TaskWriter:
         )
         return Outcome(failed=len(failed) + bool(create_error), create_error=create_error)
 
-    async def _create_all(self, job: BatchJob, indexes: list[int]) -> str:
+    async def _create_all(
+        self, job: BatchJob, indexes: list[int], nominations: Nominations | None
+    ) -> str:
         """Create in batches of 1, 2, 4, ... (the Job controller's slow start) and stop
         at the first refusal: a quota that admits nothing costs one request per pass, not
         one per missing Task. Returns the API server's message for the refusal, or ""."""
         done, size = 0, 1
         while done < len(indexes):
             batch = indexes[done : done + size]
-            errors = await self._all(*(self._create(job, i) for i in batch))
+            errors = await self._all(*(self._create(job, i, nominations) for i in batch))
             if errors:
                 return errors[0]
             done, size = done + len(batch), size * 2
@@ -90,10 +96,13 @@ class TaskWriter:
         async with self._limit:
             return await write
 
-    async def _create(self, job: BatchJob, index: int) -> None:
+    async def _create(self, job: BatchJob, index: int, nominations: Nominations | None) -> None:
         namespace = job.metadata.namespace
+        body = build_task(job, index)
+        if nominations is not None:
+            nominations.stamp(body)
         try:
-            created = await self._kube.create(TASKS.path(namespace), build_task(job, index))
+            created = await self._kube.create(TASKS.path(namespace), body)
         except ApiError as e:
             if e.status != 409:
                 raise

@@ -76,7 +76,7 @@ class Agent:
         self._config = config
         self._rng = rng or random.Random()
         self._clock = clock or Clock()
-        self._candidates = CandidateSet(config.capabilities)
+        self._candidates = CandidateSet(config.capabilities, config.identity, self._clock.mono)
         self._presence = Presence(
             kube,
             config,
@@ -105,7 +105,6 @@ class Agent:
             on_freed=lambda: self._claimer.wake(),
             metrics=metrics,
             restore=self._candidates.restore,
-            on_race=lambda won: self._claimer.raced(won),
         )
         self._claimer = Claimer(
             kube,

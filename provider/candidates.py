@@ -5,18 +5,26 @@ Every Pending Task of the served capabilities reaches every provider at least tw
 an event is judged from the raw object: a few fields say whether it is a candidate
 and where it sorts, and the whole Task is parsed only when it is chosen for a claim.
 A provider without a free slot parses nothing.
+
+Tasks of spec.claim Optimistic are the exception to "oldest first": once a choice falls
+on one, it is replaced by a choice among the Optimistic candidates of the same priority
+that taskmill.provider.nominees makes (they stay Pending while they run, so taking the
+oldest would run the same few again and again).
 """
 
 import heapq
 import logging
 import random
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from taskmill.provider.nominees import Nominees
 
-from taskmill.api.common import TaskPhase
+from taskmill.api.common import ClaimMode, TaskPhase
+from taskmill.api.meta import ANNOTATION_NOMINATED
 from taskmill.api.task import Task
 
 log = logging.getLogger(__name__)
@@ -80,6 +88,8 @@ class _Candidate:
     body: dict[str, Any]  # the Task as the watch delivered it, parsed when chosen
     capability: str
     key: Key
+    optimistic: bool  # spec.claim Optimistic: chosen by taskmill.provider.nominees
+    seen: float  # when it became a candidate here (monotonic)
 
 
 class CandidateSet:
@@ -92,10 +102,17 @@ class CandidateSet:
     sort of every candidate, also when some capabilities are at their own limit.
     """
 
-    def __init__(self, capabilities: Iterable[str]) -> None:
+    def __init__(
+        self,
+        capabilities: Iterable[str],
+        identity: str = "",
+        mono: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._capabilities = frozenset(capabilities)
+        self._mono = mono
         self._candidates: dict[str, _Candidate] = {}
         self._heaps: dict[str, list[tuple[Key, str]]] = {}
+        self._optimistic = Nominees(identity, mono)
 
     def __len__(self) -> int:
         return len(self._candidates)
@@ -106,6 +123,7 @@ class CandidateSet:
     def replace(self, objects: Iterable[dict[str, Any]]) -> None:
         """A fresh list: forget everything not in it."""
         self._candidates, self._heaps = {}, {}
+        self._optimistic.clear()
         for obj in objects:
             self.apply("ADDED", obj)
 
@@ -126,13 +144,22 @@ class CandidateSet:
             self._put(task.metadata.name, body)
 
     def discard(self, name: str) -> None:
-        self._candidates.pop(name, None)
+        old = self._candidates.pop(name, None)
+        if old is not None and old.optimistic:
+            self._optimistic.remove(name, (old.capability, old.key[0]))
+
+    def ripe_in(self) -> float | None:
+        """Seconds until a candidate this provider may not take yet may be taken (an
+        Optimistic one nominated to another provider), if there is one."""
+        return self._optimistic.ripe_in()
 
     def choose(
         self, rng: random.Random, top_k: int, full: frozenset[str] = frozenset()
     ) -> Task | None:
         """A random one among the first top_k candidates of the highest priority present,
-        leaving out the capabilities in `full` (at their own concurrency limit), parsed.
+        leaving out the capabilities in `full` (at their own concurrency limit), parsed;
+        if that one is Optimistic, the Optimistic one of that priority that
+        taskmill.provider.nominees chooses instead (None while it chooses none).
 
         The spread keeps providers that see the same set from all racing for one task;
         it never reaches below the top priority, so a lower-priority task is only tried
@@ -158,7 +185,10 @@ class CandidateSet:
         if not best:
             return None
         top_priority = best[0][0][0]
-        return rng.choice([name for key, name in best if key[0] == top_priority])
+        name = rng.choice([name for key, name in best if key[0] == top_priority])
+        if not self._candidates[name].optimistic:
+            return name
+        return self._optimistic.choose(rng, top_priority, full)
 
     def _current(self, key: Key, name: str) -> bool:
         candidate = self._candidates.get(name)
@@ -181,8 +211,16 @@ class CandidateSet:
 
     def _put(self, name: str, body: dict[str, Any]) -> None:
         capability, key = str(body["spec"]["capability"]), order_of(body)
+        optimistic = body["spec"].get("claim") == ClaimMode.OPTIMISTIC
         old = self._candidates.get(name)
-        self._candidates[name] = _Candidate(body, capability, key)
+        seen = self._mono() if old is None else old.seen
+        if old is not None and old.optimistic:
+            self._optimistic.remove(name, (old.capability, old.key[0]))
+        if optimistic:
+            annotations = body.get("metadata", {}).get("annotations") or {}
+            nominee = str(annotations.get(ANNOTATION_NOMINATED, ""))
+            self._optimistic.add(name, (capability, key[0]), nominee, seen)
+        self._candidates[name] = _Candidate(body, capability, key, optimistic, seen)
         if old is None or old.key != key:
             heapq.heappush(self._heaps.setdefault(capability, []), (key, name))
         if self.heap_size() > 2 * len(self._candidates) + 64:  # stale entries of deep tasks

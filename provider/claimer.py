@@ -111,7 +111,7 @@ class Claimer:
                     continue
                 task = self._next_candidate()
                 if task is None:
-                    await self._wake.wait()
+                    await self._idle()
                     continue
                 run_first = self._run_first
                 if task.spec.claim == ClaimMode.OPTIMISTIC and run_first and run_first.usable:
@@ -121,6 +121,15 @@ class Claimer:
                 self._claims.spawn(self._claim_and_judge(self._reserve(task)))
         finally:
             await self._claims.settle()
+
+    async def _idle(self) -> None:
+        """Wait for news (an event, a freed slot), or until a candidate nominated to
+        another provider may be taken here (taskmill.provider.nominees)."""
+        ripe_in = self._candidates.ripe_in()
+        if ripe_in is None:
+            await self._wake.wait()
+        else:
+            await self._pause(self._wake, ripe_in)
 
     async def _claim_and_judge(self, reserved: _Reserved) -> None:
         """One claim sent beside others; its answer steers the spread and the backoff."""
@@ -136,22 +145,15 @@ class Claimer:
         finally:
             self._wake.set()  # its slot is free again, or taken by work
         self._denials = 0
-        self.raced(won)
         if won:
+            self._spread.won()
             self.won += 1
             self._losses = 0
             return
+        self._spread.lost()
         self.lost += 1
         self._losses += 1
         self._delay(claim_delay(self._losses, self._rng))
-
-    def raced(self, won: bool) -> None:
-        """A run-first write's answer widens or narrows the spread as a claim's does:
-        its task stayed Pending while it ran, in every other provider's view."""
-        if won:
-            self._spread.won()
-        else:
-            self._spread.lost()
 
     def _delay(self, seconds: float) -> None:
         self._backoff = max(self._backoff, seconds)
@@ -164,14 +166,7 @@ class Claimer:
             # other provider's, for the same top candidates (the throughput bench lost
             # 0.47-0.94 claims per task so, against 0.3 one at a time).
             return None
-        return self._candidates.choose(self._rng, self._window(), self._full())
-
-    def _window(self) -> int:
-        """How many top candidates to choose among: the spread, once more for each
-        run-first run of this provider still unanswered (their tasks stay Pending, so
-        the next pick would race them for the same few top candidates otherwise)."""
-        runs = 0 if self._run_first is None else len(self._run_first.runs)
-        return min(self._spread.widest, self._spread.k * (1 + runs))
+        return self._candidates.choose(self._rng, self._spread.k, self._full())
 
     def _full(self) -> frozenset[str]:
         """Capabilities at their own concurrency limit: running work, claims in flight

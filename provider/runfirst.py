@@ -137,7 +137,6 @@ class RunFirst:
         metrics: ProviderMetrics | None = None,
         *,
         restore: Callable[[Task], None],
-        on_race: Callable[[bool], None] = lambda won: None,
     ) -> None:
         self._api = api
         self._config = config
@@ -147,7 +146,6 @@ class RunFirst:
         self._rng = rng
         self._on_freed = on_freed
         self._restore = restore  # a denied task back among the candidates, to be claimed
-        self._on_race = on_race  # whether a written run won its race, as a claim does
         self._metrics = metrics
         self.runs: dict[str, Run] = {}
         self.works = Background()
@@ -228,8 +226,6 @@ class RunFirst:
             self.answers[answer] += 1
             if answer == Answer.DENIED:
                 self._restore(run.task)
-            if answer in (Answer.ACCEPTED, Answer.LOST):
-                self._on_race(answer == Answer.ACCEPTED)
             if self._metrics is not None:
                 self._metrics.run_first.labels(capability, answer.value).inc()
             self._keeper.claimed(name, None)

@@ -7,6 +7,7 @@ calls[("PATCH", "tasks", "status")]
 """
 
 import re
+import urllib.request
 from collections import Counter
 
 RequestKey = tuple[str, str, str]  # (verb, resource, subresource)
@@ -35,3 +36,10 @@ def request_counts(text: str) -> Counter[RequestKey]:
 def diff(before: Counter[RequestKey], after: Counter[RequestKey]) -> Counter[RequestKey]:
     """Requests made between two snapshots (keys that did not grow are dropped)."""
     return after - before
+
+
+def scrape(port: int) -> str:
+    """A component's own /metrics on loopback, as Prometheus text."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        body: bytes = resp.read()
+    return body.decode()

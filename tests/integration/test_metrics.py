@@ -3,13 +3,13 @@ a real Prometheus scraping both and evaluating the chart's rules. A failing job'
 goes pending, then firing, then clears once the job is gone."""
 
 import json
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.builders import make_batchjob
 from tests.harness import Cluster, wait_for
+from tests.harness.metrics import scrape
 from tests.harness.ports import free_ports
 from tests.harness.prometheus import Prometheus, rules_with_short_for
 from tests.harness.versions import Binaries
@@ -18,12 +18,6 @@ from tests.unit.chart.helm import CHART
 
 pytestmark = pytest.mark.integration
 ALERT = "TaskmillJobFailing"
-
-
-def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        body: bytes = resp.read()
-    return body.decode()
 
 
 def test_a_failing_job_alerts_then_clears(

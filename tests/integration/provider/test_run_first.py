@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
+from taskmill.api.meta import ANNOTATION_NOMINATED
 from tests.builders import make_batchjob
 from tests.harness.cluster import Cluster
-from tests.harness.metrics import diff, request_counts
+from tests.harness.metrics import diff, request_counts, scrape
 from tests.harness.polling import wait_for
+from tests.harness.ports import free_ports
 from tests.integration.provider.kit import Providers
 from tests.integration.provider.test_with_operator import apply, job_phase, job_tasks
 
@@ -104,6 +106,40 @@ def test_two_providers_racing_on_one_task_get_one_result_accepted(
     )
     assert ACCEPTED not in loser.log_text()
     assert (task.status.lease.epoch, task.status.attempts) == (2, 0)
+
+
+def test_a_task_runs_first_on_its_nominee_and_elsewhere_only_after_the_grace(
+    cluster: Cluster, namespace: str, providers: Providers, tmp_path: Path
+) -> None:
+    [port] = free_ports(1)
+    providers.start_operator(metrics_port=port)
+    gates = {name: tmp_path / name for name in ("p-a", "p-b")}
+    for name, gate in gates.items():
+        gate.mkdir()
+        providers.start(name, CAPABILITY, gated_command(gate))
+    seen = f'taskmill_providers{{capability="{CAPABILITY}"}} 2.0'
+    wait_for(lambda: seen in scrape(port), timeout=60, what="the operator to see both providers")
+    apply(cluster, namespace, optimistic_job("nominated", 1))
+
+    def runs() -> dict[str, int] | None:
+        counts = {name: started_runs(gate) for name, gate in gates.items()}
+        return counts if any(counts.values()) else None
+
+    first = wait_for(runs, timeout=60, what="a first run", interval=0.05)
+    [task] = job_tasks(cluster, namespace, "nominated")
+    nominee = task.metadata.annotations[ANNOTATION_NOMINATED]
+    other = next(name for name in gates if name != nominee)
+    assert first == {nominee: 1, other: 0}
+    # The other provider runs it too once it has waited the grace: the nominee might be
+    # gone. Fencing takes one result of the two.
+    wait_for(lambda: started_runs(gates[other]) == 1, timeout=30, what="the run after the grace")
+    for gate in gates.values():
+        (gate / "go").touch()
+    wait_for(
+        lambda: job_phase(cluster, namespace, "nominated") == "Succeeded", timeout=60, what="job"
+    )
+    [task] = job_tasks(cluster, namespace, "nominated")
+    assert len(task.status.history) == 1
 
 
 def test_a_cancelled_job_takes_no_result_from_a_run_under_way(

@@ -33,3 +33,18 @@ def make_job(
         spec=BatchJobSpec.model_validate(fields),
         status=status or BatchJobStatus(),
     )
+
+
+def presence_lease(
+    holder: str, instance: str, renew: str = "t0", duration: int = 5
+) -> dict[str, Any]:
+    """A provider's presence Lease serving capability "cap" in namespace "ns"."""
+    return {
+        "metadata": {
+            "namespace": "ns",
+            "name": f"taskmill-provider-{holder}",
+            "labels": {"taskmill.io/provider": "true", "capability.taskmill.io/cap": "true"},
+            "annotations": {"taskmill.io/instance": instance},
+        },
+        "spec": {"holderIdentity": holder, "renewTime": renew, "leaseDurationSeconds": duration},
+    }

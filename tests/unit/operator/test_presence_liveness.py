@@ -10,23 +10,10 @@ from taskmill.operator.store import TaskRow
 
 from taskmill.api import BatchJob, TaskPhase
 from tests.builders import make_batchjob
+from tests.unit.operator.builders import presence_lease
 from tests.unit.operator.rows import job_tasks, row
 
 GRACE = 1.0
-
-
-def presence_lease(
-    holder: str, instance: str, renew: str = "t0", duration: int = 5
-) -> dict[str, Any]:
-    return {
-        "metadata": {
-            "namespace": "ns",
-            "name": f"taskmill-provider-{holder}",
-            "labels": {"taskmill.io/provider": "true", "capability.taskmill.io/cap": "true"},
-            "annotations": {"taskmill.io/instance": instance},
-        },
-        "spec": {"holderIdentity": holder, "renewTime": renew, "leaseDurationSeconds": duration},
-    }
 
 
 def held(instance: str = "i1", lease_seconds: int = 5) -> TaskRow:

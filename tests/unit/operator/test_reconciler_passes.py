@@ -6,17 +6,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from taskmill.operator.events import Recorder
+from taskmill.operator.presence import ProviderPresence
 from taskmill.operator.reconciler import RETRY_AFTER_ERROR, Reconciler, Settings
 from taskmill.operator.splitting import build_task
 from taskmill.operator.store import Store
 
 from taskmill.api import BatchJob, Task
+from taskmill.api.meta import ANNOTATION_NOMINATED
 from taskmill.api.protocol import timestamp
 from taskmill.kube import ApiError
 from taskmill.kube.paths import BATCHJOBS, EVENTS, TASKS
 from tests.fakes.kube import FakeKube, on
 
-from .builders import T0
+from .builders import T0, presence_lease
 
 NS = "ns"
 QUOTA = ApiError(
@@ -32,7 +34,7 @@ class World:
     """The fake API, the operator's store fed from it (standing in for the watches), a
     reconciler, and clocks the test moves."""
 
-    def __init__(self, **settings: Any) -> None:
+    def __init__(self, presence: ProviderPresence | None = None, **settings: Any) -> None:
         self.kube = FakeKube()
         self.mono = 0.0
         self.wall = T0
@@ -40,7 +42,7 @@ class World:
         self.reconciler = Reconciler(
             self.kube,
             self.store,
-            None,
+            presence,
             Recorder(self.kube, "op"),
             Settings(**{"status_interval_seconds": 0.0, **settings}),
             wall=lambda: self.wall,
@@ -425,3 +427,21 @@ def test_an_optimistic_task_seen_only_pending_then_succeeded_counts_once() -> No
     assert (job.status.succeeded_indexes, job.status.progress) == ("0", "1/4")
     assert job.status.start_time is not None
     assert [r.path.rsplit("/", 1)[-1] for r in world.kube.sent("delete")] == ["job-0"]
+
+
+def test_new_optimistic_tasks_nominate_a_live_provider_to_run_them_first() -> None:
+    presence = ProviderPresence(grace_seconds=1.0)
+    for holder in ("p2", "p1"):
+        presence.put(presence_lease(holder, "i"), now=0.0)
+    world = World(presence)
+    world.job(claim="Optimistic", timeoutSeconds=5)
+    world.job("claimed")
+    world.run()
+    world.run("claimed")
+
+    def nominee(name: str) -> str | None:
+        annotations = world.kube.objects[TASKS.path(NS, name)]["metadata"].get("annotations")
+        return (annotations or {}).get(ANNOTATION_NOMINATED)
+
+    assert [nominee(f"job-{i}") for i in range(4)] == ["p1", "p2", "p1", "p2"]
+    assert [nominee(f"claimed-{i}") for i in range(4)] == [None] * 4

@@ -17,11 +17,12 @@ def task_obj(
     epoch: int = 0,
     cancel: bool = False,
     resource_version: str = "1",
+    claim: str | None = None,
 ) -> dict[str, Any]:
     return (
         make_task(name, capability)
         .meta(namespace="ns", resourceVersion=resource_version, creationTimestamp=created)
-        .spec(index=index, priority=priority, params={"n": index}, cancel=cancel)
+        .spec(index=index, priority=priority, params={"n": index}, cancel=cancel, claim=claim)
         .status(phase=phase)
         .lease(holder, epoch)
         .obj()

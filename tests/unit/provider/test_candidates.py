@@ -185,3 +185,59 @@ def test_choose_across_capabilities_leaves_out_full_ones(
     cands.discard("c0")
     task = cands.choose(random.Random(0), 1, full)
     assert (task.metadata.name if task else None) == expected
+
+
+def optimistic(name: str, index: int = 0, **changes: Any) -> dict[str, Any]:
+    return task_obj(name, index=index, claim="Optimistic", **changes)
+
+
+def test_optimistic_candidates_are_chosen_across_their_whole_priority() -> None:
+    # They stay Pending while they run: the top few would be run again and again.
+    cands = candidates(*(optimistic(f"t{i}", i) for i in range(100)))
+    rng = random.Random(7)
+    picks = Counter(chosen(cands, rng, 2) for _ in range(400))
+    assert len(picks) > 80
+    assert max(picks.values()) < 20
+
+
+@pytest.mark.parametrize(
+    ("objs", "allowed"),
+    [
+        # a higher priority first, whatever its claim mode
+        ([task_obj("hi", priority=5), *(optimistic(f"o{i}", i) for i in range(9))], {"hi"}),
+        ([optimistic("hi", priority=5), *(optimistic(f"o{i}", i) for i in range(9))], {"hi"}),
+        # Lease candidates keep their order within the top k
+        ([*(task_obj(f"l{i}", index=i) for i in range(9)), optimistic("o", 99)], {"l0", "l1"}),
+        # a choice falling on an Optimistic one widens to all of them, never to Lease ones
+        (
+            [
+                optimistic("o0"),
+                task_obj("l1", index=1),
+                *(optimistic(f"o{i}", i) for i in range(2, 9)),
+            ],
+            {"l1", "o0", *(f"o{i}" for i in range(2, 9))},
+        ),
+    ],
+)
+def test_optimistic_choice_keeps_priority_and_lease_order(
+    objs: list[dict[str, Any]], allowed: set[str]
+) -> None:
+    cands = candidates(*objs)
+    rng = random.Random(11)
+    assert {chosen(cands, rng, 2) for _ in range(300)} <= allowed
+
+
+def test_optimistic_choice_follows_events_and_full_capabilities() -> None:
+    cands = CandidateSet(["a", "b"])
+    for i in range(20):
+        cands.apply("ADDED", optimistic(f"a{i}", i, capability="a"))
+    cands.apply("ADDED", optimistic("b0", capability="b"))
+    for i in range(1, 20):
+        cands.discard(f"a{i}")
+    cands.apply("MODIFIED", optimistic("a0", phase="Running", holder="p", epoch=1, capability="a"))
+    rng = random.Random(5)
+    assert {chosen(cands, rng, 3) for _ in range(50)} == {"b0"}
+    cands.apply("ADDED", optimistic("b1", 1, capability="b", priority=2))  # re-keyed upward
+    cands.apply("MODIFIED", optimistic("b0", capability="b", priority=2))
+    assert {chosen(cands, rng, 1) for _ in range(50)} == {"b0", "b1"}
+    assert cands.choose(rng, 3, frozenset({"b"})) is None

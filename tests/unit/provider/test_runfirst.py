@@ -12,9 +12,11 @@ from taskmill.provider.claimer import Claimer
 from taskmill.provider.held import StopReason
 from taskmill.provider.keeper import Executor, Keeper
 from taskmill.provider.metrics import ProviderMetrics
+from taskmill.provider.nominees import NOMINATION_GRACE_SECONDS
 from taskmill.provider.results import Outcome, handler_outcome
 from taskmill.provider.runfirst import Answer, RunFirst, Stop, answer_of, final_patch
 
+from taskmill.api.meta import ANNOTATION_NOMINATED
 from taskmill.api.task import Task, TaskResult
 from taskmill.kube import ApiError
 from tests.fakes.clock import ManualClock
@@ -34,6 +36,13 @@ def optimistic(name: str = "t", **kw: Any) -> dict[str, Any]:
     obj["metadata"]["uid"] = f"uid-{name}"
     obj["spec"] |= {"claim": "Optimistic", "timeoutSeconds": 5, "maxAttempts": 2}
     obj["status"]["attempts"] = 0  # the CRD's default
+    return obj
+
+
+def nominated(name: str, nominee: str, **kw: Any) -> dict[str, Any]:
+    """An Optimistic task the operator nominated `nominee` to run first."""
+    obj = optimistic(name, **kw)
+    obj["metadata"]["annotations"] = {ANNOTATION_NOMINATED: nominee}
     return obj
 
 
@@ -106,11 +115,12 @@ def test_only_a_transient_error_sends_the_write_again(error: ApiError, answer: A
 
 class Setup:
     def __init__(self, api: FakeKube, executor: Executor, *pending: dict[str, Any]) -> None:
-        clock, rng = clock_of(ManualClock()), random.Random(0)
+        self.manual = ManualClock()
+        clock, rng = clock_of(self.manual), random.Random(0)
         self.freed = 0
         self.metrics = ProviderMetrics(CONFIG.concurrency)
         self.keeper = Keeper(api, CONFIG, executor, clock, rng, on_freed=self._freed)
-        self.candidates = CandidateSet(CONFIG.capabilities)
+        self.candidates = CandidateSet(CONFIG.capabilities, CONFIG.identity, clock.mono)
         self.candidates.replace(list(pending))
         self.run_first = RunFirst(
             api,
@@ -122,22 +132,29 @@ class Setup:
             self._freed,
             self.metrics,
             restore=self.candidates.restore,
-            on_race=self._raced,
         )
-        self.races: list[bool] = []
+        self.pauses: list[float] = []
         self.claimer = Claimer(
-            api, CONFIG, self.keeper, self.candidates, clock, rng, run_first=self.run_first
+            api,
+            CONFIG,
+            self.keeper,
+            self.candidates,
+            clock,
+            rng,
+            self._pause,
+            run_first=self.run_first,
         )
         self.serving = asyncio.create_task(self.claimer.run())
+
+    async def _pause(self, event: asyncio.Event, seconds: float) -> None:
+        """The claimer's waits pass at once on the manual clock."""
+        self.pauses.append(seconds)
+        self.manual.advance(seconds)
+        await asyncio.sleep(0)
 
     def _freed(self) -> None:
         self.freed += 1
         self.claimer.wake()
-
-    def _raced(self, won: bool) -> None:
-        """A written run's answer, which steers the claimer's spread."""
-        self.races.append(won)
-        self.claimer.raced(won)
 
     async def close(self) -> None:
         self.claimer.stop()
@@ -162,12 +179,41 @@ def test_an_optimistic_task_runs_first_and_is_written_once() -> None:
         )
         assert s.keeper.load == 0
         assert s.freed == 1
-        assert s.races == [True]
         registry = s.metrics.registry
         accepted = {"capability": "cap", "result": "accepted"}
         assert registry.get_sample_value("taskmill_provider_run_first_total", accepted) == 1
         succeeded = {"capability": "cap", "outcome": "succeeded"}
         assert registry.get_sample_value("taskmill_provider_tasks_total", succeeded) == 1
+        await s.close()
+
+    asyncio.run(main())
+
+
+def test_a_task_nominated_to_another_provider_runs_here_only_after_the_grace() -> None:
+    async def main() -> None:
+        pending = nominated("t", "other")
+        api = api_with(pending)
+        s = Setup(api, Returns(), pending)
+        await until(lambda: s.run_first.answers[Answer.ACCEPTED] == 1)
+        assert s.pauses == [pytest.approx(NOMINATION_GRACE_SECONDS)]
+        assert len(api.sent("json_patch")) == 1
+        await s.close()
+
+    asyncio.run(main())
+
+
+def test_own_nominees_run_before_older_tasks_nominated_to_others() -> None:
+    async def main() -> None:
+        others = nominated("t", "other", index=0)
+        mine = nominated("u", CONFIG.identity, index=1)
+        api = api_with(others, mine)
+        s = Setup(api, Returns(), others, mine)
+        await until(lambda: s.run_first.answers[Answer.ACCEPTED] == 2)
+        assert [r.path for r in api.sent("json_patch")] == [
+            task_path("u") + "/status",
+            task_path("t") + "/status",
+        ]
+        assert s.pauses == [pytest.approx(NOMINATION_GRACE_SECONDS)]
         await s.close()
 
     asyncio.run(main())
@@ -181,8 +227,6 @@ def test_a_run_holds_its_slot_until_its_write_is_answered() -> None:
         s = Setup(api, work, *pending)
         await until(lambda: len(s.run_first.runs) == CONFIG.concurrency)
         assert s.keeper.load == CONFIG.concurrency
-        # Each unanswered run widens the next pick's window: its task is still Pending.
-        assert s.claimer._window() == CONFIG.top_k * (1 + CONFIG.concurrency)
         assert api.count("json_patch") == 0
         work.finish.set()
         await until(lambda: s.run_first.answers[Answer.ACCEPTED] == 3)
@@ -212,7 +256,6 @@ def test_a_run_that_loses_the_race_leaves_the_winners_result() -> None:
         lease = api.objects[task_path("t")]["status"]["lease"]
         assert (lease["holder"], lease["epoch"]) == ("other", 1)
         assert s.keeper.load == 0
-        assert s.races == [False]  # the spread widens, as after a lost claim
         await s.close()
 
     asyncio.run(main())
