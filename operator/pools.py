@@ -23,7 +23,7 @@ from taskmill.operator.events import NORMAL, Recorder, Regarding
 from taskmill.operator.poolbacklog import backlog, holders, wanting
 from taskmill.operator.poolscaling import Recommendations, held_until, recommended, stabilised
 from taskmill.operator.pooltargets import TargetError, Targets
-from taskmill.operator.presence import ProviderPresence
+from taskmill.operator.presence import LapseCheck, ProviderPresence
 from taskmill.operator.scaledown import (
     DELETION_COST_ANNOTATION,
     VICTIM_DELETION_COST,
@@ -89,6 +89,7 @@ class PoolScaler:
         self._mono = monotonic
         self._wall = wall
         self._targets = Targets(kube)
+        self._lapses = LapseCheck(kube, presence, monotonic)
         self._pools: dict[PoolKey, ProviderPool] = {}
         self._states: dict[PoolKey, PoolState] = {}
         self._due: dict[PoolKey, float] = {}
@@ -205,11 +206,14 @@ class PoolScaler:
         live, lapsed = self._presence.providers(namespace, now)
         served = set(spec.capabilities)
         providers = [p for p in live if p.capabilities & served]
-        lost = [
-            p.identity
-            for p in lapsed
-            if p.capabilities & served and self._presence.lost(namespace, p.identity, now)
-        ]
+        lost = await self._confirmed_lost(
+            namespace,
+            [
+                p.identity
+                for p in lapsed
+                if p.capabilities & served and self._presence.lost(namespace, p.identity, now)
+            ],
+        )
         if lost:
             await self._replace_lost(pool, _selector(scale), lost)
         now_replicas = replicas
@@ -300,6 +304,18 @@ class PoolScaler:
             state.draining.pop(name, None)  # going away with its pod
         state.removed |= set(ready)
         return ready
+
+    async def _confirmed_lost(self, namespace: str, lapsed: list[str]) -> list[str]:
+        """Those of `lapsed` still lapsed once their presence Leases are read back: the
+        watch may lag a renewal, and deleting a live provider's pod would stop its work
+        (taskmill.operator.presence.LapseCheck). A Lease that cannot be read, or is gone,
+        replaces nothing this pass."""
+        if not lapsed:
+            return []
+        self._lapses.new_pass()
+        await self._lapses.reread(namespace, lapsed)
+        unread, now = self._lapses.unread(namespace), self._mono()
+        return [i for i in lapsed if i not in unread and self._presence.lost(namespace, i, now)]
 
     async def _replace_lost(self, pool: ProviderPool, selector: str, lost: list[str]) -> None:
         """Providers whose presence lapsed: a pod of theirs still there (a hung or killed
