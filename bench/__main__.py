@@ -52,6 +52,7 @@ def scenarios(
     size: steady.Size | None = None,
     files_mib: int = 4,
     scale_batch_size: int = 1,
+    chaos_claim: str = "Lease",
 ) -> list[Scenario]:
     tput = Shape()
     yard = yardstick or Yardstick(Load())
@@ -63,7 +64,7 @@ def scenarios(
         Scenario("dispatch", 3, lambda b, _: dispatch(b, 20 if quick else 40, 8, 4)),
         Scenario("failover", 3, lambda b, _: failover(b, lease_seconds=10)),
         Scenario("steady", 1, lambda b, _: steady.steady(b, steady_size)),
-        Scenario("chaos", 3, lambda b, i: chaos.bench_run(b, seed + i)),
+        Scenario("chaos", 3, lambda b, i: chaos.bench_run(b, seed + i, chaos_claim)),
         Scenario("pools", 1, lambda b, _: pools.pools(b)),
         Scenario("peer", 1, lambda b, _: peer.peer(b, 1000, yard), peer.unavailable),
         Scenario(
@@ -135,6 +136,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=1,
         help="batchSize of the scale job: items per task (default 1)",
     )
+    p.add_argument(
+        "--chaos-claim",
+        choices=["Lease", "Optimistic"],
+        default="Lease",
+        help="spec.claim of the chaos job (default Lease)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the state dir (logs, request tallies)")
     p.add_argument(
         "--profile",
@@ -179,6 +186,7 @@ async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any
             size=args.steady_size,
             files_mib=args.files_mib,
             scale_batch_size=args.scale_batch_size,
+            chaos_claim=args.chaos_claim,
         )
         if not args.scenario or s.name in args.scenario
     ]

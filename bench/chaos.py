@@ -30,7 +30,7 @@ import signal
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from taskmill.operator.indexranges import IndexRanges
@@ -46,9 +46,16 @@ from tests.harness import ControlPlane
 JOB = "chaos"
 # The operator's Event reasons for a lease it ended because renewals stopped.
 EXPIRY_REASONS = ("LeaseExpired", "ProviderLost")
-# The provider's log line for a final write the API server took: (holder, task, epoch).
-ACCEPTED = re.compile(
-    r" (\S+) taskmill\.provider\.keeper: task (\S+): reported \(epoch (\d+)\) -> Succeeded"
+# The provider's log lines for a final write the API server took: (holder, task, epoch);
+# the keeper's after a claim, run-first's for a run claimed with its result (Optimistic).
+ACCEPTED = (
+    re.compile(
+        r" (\S+) taskmill\.provider\.keeper: task (\S+): reported \(epoch (\d+)\) -> Succeeded"
+    ),
+    re.compile(
+        r" (\S+) taskmill\.provider\.runfirst: task (\S+): claimed and reported in one write"
+        r" \(epoch (\d+)\) -> succeeded"
+    ),
 )
 KILL, STOP, RESTART = (
     "SIGKILL a provider",
@@ -69,6 +76,7 @@ class Plan:
     lease_seconds: int = 5
     grace_seconds: float = 1.0  # the operator's --lease-grace-seconds
     retention: str = ""  # spec.retention.succeededTasks; "": the default (Auto)
+    claim: str = "Lease"  # spec.claim; Optimistic runs first, timeoutSeconds = the lease
     # (fraction of tasks succeeded, fault): applied in order as the job progresses
     faults: tuple[tuple[float, str], ...] = (
         (0.10, KILL),
@@ -178,6 +186,8 @@ class Chaos:
         }
         if plan.retention:
             spec["retention"] = {"succeededTasks": plan.retention}
+        if plan.claim != "Lease":
+            spec |= {"claim": plan.claim, "timeoutSeconds": plan.lease_seconds}
         started = time.time()
         await self.kube.create(
             BATCHJOBS.path(self.namespace), make_batchjob(JOB, CAPABILITY).spec(**spec).obj()
@@ -252,7 +262,8 @@ class Chaos:
         logged: dict[str, set[tuple[str, int]]] = defaultdict(set)
         accepted = duplicates = unlogged = expired = in_outage = 0
         for proc in self.providers:
-            for holder, name, epoch in ACCEPTED.findall(proc.log_text()):
+            text = proc.log_text()
+            for holder, name, epoch in (m for line in ACCEPTED for m in line.findall(text)):
                 logged[name].add((holder, int(epoch)))
         names = {f"{JOB}-{i}" for i in range(self.plan.tasks)}
         # Deleted once recorded: the job's record is their only trace besides the logs.
@@ -337,12 +348,16 @@ async def run_chaos(
         launcher.stop_all()
 
 
-async def bench_run(bench: Bench, seed: int) -> dict[str, Any]:
+async def bench_run(bench: Bench, seed: int, claim: str = "Lease") -> dict[str, Any]:
     namespace = await bench.namespace("chaos")
-    bench.say(f"chaos: {FULL.tasks} tasks, {FULL.providers} providers x {FULL.slots}, seed {seed}")
+    plan = replace(FULL, claim=claim)
+    bench.say(
+        f"chaos: {plan.tasks} tasks, {plan.providers} providers x {plan.slots}, "
+        f"spec.claim {claim}, seed {seed}"
+    )
     try:
         outcome = await run_chaos(
-            bench.kube, bench.launcher, namespace, FULL, seed, bench.say, bench.plane
+            bench.kube, bench.launcher, namespace, plan, seed, bench.say, bench.plane
         )
     finally:
         with contextlib.suppress(Exception):
@@ -365,7 +380,7 @@ async def bench_run(bench: Bench, seed: int) -> dict[str, Any]:
         "tasks_left": outcome.tasks_left,
         "job_succeeded": float(outcome.job_phase == "Succeeded"),
         "faults_applied": len(outcome.faults),
-        "detail": {"faults": outcome.faults, "job_phase": outcome.job_phase},
+        "detail": {"faults": outcome.faults, "job_phase": outcome.job_phase, "claim": claim},
     }
 
 
