@@ -12,7 +12,6 @@ that taskmill.provider.nominees makes (they stay Pending while they run, so taki
 oldest would run the same few again and again).
 """
 
-import heapq
 import logging
 import random
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from taskmill.provider.keyedqueue import KeyedQueue
 from taskmill.provider.nominees import Nominees
 
 from taskmill.api.common import ClaimMode, TaskPhase
@@ -97,9 +97,9 @@ class CandidateSet:
 
     Every create and every claim in the provider's capabilities is an event here, and
     every free slot asks for the best candidates; so each task is keyed once on arrival
-    and kept in its capability's heap, whose stale entries (claimed, deleted, re-keyed)
-    are dropped as they surface. A choice then costs O(k log n) per capability, not a
-    sort of every candidate, also when some capabilities are at their own limit.
+    and kept in its capability's queue (taskmill.provider.keyedqueue). A choice then
+    costs O(k log n) per capability, not a sort of every candidate, also when some
+    capabilities are at their own limit.
     """
 
     def __init__(
@@ -111,7 +111,7 @@ class CandidateSet:
         self._capabilities = frozenset(capabilities)
         self._mono = mono
         self._candidates: dict[str, _Candidate] = {}
-        self._heaps: dict[str, list[tuple[Key, str]]] = {}
+        self._queues: dict[str, KeyedQueue] = {}
         self._optimistic = Nominees(identity, mono)
 
     def __len__(self) -> int:
@@ -122,7 +122,7 @@ class CandidateSet:
 
     def replace(self, objects: Iterable[dict[str, Any]]) -> None:
         """A fresh list: forget everything not in it."""
-        self._candidates, self._heaps = {}, {}
+        self._candidates, self._queues = {}, {}
         self._optimistic.clear()
         for obj in objects:
             self.apply("ADDED", obj)
@@ -145,8 +145,8 @@ class CandidateSet:
 
     def discard(self, name: str) -> None:
         old = self._candidates.pop(name, None)
-        if old is not None and old.optimistic:
-            self._optimistic.remove(name, (old.capability, old.key[0]))
+        if old is not None:
+            self._forget(name, old)
 
     def ripe_in(self) -> float | None:
         """Seconds until a candidate this provider may not take yet may be taken (an
@@ -177,8 +177,8 @@ class CandidateSet:
 
     def _pick(self, rng: random.Random, top_k: int, full: frozenset[str]) -> str | None:
         tops = [
-            self._top(heap, top_k)
-            for capability, heap in self._heaps.items()
+            queue.first(top_k)
+            for capability, queue in self._queues.items()
             if capability not in full
         ]
         best = sorted(entry for top in tops for entry in top)[:top_k]
@@ -188,26 +188,11 @@ class CandidateSet:
         name = rng.choice([name for key, name in best if key[0] == top_priority])
         if not self._candidates[name].optimistic:
             return name
-        return self._optimistic.choose(rng, top_priority, full)
-
-    def _current(self, key: Key, name: str) -> bool:
-        candidate = self._candidates.get(name)
-        return candidate is not None and candidate.key == key
-
-    def _top(self, heap: list[tuple[Key, str]], k: int) -> list[tuple[Key, str]]:
-        """The first k current entries of `heap` (left in it); stale ones are dropped."""
-        found: list[tuple[Key, str]] = []
-        while heap and len(found) < k:
-            key, name = heapq.heappop(heap)
-            if self._current(key, name) and (key, name) not in found:
-                found.append((key, name))
-        for entry in found:
-            heapq.heappush(heap, entry)
-        return found
+        return self._optimistic.choose(rng, top_priority, full, top_k)
 
     def heap_size(self) -> int:
-        """Entries in the heaps, stale ones included (bounded: see _put)."""
-        return sum(len(heap) for heap in self._heaps.values())
+        """Entries in the queues' heaps, stale ones included (bounded)."""
+        return sum(queue.entries() for queue in self._queues.values())
 
     def _put(self, name: str, body: dict[str, Any]) -> None:
         capability, key = str(body["spec"]["capability"]), order_of(body)
@@ -219,16 +204,15 @@ class CandidateSet:
         if optimistic:
             annotations = body.get("metadata", {}).get("annotations") or {}
             nominee = str(annotations.get(ANNOTATION_NOMINATED, ""))
-            self._optimistic.add(name, (capability, key[0]), nominee, seen)
+            self._optimistic.add(name, (capability, key[0]), key, nominee, seen)
         self._candidates[name] = _Candidate(body, capability, key, optimistic, seen)
-        if old is None or old.key != key:
-            heapq.heappush(self._heaps.setdefault(capability, []), (key, name))
-        if self.heap_size() > 2 * len(self._candidates) + 64:  # stale entries of deep tasks
-            self._rebuild()
+        self._queues.setdefault(capability, KeyedQueue()).add(name, key)  # capability: fixed
 
-    def _rebuild(self) -> None:
-        self._heaps = {}
-        for name, candidate in self._candidates.items():
-            self._heaps.setdefault(candidate.capability, []).append((candidate.key, name))
-        for heap in self._heaps.values():
-            heapq.heapify(heap)
+    def _forget(self, name: str, old: _Candidate) -> None:
+        queue = self._queues.get(old.capability)
+        if queue is not None:
+            queue.remove(name)
+            if not queue:
+                del self._queues[old.capability]
+        if old.optimistic:
+            self._optimistic.remove(name, (old.capability, old.key[0]))

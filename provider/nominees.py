@@ -5,56 +5,34 @@ among the same top few would run the same tasks again and again, and all runs of
 task but one would be lost. So the operator nominates a provider for each one when it
 creates it (annotation taskmill.io/nominated-provider: round-robin over the live
 providers of its capability, by slots), and a provider chooses, within the top
-priority and at random:
+priority:
 
-1. the tasks nominated to it;
-2. else those nominated to nobody, or to another provider but waiting for longer than
-   NOMINATION_GRACE_SECONDS since this provider first saw them (their nominee may be
-   busy, slow or gone).
+1. its own nominees, oldest first;
+2. else one at random among those nominated to nobody (no provider was live);
+3. else one nominated to another provider that has waited longer than
+   NOMINATION_GRACE_SECONDS since this provider first saw it (its nominee may be busy,
+   slow or gone): at random among the few that ripened last.
 
-A nomination is a hint, never a lease: the one write's fencing still decides whose run
-counts (taskmill.provider.runfirst), whoever ran it.
+This is work stealing: the nominee works from the old end of its queue and a thief
+from the new end, so the two meet (and both run a task) only when the queue is
+nearly empty. A nomination is a hint, never a lease: the one write's fencing still
+decides whose run counts (taskmill.provider.runfirst), whoever ran it.
 """
 
 import heapq
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from taskmill.provider.keyedqueue import KeyedQueue
 
 NOMINATION_GRACE_SECONDS = 2.0
 
 Where = tuple[str, int]  # capability, -priority
 
 
-class _Bag:
-    """Names with O(1) add, remove and uniform choice."""
-
-    def __init__(self) -> None:
-        self._names: list[str] = []
-        self._at: dict[str, int] = {}
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    def __getitem__(self, i: int) -> str:
-        return self._names[i]
-
-    def add(self, name: str) -> None:
-        if name not in self._at:
-            self._at[name] = len(self._names)
-            self._names.append(name)
-
-    def remove(self, name: str) -> None:
-        i = self._at.pop(name, None)
-        if i is None:
-            return
-        last = self._names.pop()
-        if last != name:
-            self._names[i] = last
-            self._at[last] = i
-
-
 class Nominees:
-    """The Optimistic candidates, by whether this provider may run them now."""
+    """The Optimistic candidates, by whether and how this provider may run them now."""
 
     def __init__(
         self,
@@ -65,43 +43,51 @@ class Nominees:
         self._identity = identity
         self._mono = mono
         self._grace = grace_seconds
-        self._mine: dict[Where, _Bag] = {}
-        self._open: dict[Where, _Bag] = {}
-        # Nominated to others, not yet ripe: name -> (ripe at, where), and a heap of
-        # (ripe at, name) whose entries for names since removed are skipped.
+        self._mine: dict[Where, KeyedQueue] = {}  # by order key: oldest first
+        self._unnamed: dict[Where, KeyedQueue] = {}  # by a random key: any
+        self._ripe: dict[Where, KeyedQueue] = {}  # others', by -ripe time: newest first
+        # Others', not yet ripe: name -> (ripe at, where), and a heap of (ripe at, name)
+        # whose entries for names since removed are skipped.
         self._waiting: dict[str, tuple[float, Where]] = {}
         self._ripening: list[tuple[float, str]] = []
+        self._shuffle = random.Random(identity)
 
     def clear(self) -> None:
-        self._mine, self._open, self._waiting, self._ripening = {}, {}, {}, []
+        self._mine, self._unnamed, self._ripe = {}, {}, {}
+        self._waiting, self._ripening = {}, []
 
-    def add(self, name: str, where: Where, nominee: str, seen: float) -> None:
-        """A candidate first seen at `seen` (monotonic)."""
+    def add(self, name: str, where: Where, order: Any, nominee: str, seen: float) -> None:
+        """A candidate first seen at `seen` (monotonic), sorting as `order` in its queue."""
         if nominee == self._identity:
-            self._mine.setdefault(where, _Bag()).add(name)
-        elif not nominee or self._mono() >= seen + self._grace:
-            self._open.setdefault(where, _Bag()).add(name)
+            self._mine.setdefault(where, KeyedQueue()).add(name, order)
+        elif not nominee:
+            self._unnamed.setdefault(where, KeyedQueue()).add(name, self._shuffle.random())
+        elif self._mono() >= seen + self._grace:
+            self._ripe.setdefault(where, KeyedQueue()).add(name, -(seen + self._grace))
         else:
             self._waiting[name] = (seen + self._grace, where)
             heapq.heappush(self._ripening, (seen + self._grace, name))
 
     def remove(self, name: str, where: Where) -> None:
         self._waiting.pop(name, None)
-        for bags in (self._mine, self._open):
-            bag = bags.get(where)
-            if bag is not None:
-                bag.remove(name)
-                if not bag:
-                    del bags[where]
+        for queues in (self._mine, self._unnamed, self._ripe):
+            queue = queues.get(where)
+            if queue is not None:
+                queue.remove(name)
+                if not queue:
+                    del queues[where]
 
-    def choose(self, rng: random.Random, priority: int, full: frozenset[str]) -> str | None:
-        """One at random among this provider's nominees of `priority` in capabilities
-        not full, else among the open ones; None while only others' are left."""
+    def choose(
+        self, rng: random.Random, priority: int, full: frozenset[str], few: int
+    ) -> str | None:
+        """The one to run of `priority`, in capabilities not `full`: the oldest own
+        nominee, else an unnamed one, else one at random among the `few` others'
+        that ripened last; None while only others' unripe ones are left."""
         self._ripen()
-        for bags in (self._mine, self._open):
-            found = [b for (cap, p), b in bags.items() if p == priority and cap not in full]
+        for queues, k in ((self._mine, 1), (self._unnamed, 1), (self._ripe, few)):
+            found = sorted(_firsts(queues, priority, full, k))[:k]
             if found:
-                return _uniform(rng, found)
+                return rng.choice(found)[1]
         return None
 
     def ripe_in(self) -> float | None:
@@ -118,14 +104,12 @@ class Nominees:
             entry = self._waiting.get(name)
             if entry is not None and entry[0] == ripe_at:
                 del self._waiting[name]
-                self._open.setdefault(entry[1], _Bag()).add(name)
+                self._ripe.setdefault(entry[1], KeyedQueue()).add(name, -ripe_at)
 
 
-def _uniform(rng: random.Random, bags: list[_Bag]) -> str:
-    """Uniform over the names of non-empty bags."""
-    i = rng.randrange(sum(len(bag) for bag in bags))
-    for bag in bags[:-1]:
-        if i < len(bag):
-            return bag[i]
-        i -= len(bag)
-    return bags[-1][i]
+def _firsts(
+    queues: dict[Where, KeyedQueue], priority: int, full: frozenset[str], k: int
+) -> Iterable[tuple[Any, str]]:
+    for (capability, p), queue in queues.items():
+        if p == priority and capability not in full:
+            yield from queue.first(k)

@@ -5,6 +5,7 @@ from taskmill.provider.nominees import Nominees
 
 ME, OTHER = "me", "other"
 GRACE = 2.0
+FEW = 2
 
 
 class Clock:
@@ -15,32 +16,43 @@ class Clock:
         return self.now
 
 
-def nominees(*entries: tuple[str, str, int, str]) -> tuple[Nominees, Clock]:
-    """Entries (name, capability, -priority, nominee), all seen now."""
+Entry = tuple[str, str, int, str]  # name, capability, -priority, nominee
+
+
+def nominees(*entries: Entry) -> tuple[Nominees, Clock]:
+    """Entries all seen now; each sorts by its name (its order key)."""
     clock = Clock()
     pool = Nominees(ME, clock, GRACE)
-    for name, capability, priority, nominee in entries:
-        pool.add(name, (capability, priority), nominee, clock.now)
+    for entry in entries:
+        add(pool, clock, *entry)
     return pool, clock
+
+
+def add(pool: Nominees, clock: Clock, name: str, cap: str, priority: int, nominee: str) -> None:
+    pool.add(name, (cap, priority), name, nominee, clock.now)
 
 
 def choices(pool: Nominees, priority: int = 0, full: frozenset[str] = frozenset()) -> set[str]:
     rng = random.Random(3)
-    return {c for c in (pool.choose(rng, priority, full) for _ in range(200)) if c is not None}
+    picks = (pool.choose(rng, priority, full, FEW) for _ in range(200))
+    return {c for c in picks if c is not None}
 
 
 @pytest.mark.parametrize(
     ("entries", "expected"),
     [
-        ([("m", "cpu", 0, ME), ("o", "cpu", 0, OTHER), ("n", "cpu", 0, "")], {"m"}),
-        ([("o", "cpu", 0, OTHER), ("n1", "cpu", 0, ""), ("n2", "cpu", 0, "")], {"n1", "n2"}),
+        # own first, the oldest of them
+        ([("m2", "cpu", 0, ME), ("m1", "cpu", 0, ME), ("o", "cpu", 0, OTHER)], {"m1"}),
+        ([("m", "cpu", 0, ME), ("n", "cpu", 0, "")], {"m"}),
+        # then those nominated to nobody
+        ([("o", "cpu", 0, OTHER), ("n", "cpu", 0, "")], {"n"}),
         ([("o", "cpu", 0, OTHER)], set()),  # another's, not yet waited for
         ([("m", "cpu", -1, ME), ("n", "cpu", 0, "")], {"n"}),  # only the asked priority
         ([("m", "gpu", 0, ME), ("n", "cpu", 0, "")], {"n"}),  # gpu is full
     ],
 )
-def test_own_nominees_first_then_open_ones(
-    entries: list[tuple[str, str, int, str]], expected: set[str]
+def test_own_nominees_oldest_first_then_unnamed_ones(
+    entries: list[Entry], expected: set[str]
 ) -> None:
     pool, _ = nominees(*entries)
     assert choices(pool, full=frozenset({"gpu"})) == expected
@@ -49,7 +61,7 @@ def test_own_nominees_first_then_open_ones(
 def test_anothers_nominee_opens_after_the_grace() -> None:
     pool, clock = nominees(("o1", "cpu", 0, OTHER))
     clock.now += 1.0
-    pool.add("o2", ("cpu", 0), OTHER, clock.now)
+    add(pool, clock, "o2", "cpu", 0, OTHER)
     assert pool.ripe_in() == pytest.approx(GRACE - 1.0)
     clock.now += GRACE - 1.0
     assert choices(pool) == {"o1"}
@@ -59,9 +71,19 @@ def test_anothers_nominee_opens_after_the_grace() -> None:
     assert pool.ripe_in() is None
 
 
-def test_seen_long_ago_is_open_at_once() -> None:
+def test_a_thief_takes_from_the_new_end_of_anothers_queue() -> None:
+    # The nominee works oldest first; stealing what ripened last keeps the two apart.
     pool, clock = nominees()
-    pool.add("o", ("cpu", 0), OTHER, clock.now - GRACE)
+    for i in range(6):
+        add(pool, clock, f"o{i}", "cpu", 0, OTHER)
+        clock.now += 0.1
+    clock.now += GRACE
+    assert choices(pool) == {"o4", "o5"}
+
+
+def test_seen_long_ago_is_ripe_at_once() -> None:
+    pool, clock = nominees()
+    pool.add("o", ("cpu", 0), "o", OTHER, clock.now - GRACE)
     assert choices(pool) == {"o"}
 
 
