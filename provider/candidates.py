@@ -204,7 +204,8 @@ class CandidateSet:
         if optimistic:
             annotations = body.get("metadata", {}).get("annotations") or {}
             nominee = str(annotations.get(ANNOTATION_NOMINATED, ""))
-            self._optimistic.add(name, (capability, key[0]), key, nominee, seen)
+            timeout = float(body["spec"].get("timeoutSeconds") or 0)
+            self._optimistic.add(name, (capability, key[0]), key, nominee, seen, timeout)
         self._candidates[name] = _Candidate(body, capability, key, optimistic, seen)
         self._queues.setdefault(capability, KeyedQueue()).add(name, key)  # capability: fixed
 

@@ -8,10 +8,13 @@ providers of its capability, by slots), and a provider chooses, within the top
 priority:
 
 1. its own nominees, oldest first;
-2. else one at random among those nominated to nobody (no provider was live);
-3. else one nominated to another provider that has waited longer than
-   NOMINATION_GRACE_SECONDS since this provider first saw it (its nominee may be busy,
-   slow or gone): at random among the few that ripened last.
+2. else one of those nominated to nobody (no provider was live), in an order of its
+   own (a shuffle seeded by its identity: other providers take others first);
+3. else one nominated to another provider that has waited longer than its
+   spec.timeoutSeconds plus NOMINATION_GRACE_SECONDS since this provider first saw it:
+   at random among the few that ripened last. A nominee running it would have
+   finished by then (it stops runs at the timeout), so the task is queued behind its
+   nominee's other work, or its nominee is gone.
 
 This is work stealing: the nominee works from the old end of its queue and a thief
 from the new end, so the two meet (and both run a task) only when the queue is
@@ -34,15 +37,9 @@ Where = tuple[str, int]  # capability, -priority
 class Nominees:
     """The Optimistic candidates, by whether and how this provider may run them now."""
 
-    def __init__(
-        self,
-        identity: str,
-        mono: Callable[[], float],
-        grace_seconds: float = NOMINATION_GRACE_SECONDS,
-    ) -> None:
+    def __init__(self, identity: str, mono: Callable[[], float]) -> None:
         self._identity = identity
         self._mono = mono
-        self._grace = grace_seconds
         self._mine: dict[Where, KeyedQueue] = {}  # by order key: oldest first
         self._unnamed: dict[Where, KeyedQueue] = {}  # by a random key: any
         self._ripe: dict[Where, KeyedQueue] = {}  # others', by -ripe time: newest first
@@ -56,17 +53,21 @@ class Nominees:
         self._mine, self._unnamed, self._ripe = {}, {}, {}
         self._waiting, self._ripening = {}, []
 
-    def add(self, name: str, where: Where, order: Any, nominee: str, seen: float) -> None:
-        """A candidate first seen at `seen` (monotonic), sorting as `order` in its queue."""
+    def add(
+        self, name: str, where: Where, order: Any, nominee: str, seen: float, timeout: float
+    ) -> None:
+        """A candidate first seen at `seen` (monotonic), sorting as `order` in its queue,
+        whose runs stop after `timeout` seconds."""
+        ripe_at = seen + timeout + NOMINATION_GRACE_SECONDS
         if nominee == self._identity:
             self._mine.setdefault(where, KeyedQueue()).add(name, order)
         elif not nominee:
             self._unnamed.setdefault(where, KeyedQueue()).add(name, self._shuffle.random())
-        elif self._mono() >= seen + self._grace:
-            self._ripe.setdefault(where, KeyedQueue()).add(name, -(seen + self._grace))
+        elif self._mono() >= ripe_at:
+            self._ripe.setdefault(where, KeyedQueue()).add(name, -ripe_at)
         else:
-            self._waiting[name] = (seen + self._grace, where)
-            heapq.heappush(self._ripening, (seen + self._grace, name))
+            self._waiting[name] = (ripe_at, where)
+            heapq.heappush(self._ripening, (ripe_at, name))
 
     def remove(self, name: str, where: Where) -> None:
         self._waiting.pop(name, None)

@@ -2,6 +2,7 @@
 two writes per task, one result when providers race, none on a cancelled job."""
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +85,11 @@ def test_two_providers_racing_on_one_task_get_one_result_accepted(
     gate = tmp_path / "gate"
     gate.mkdir()
     providers.start_operator()
-    racers = [providers.start(name, CAPABILITY, gated_command(gate)) for name in ("p-a", "p-b")]
+    # Made while no provider was live, the task is nominated to nobody: both run it.
     apply(cluster, namespace, optimistic_job("raced", 1))
+    [task] = wait_for(lambda: job_tasks(cluster, namespace, "raced"), timeout=60, what="task")
+    assert ANNOTATION_NOMINATED not in task.metadata.annotations
+    racers = [providers.start(name, CAPABILITY, gated_command(gate)) for name in ("p-a", "p-b")]
     wait_for(lambda: started_runs(gate) == 2, timeout=60, what="both providers to run the task")
     (gate / "go").touch()
     wait_for(lambda: job_phase(cluster, namespace, "raced") == "Succeeded", timeout=60, what="job")
@@ -108,17 +112,12 @@ def test_two_providers_racing_on_one_task_get_one_result_accepted(
     assert (task.status.lease.epoch, task.status.attempts) == (2, 0)
 
 
-def test_a_task_runs_first_on_its_nominee_and_elsewhere_only_after_the_grace(
+def test_an_optimistic_task_runs_on_its_nominee_and_nowhere_else(
     cluster: Cluster, namespace: str, providers: Providers, tmp_path: Path
 ) -> None:
-    [port] = free_ports(1)
-    providers.start_operator(metrics_port=port)
+    port = operator_seeing_providers(providers, tmp_path, "p-a", "p-b")
     gates = {name: tmp_path / name for name in ("p-a", "p-b")}
-    for name, gate in gates.items():
-        gate.mkdir()
-        providers.start(name, CAPABILITY, gated_command(gate))
-    seen = f'taskmill_providers{{capability="{CAPABILITY}"}} 2.0'
-    wait_for(lambda: seen in scrape(port), timeout=60, what="the operator to see both providers")
+    wait_for(lambda: seen_providers(port) == 2, timeout=60, what="the operator to see both")
     apply(cluster, namespace, optimistic_job("nominated", 1))
 
     def runs() -> dict[str, int] | None:
@@ -130,16 +129,54 @@ def test_a_task_runs_first_on_its_nominee_and_elsewhere_only_after_the_grace(
     nominee = task.metadata.annotations[ANNOTATION_NOMINATED]
     other = next(name for name in gates if name != nominee)
     assert first == {nominee: 1, other: 0}
-    # The other provider runs it too once it has waited the grace: the nominee might be
-    # gone. Fencing takes one result of the two.
-    wait_for(lambda: started_runs(gates[other]) == 1, timeout=30, what="the run after the grace")
-    for gate in gates.values():
-        (gate / "go").touch()
+    (gates[nominee] / "go").touch()
     wait_for(
         lambda: job_phase(cluster, namespace, "nominated") == "Succeeded", timeout=60, what="job"
     )
-    [task] = job_tasks(cluster, namespace, "nominated")
-    assert len(task.status.history) == 1
+    # The other provider waits the task's timeoutSeconds and more before it runs
+    # another's nominee: one that ran it would have finished by then.
+    assert started_runs(gates[other]) == 0
+
+
+def test_a_stopped_nominees_task_runs_elsewhere_once_its_run_would_have_ended(
+    cluster: Cluster, namespace: str, providers: Providers, tmp_path: Path
+) -> None:
+    port = operator_seeing_providers(providers, tmp_path, "p-a")
+    wait_for(lambda: seen_providers(port) == 1, timeout=60, what="the operator to see p-a")
+    [stopped] = [p for p in providers.started if p.identity == "p-a"]
+    stopped.signal(signal.SIGSTOP)  # live to the operator, but runs nothing
+    job = make_batchjob("orphan", CAPABILITY).spec(range={"end": 1}, claim="Optimistic")
+    apply(cluster, namespace, job.spec(timeoutSeconds=2).obj())
+    wait_for(lambda: job_tasks(cluster, namespace, "orphan"), timeout=60, what="the task")
+    [task] = job_tasks(cluster, namespace, "orphan")
+    assert task.metadata.annotations[ANNOTATION_NOMINATED] == "p-a"
+    providers.start("p-b", CAPABILITY, ["sh", "-c", "echo ok"])
+    wait_for(lambda: job_phase(cluster, namespace, "orphan") == "Succeeded", timeout=60, what="job")
+    [task] = job_tasks(cluster, namespace, "orphan")
+    assert [h.holder for h in task.status.history] == ["p-b"]
+    stopped.signal(signal.SIGCONT)
+
+
+def operator_seeing_providers(providers: Providers, tmp_path: Path, *names: str) -> int:
+    """The operator (its metrics port returned), and providers of gated work."""
+    [port] = free_ports(1)
+    providers.start_operator(metrics_port=port)
+    for name in names:
+        gate = tmp_path / name
+        gate.mkdir()
+        providers.start(name, CAPABILITY, gated_command(gate))
+    return port
+
+
+def seen_providers(port: int) -> float:
+    """Live providers of CAPABILITY as the operator counts them."""
+    line = f'taskmill_providers{{capability="{CAPABILITY}"}} '
+    try:
+        text = scrape(port)
+    except OSError:  # not serving yet
+        return 0.0
+    found = [x for x in text.splitlines() if x.startswith(line)]
+    return float(found[0].split()[-1]) if found else 0.0
 
 
 def test_a_cancelled_job_takes_no_result_from_a_run_under_way(

@@ -1,10 +1,11 @@
 import random
 
 import pytest
-from taskmill.provider.nominees import Nominees
+from taskmill.provider.nominees import NOMINATION_GRACE_SECONDS, Nominees
 
 ME, OTHER = "me", "other"
-GRACE = 2.0
+TIMEOUT = 3.0  # the tasks' spec.timeoutSeconds
+GRACE = TIMEOUT + NOMINATION_GRACE_SECONDS  # how long another provider's nominee waits
 FEW = 2
 
 
@@ -22,14 +23,14 @@ Entry = tuple[str, str, int, str]  # name, capability, -priority, nominee
 def nominees(*entries: Entry) -> tuple[Nominees, Clock]:
     """Entries all seen now; each sorts by its name (its order key)."""
     clock = Clock()
-    pool = Nominees(ME, clock, GRACE)
+    pool = Nominees(ME, clock)
     for entry in entries:
         add(pool, clock, *entry)
     return pool, clock
 
 
 def add(pool: Nominees, clock: Clock, name: str, cap: str, priority: int, nominee: str) -> None:
-    pool.add(name, (cap, priority), name, nominee, clock.now)
+    pool.add(name, (cap, priority), name, nominee, clock.now, TIMEOUT)
 
 
 def choices(pool: Nominees, priority: int = 0, full: frozenset[str] = frozenset()) -> set[str]:
@@ -58,7 +59,7 @@ def test_own_nominees_oldest_first_then_unnamed_ones(
     assert choices(pool, full=frozenset({"gpu"})) == expected
 
 
-def test_anothers_nominee_opens_after_the_grace() -> None:
+def test_anothers_nominee_opens_once_its_nominee_would_have_finished_a_run() -> None:
     pool, clock = nominees(("o1", "cpu", 0, OTHER))
     clock.now += 1.0
     add(pool, clock, "o2", "cpu", 0, OTHER)
@@ -83,7 +84,7 @@ def test_a_thief_takes_from_the_new_end_of_anothers_queue() -> None:
 
 def test_seen_long_ago_is_ripe_at_once() -> None:
     pool, clock = nominees()
-    pool.add("o", ("cpu", 0), "o", OTHER, clock.now - GRACE)
+    pool.add("o", ("cpu", 0), "o", OTHER, clock.now - GRACE, TIMEOUT)
     assert choices(pool) == {"o"}
 
 

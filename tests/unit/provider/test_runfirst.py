@@ -31,10 +31,13 @@ TASK_COLLECTION = task_path("t").rsplit("/", 1)[0]
 FAILED = Outcome(succeeded=False, result=TaskResult(exit_code=1, reason="NonZeroExit"))
 
 
+TIMEOUT = 5  # spec.timeoutSeconds of the Optimistic tasks here
+
+
 def optimistic(name: str = "t", **kw: Any) -> dict[str, Any]:
     obj = task_obj(name, **kw)
     obj["metadata"]["uid"] = f"uid-{name}"
-    obj["spec"] |= {"claim": "Optimistic", "timeoutSeconds": 5, "maxAttempts": 2}
+    obj["spec"] |= {"claim": "Optimistic", "timeoutSeconds": TIMEOUT, "maxAttempts": 2}
     obj["status"]["attempts"] = 0  # the CRD's default
     return obj
 
@@ -195,7 +198,7 @@ def test_a_task_nominated_to_another_provider_runs_here_only_after_the_grace() -
         api = api_with(pending)
         s = Setup(api, Returns(), pending)
         await until(lambda: s.run_first.answers[Answer.ACCEPTED] == 1)
-        assert s.pauses == [pytest.approx(NOMINATION_GRACE_SECONDS)]
+        assert s.pauses == [pytest.approx(TIMEOUT + NOMINATION_GRACE_SECONDS)]
         assert len(api.sent("json_patch")) == 1
         await s.close()
 
@@ -213,7 +216,7 @@ def test_own_nominees_run_before_older_tasks_nominated_to_others() -> None:
             task_path("u") + "/status",
             task_path("t") + "/status",
         ]
-        assert s.pauses == [pytest.approx(NOMINATION_GRACE_SECONDS)]
+        assert s.pauses == [pytest.approx(TIMEOUT + NOMINATION_GRACE_SECONDS)]
         await s.close()
 
     asyncio.run(main())
