@@ -335,6 +335,18 @@ ROWS = [
     ),
     Row(
         "peer",
+        "taskmill makespan s, spec.claim Optimistic",
+        _get("peer", "taskmill_optimistic_makespan_s"),
+        "{:.1f}",
+    ),
+    Row(
+        "peer",
+        "taskmill Optimistic / Indexed Job",
+        _peer_ratio("taskmill_optimistic_items_per_s"),
+        "{:.1f}x",
+    ),
+    Row(
+        "peer",
         "taskmill makespan s, batchSize 10",
         _get("peer", "taskmill_batched_makespan_s"),
         "{:.1f}",
