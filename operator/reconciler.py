@@ -247,6 +247,10 @@ class Reconciler:
                 job = self._store.jobs[key]
             else:
                 p.create = []  # not before the split is on record; the rest still runs
+        if p.create and self._nominating(job) and not self.presence_listed:
+            # Made once the live providers are known, so that each is nominated (listing
+            # them marks every job for a pass).
+            p.create = []
         outcome = await self._writes.execute(job, p, now, self._nominations(job, p, mono))
         if foreign.names:
             await self._writes.delete_foreign(job, foreign.names)
@@ -385,9 +389,13 @@ class Reconciler:
             ),
         )
 
+    def _nominating(self, job: BatchJob) -> bool:
+        """Whether the job's new Tasks are nominated: run before they are claimed."""
+        return job.spec.claim == ClaimMode.OPTIMISTIC and self._presence is not None
+
     def _nominations(self, job: BatchJob, p: Plan, mono: float) -> Nominations | None:
-        """Who runs the job's new Tasks first, when they are run before being claimed."""
-        if not p.create or job.spec.claim != ClaimMode.OPTIMISTIC or self._presence is None:
+        """Who runs the job's new Tasks first, when they are nominated."""
+        if not p.create or not self._nominating(job) or self._presence is None:
             return None
         live, _ = self._presence.providers(job.metadata.namespace, mono)
         return Nominations(live)

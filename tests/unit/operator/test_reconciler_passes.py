@@ -48,6 +48,7 @@ class World:
             wall=lambda: self.wall,
             monotonic=lambda: self.mono,
         )
+        self.reconciler.presence_listed = True  # as the runtime sets it once listed
 
     def job(self, name: str = "job", **spec: Any) -> BatchJob:
         body = {
@@ -445,3 +446,24 @@ def test_new_optimistic_tasks_nominate_a_live_provider_to_run_them_first() -> No
 
     assert [nominee(f"job-{i}") for i in range(4)] == ["p1", "p2", "p1", "p2"]
     assert [nominee(f"claimed-{i}") for i in range(4)] == [None] * 4
+
+
+def test_optimistic_tasks_wait_for_the_providers_to_be_listed() -> None:
+    """Made before the operator knows who is live, they would be nominated to nobody and
+    every provider would run them."""
+    presence = ProviderPresence(grace_seconds=1.0)
+    world = World(presence)
+    world.reconciler.presence_listed = False
+    world.job(claim="Optimistic", timeoutSeconds=5)
+    world.job("claimed")
+    world.run()
+    world.run("claimed")
+    assert [t["metadata"]["name"] for t in world.kube.items(TASKS.path(NS))] == [
+        f"claimed-{i}" for i in range(4)
+    ]
+
+    presence.put(presence_lease("p1", "i"), now=0.0)
+    world.reconciler.presence_listed = True
+    world.run()
+    created = world.kube.objects[TASKS.path(NS, "job-0")]["metadata"]["annotations"]
+    assert created[ANNOTATION_NOMINATED] == "p1"
