@@ -188,7 +188,7 @@ class CandidateSet:
         name = rng.choice([name for key, name in best if key[0] == top_priority])
         if not self._candidates[name].optimistic:
             return name
-        return self._optimistic.choose(rng, top_priority, full, top_k)
+        return self._optimistic.choose(rng, top_priority, full)
 
     def heap_size(self) -> int:
         """Entries in the queues' heaps, stale ones included (bounded)."""

@@ -12,7 +12,7 @@ priority:
    own (a shuffle seeded by its identity: other providers take others first);
 3. else one nominated to another provider that has waited longer than its
    spec.timeoutSeconds plus NOMINATION_GRACE_SECONDS since this provider first saw it:
-   at random among the few that ripened last. A nominee running it would have
+   at random among the STEAL_AMONG that ripened last. A nominee running it would have
    finished by then (it stops runs at the timeout), so the task is queued behind its
    nominee's other work, or its nominee is gone.
 
@@ -30,6 +30,9 @@ from typing import Any
 from taskmill.provider.keyedqueue import KeyedQueue
 
 NOMINATION_GRACE_SECONDS = 2.0
+# A thief chooses among this many of the others' nominees that ripened last: far from
+# the old end their nominees work from, and wide enough that thieves rarely meet.
+STEAL_AMONG = 32
 
 Where = tuple[str, int]  # capability, -priority
 
@@ -78,14 +81,12 @@ class Nominees:
                 if not queue:
                     del queues[where]
 
-    def choose(
-        self, rng: random.Random, priority: int, full: frozenset[str], few: int
-    ) -> str | None:
+    def choose(self, rng: random.Random, priority: int, full: frozenset[str]) -> str | None:
         """The one to run of `priority`, in capabilities not `full`: the oldest own
-        nominee, else an unnamed one, else one at random among the `few` others'
-        that ripened last; None while only others' unripe ones are left."""
+        nominee, else an unnamed one, else one at random among the others' that ripened
+        last; None while only others' unripe ones are left."""
         self._ripen()
-        for queues, k in ((self._mine, 1), (self._unnamed, 1), (self._ripe, few)):
+        for queues, k in ((self._mine, 1), (self._unnamed, 1), (self._ripe, STEAL_AMONG)):
             found = sorted(_firsts(queues, priority, full, k))[:k]
             if found:
                 return rng.choice(found)[1]

@@ -1,12 +1,11 @@
 import random
 
 import pytest
-from taskmill.provider.nominees import NOMINATION_GRACE_SECONDS, Nominees
+from taskmill.provider.nominees import NOMINATION_GRACE_SECONDS, STEAL_AMONG, Nominees
 
 ME, OTHER = "me", "other"
 TIMEOUT = 3.0  # the tasks' spec.timeoutSeconds
 GRACE = TIMEOUT + NOMINATION_GRACE_SECONDS  # how long another provider's nominee waits
-FEW = 2
 
 
 class Clock:
@@ -35,7 +34,7 @@ def add(pool: Nominees, clock: Clock, name: str, cap: str, priority: int, nomine
 
 def choices(pool: Nominees, priority: int = 0, full: frozenset[str] = frozenset()) -> set[str]:
     rng = random.Random(3)
-    picks = (pool.choose(rng, priority, full, FEW) for _ in range(200))
+    picks = (pool.choose(rng, priority, full) for _ in range(400))
     return {c for c in picks if c is not None}
 
 
@@ -75,11 +74,11 @@ def test_anothers_nominee_opens_once_its_nominee_would_have_finished_a_run() -> 
 def test_a_thief_takes_from_the_new_end_of_anothers_queue() -> None:
     # The nominee works oldest first; stealing what ripened last keeps the two apart.
     pool, clock = nominees()
-    for i in range(6):
-        add(pool, clock, f"o{i}", "cpu", 0, OTHER)
+    for i in range(STEAL_AMONG + 4):
+        add(pool, clock, f"o{i:02}", "cpu", 0, OTHER)
         clock.now += 0.1
     clock.now += GRACE
-    assert choices(pool) == {"o4", "o5"}
+    assert choices(pool) == {f"o{i:02}" for i in range(4, STEAL_AMONG + 4)}
 
 
 def test_seen_long_ago_is_ripe_at_once() -> None:
