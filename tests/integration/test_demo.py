@@ -50,8 +50,16 @@ def start_demo(state_dir: Path, timeout: int = 180) -> tuple["subprocess.Popen[b
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
+            # Ctrl-C as a terminal delivers it, also when the suite runs in the
+            # background of a shell without job control (which ignores SIGINT for its
+            # children, and Python then keeps ignoring it).
+            preexec_fn=_default_sigint,
         )
     return proc, output
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def processes_of(state_dir: Path) -> list[str]:
