@@ -1,13 +1,14 @@
-"""Which live provider to nominate for a new Optimistic Task (spec.claim Optimistic).
+"""Which live provider to nominate for a new Task.
 
-Such a task stays Pending while a provider runs it, so providers choosing on their own
-run the same tasks at once and all runs but one are lost (taskmill.provider.nominees).
+Providers choosing on their own race for the same tasks: every claim but one is a
+lost write, and for a task of spec.claim Optimistic, which stays Pending while a
+provider runs it, every run but one is lost compute (taskmill.provider.nominees).
 The operator knows the live providers from their presence Leases; it nominates one per
 task, in the annotation taskmill.io/nominated-provider of the create: round-robin by
 index over the providers serving the task's capability, each as many times per round
 as it has slots, so that neighbouring tasks go to different providers. Draining
 providers are left out. Nobody is nominated when no live provider serves the
-capability yet: providers then choose among such tasks at random.
+capability yet: providers then choose among such tasks as they would without.
 """
 
 from collections.abc import Iterable

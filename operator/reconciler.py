@@ -41,7 +41,6 @@ from taskmill.operator.ttl import dependents_holding, ttl_expires_at
 from taskmill.operator.validation import Problem, validate
 
 from taskmill.api import BatchJob
-from taskmill.api.common import ClaimMode
 from taskmill.api.deadlines import next_deadline
 from taskmill.kube import KubeApi
 from taskmill.kube.paths import BATCHJOBS
@@ -247,7 +246,7 @@ class Reconciler:
                 job = self._store.jobs[key]
             else:
                 p.create = []  # not before the split is on record; the rest still runs
-        if p.create and self._nominating(job) and not self.presence_listed:
+        if p.create and not self.presence_listed:
             # Made once the live providers are known, so that each is nominated (listing
             # them marks every job for a pass).
             p.create = []
@@ -389,13 +388,9 @@ class Reconciler:
             ),
         )
 
-    def _nominating(self, job: BatchJob) -> bool:
-        """Whether the job's new Tasks are nominated: run before they are claimed."""
-        return job.spec.claim == ClaimMode.OPTIMISTIC and self._presence is not None
-
     def _nominations(self, job: BatchJob, p: Plan, mono: float) -> Nominations | None:
-        """Who runs the job's new Tasks first, when they are nominated."""
-        if not p.create or not self._nominating(job) or self._presence is None:
+        """Who takes the job's new Tasks first, when the live providers are known."""
+        if not p.create or self._presence is None:
             return None
         live, _ = self._presence.providers(job.metadata.namespace, mono)
         return Nominations(live)

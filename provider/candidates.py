@@ -6,10 +6,11 @@ an event is judged from the raw object: a few fields say whether it is a candida
 and where it sorts, and the whole Task is parsed only when it is chosen for a claim.
 A provider without a free slot parses nothing.
 
-Tasks of spec.claim Optimistic are the exception to "oldest first": once a choice falls
-on one, it is replaced by a choice among the Optimistic candidates of the same priority
-that taskmill.provider.nominees makes (they stay Pending while they run, so taking the
-oldest would run the same few again and again).
+Nominated tasks (and Optimistic ones, which stay Pending while they run) are the
+exception to "oldest first": taskmill.provider.nominees chooses among them, own
+nominees first, so that providers do not race for the same few. Within a priority,
+own nominees and the tasks nominated to nobody take turns by age; those nominated to
+others, and Optimistic ones nominated to nobody, come after both.
 """
 
 import logging
@@ -21,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from taskmill.provider.keyedqueue import KeyedQueue
-from taskmill.provider.nominees import Nominees
+from taskmill.provider.nominees import Nominees, steal_after
 
 from taskmill.api.common import ClaimMode, TaskPhase
 from taskmill.api.meta import ANNOTATION_NOMINATED
@@ -88,7 +89,7 @@ class _Candidate:
     body: dict[str, Any]  # the Task as the watch delivered it, parsed when chosen
     capability: str
     key: Key
-    optimistic: bool  # spec.claim Optimistic: chosen by taskmill.provider.nominees
+    nominated: bool  # chosen by taskmill.provider.nominees, not by key
     seen: float  # when it became a candidate here (monotonic)
 
 
@@ -97,9 +98,9 @@ class CandidateSet:
 
     Every create and every claim in the provider's capabilities is an event here, and
     every free slot asks for the best candidates; so each task is keyed once on arrival
-    and kept in its capability's queue (taskmill.provider.keyedqueue). A choice then
-    costs O(k log n) per capability, not a sort of every candidate, also when some
-    capabilities are at their own limit.
+    and kept in its capability's queue (taskmill.provider.keyedqueue), or with the
+    nominees. A choice then costs O(k log n) per capability, not a sort of every
+    candidate, also when some capabilities are at their own limit.
     """
 
     def __init__(
@@ -112,7 +113,7 @@ class CandidateSet:
         self._mono = mono
         self._candidates: dict[str, _Candidate] = {}
         self._queues: dict[str, KeyedQueue] = {}
-        self._optimistic = Nominees(identity, mono)
+        self._nominees = Nominees(identity, mono)
 
     def __len__(self) -> int:
         return len(self._candidates)
@@ -123,7 +124,7 @@ class CandidateSet:
     def replace(self, objects: Iterable[dict[str, Any]]) -> None:
         """A fresh list: forget everything not in it."""
         self._candidates, self._queues = {}, {}
-        self._optimistic.clear()
+        self._nominees.clear()
         for obj in objects:
             self.apply("ADDED", obj)
 
@@ -149,17 +150,17 @@ class CandidateSet:
             self._forget(name, old)
 
     def ripe_in(self) -> float | None:
-        """Seconds until a candidate this provider may not take yet may be taken (an
-        Optimistic one nominated to another provider), if there is one."""
-        return self._optimistic.ripe_in()
+        """Seconds until a candidate this provider may not take yet (one nominated to
+        another provider) may be taken, if there is one."""
+        return self._nominees.ripe_in()
 
     def choose(
         self, rng: random.Random, top_k: int, full: frozenset[str] = frozenset()
     ) -> Task | None:
-        """A random one among the first top_k candidates of the highest priority present,
-        leaving out the capabilities in `full` (at their own concurrency limit), parsed;
-        if that one is Optimistic, the Optimistic one of that priority that
-        taskmill.provider.nominees chooses instead (None while it chooses none).
+        """Of the highest priority present, leaving out the capabilities in `full` (at
+        their own concurrency limit), parsed: a random one among the first top_k of
+        those nominated to nobody, unless an own nominee is older; else the one that
+        taskmill.provider.nominees chooses (None while there is none of either).
 
         The spread keeps providers that see the same set from all racing for one task;
         it never reaches below the top priority, so a lower-priority task is only tried
@@ -182,13 +183,18 @@ class CandidateSet:
             if capability not in full
         ]
         best = sorted(entry for top in tops for entry in top)[:top_k]
-        if not best:
+        nominated = self._nominees.top(full)
+        priorities = [best[0][0][0]] if best else []
+        if nominated is not None:
+            priorities.append(nominated)
+        if not priorities:
             return None
-        top_priority = best[0][0][0]
-        name = rng.choice([name for key, name in best if key[0] == top_priority])
-        if not self._candidates[name].optimistic:
-            return name
-        return self._optimistic.choose(rng, top_priority, full)
+        top_priority = min(priorities)
+        names = [name for key, name in best if key[0] == top_priority]
+        own = self._nominees.first_own(top_priority, full)
+        if names and (own is None or best[0][0] < own):
+            return rng.choice(names)
+        return self._nominees.choose(rng, top_priority, full)
 
     def heap_size(self) -> int:
         """Entries in the queues' heaps, stale ones included (bounded)."""
@@ -196,24 +202,27 @@ class CandidateSet:
 
     def _put(self, name: str, body: dict[str, Any]) -> None:
         capability, key = str(body["spec"]["capability"]), order_of(body)
-        optimistic = body["spec"].get("claim") == ClaimMode.OPTIMISTIC
+        run_first = body["spec"].get("claim") == ClaimMode.OPTIMISTIC
+        annotations = body.get("metadata", {}).get("annotations") or {}
+        nominee = str(annotations.get(ANNOTATION_NOMINATED, ""))
         old = self._candidates.get(name)
         seen = self._mono() if old is None else old.seen
-        if old is not None and old.optimistic:
-            self._optimistic.remove(name, (old.capability, old.key[0]))
-        if optimistic:
-            annotations = body.get("metadata", {}).get("annotations") or {}
-            nominee = str(annotations.get(ANNOTATION_NOMINATED, ""))
-            timeout = float(body["spec"].get("timeoutSeconds") or 0)
-            self._optimistic.add(name, (capability, key[0]), key, nominee, seen, timeout)
-        self._candidates[name] = _Candidate(body, capability, key, optimistic, seen)
-        self._queues.setdefault(capability, KeyedQueue()).add(name, key)  # capability: fixed
+        if old is not None:
+            self._forget(name, old)
+        nominated = run_first or bool(nominee)
+        if nominated:
+            wait = steal_after(run_first, float(body["spec"].get("timeoutSeconds") or 0))
+            self._nominees.add(name, (capability, key[0]), key, nominee, seen, wait)
+        else:
+            self._queues.setdefault(capability, KeyedQueue()).add(name, key)
+        self._candidates[name] = _Candidate(body, capability, key, nominated, seen)
 
     def _forget(self, name: str, old: _Candidate) -> None:
+        if old.nominated:
+            self._nominees.remove(name)
+            return
         queue = self._queues.get(old.capability)
         if queue is not None:
             queue.remove(name)
             if not queue:
                 del self._queues[old.capability]
-        if old.optimistic:
-            self._optimistic.remove(name, (old.capability, old.key[0]))

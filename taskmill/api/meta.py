@@ -27,8 +27,8 @@ ANNOTATION_DRAINED = "taskmill.io/drained"
 # lives as long as the presence Lease does: the holder renews one Lease, not each task.
 ANNOTATION_INSTANCE = "taskmill.io/instance"
 ANNOTATION_RENEW_INTERVAL = "taskmill.io/renew-interval-seconds"
-# On a Task of spec.claim Optimistic: the provider the operator nominated to run it
-# first (taskmill.provider.nominees). A hint set at creation, never a lease.
+# On a Task: the provider the operator nominated to take it first
+# (taskmill.provider.nominees). A hint set at creation, never a lease.
 ANNOTATION_NOMINATED = "taskmill.io/nominated-provider"
 
 # A capability is used as a label value and a label-key name segment.

@@ -5,6 +5,7 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from taskmill.operator.events import Recorder
 from taskmill.operator.presence import ProviderPresence
 from taskmill.operator.reconciler import RETRY_AFTER_ERROR, Reconciler, Settings
@@ -430,37 +431,40 @@ def test_an_optimistic_task_seen_only_pending_then_succeeded_counts_once() -> No
     assert [r.path.rsplit("/", 1)[-1] for r in world.kube.sent("delete")] == ["job-0"]
 
 
-def test_new_optimistic_tasks_nominate_a_live_provider_to_run_them_first() -> None:
+@pytest.mark.parametrize("claim", ["Optimistic", "Lease"])
+def test_new_tasks_nominate_a_live_provider_to_take_them_first(claim: str) -> None:
     presence = ProviderPresence(grace_seconds=1.0)
     for holder in ("p2", "p1"):
         presence.put(presence_lease(holder, "i"), now=0.0)
     world = World(presence)
-    world.job(claim="Optimistic", timeoutSeconds=5)
-    world.job("claimed")
+    world.job(claim=claim, timeoutSeconds=5)
     world.run()
-    world.run("claimed")
 
     def nominee(name: str) -> str | None:
         annotations = world.kube.objects[TASKS.path(NS, name)]["metadata"].get("annotations")
         return (annotations or {}).get(ANNOTATION_NOMINATED)
 
     assert [nominee(f"job-{i}") for i in range(4)] == ["p1", "p2", "p1", "p2"]
-    assert [nominee(f"claimed-{i}") for i in range(4)] == [None] * 4
 
 
-def test_optimistic_tasks_wait_for_the_providers_to_be_listed() -> None:
+def test_without_presence_tasks_are_nominated_to_nobody() -> None:
+    world = World()
+    world.job(claim="Optimistic", timeoutSeconds=5)
+    world.run()
+    tasks = world.kube.items(TASKS.path(NS))
+    assert len(tasks) == 4
+    assert all(ANNOTATION_NOMINATED not in (t["metadata"].get("annotations") or {}) for t in tasks)
+
+
+def test_new_tasks_wait_for_the_providers_to_be_listed() -> None:
     """Made before the operator knows who is live, they would be nominated to nobody and
-    every provider would run them."""
+    every provider would race for them."""
     presence = ProviderPresence(grace_seconds=1.0)
     world = World(presence)
     world.reconciler.presence_listed = False
-    world.job(claim="Optimistic", timeoutSeconds=5)
-    world.job("claimed")
+    world.job()
     world.run()
-    world.run("claimed")
-    assert [t["metadata"]["name"] for t in world.kube.items(TASKS.path(NS))] == [
-        f"claimed-{i}" for i in range(4)
-    ]
+    assert world.kube.items(TASKS.path(NS)) == []
 
     presence.put(presence_lease("p1", "i"), now=0.0)
     world.reconciler.presence_listed = True

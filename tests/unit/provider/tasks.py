@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from taskmill.api.meta import ANNOTATION_NOMINATED
 from tests.builders import make_task
 
 
@@ -18,10 +19,13 @@ def task_obj(
     cancel: bool = False,
     resource_version: str = "1",
     claim: str | None = None,
+    nominee: str = "",
 ) -> dict[str, Any]:
+    annotations = {ANNOTATION_NOMINATED: nominee} if nominee else {}
     return (
         make_task(name, capability)
         .meta(namespace="ns", resourceVersion=resource_version, creationTimestamp=created)
+        .meta(annotations=annotations)
         .spec(index=index, priority=priority, params={"n": index}, cancel=cancel, claim=claim)
         .status(phase=phase)
         .lease(holder, epoch)

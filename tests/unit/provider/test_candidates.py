@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 from taskmill.provider.candidates import CandidateSet, Spread, leasable, order_of
+from taskmill.provider.nominees import CLAIM_GRACE_SECONDS
 
 from taskmill.api.task import Task, order_key
 from tests.unit.provider.tasks import task_obj
@@ -210,14 +211,14 @@ def test_providers_choose_different_unnamed_optimistic_candidates() -> None:
         ([optimistic("hi", priority=5), *(optimistic(f"o{i}", i) for i in range(9))], {"hi"}),
         # Lease candidates keep their order within the top k
         ([*(task_obj(f"l{i}", index=i) for i in range(9)), optimistic("o", 99)], {"l0", "l1"}),
-        # a choice falling on an Optimistic one widens to all of them, never to Lease ones
+        # Optimistic ones nominated to nobody wait behind the others of their priority
         (
             [
                 optimistic("o0"),
                 task_obj("l1", index=1),
                 *(optimistic(f"o{i}", i) for i in range(2, 9)),
             ],
-            {"l1", "o0", *(f"o{i}" for i in range(2, 9))},
+            {"l1"},
         ),
     ],
 )
@@ -245,3 +246,43 @@ def test_optimistic_choice_follows_events_and_full_capabilities() -> None:
     cands.discard(first)
     assert {first, chosen(cands, rng, 1)} == {"b0", "b1"}
     assert cands.choose(rng, 3, frozenset({"b"})) is None
+
+
+def lease(name: str, index: int, nominee: str, **changes: Any) -> dict[str, Any]:
+    return task_obj(name, index=index, nominee=nominee, **changes)
+
+
+@pytest.mark.parametrize(
+    ("objs", "allowed"),
+    [
+        # own nominees first, whatever their order among all
+        ([lease("o0", 0, "other"), lease("o1", 1, "other"), lease("m2", 2, "me")], {"m2"}),
+        # own nominees and tasks nominated to nobody take turns by age
+        ([task_obj("n0", index=0), lease("m1", 1, "me")], {"n0"}),
+        ([lease("m0", 0, "me"), task_obj("n1", index=1)], {"m0"}),
+        # others' nominees only when nothing else of the priority is left, and not yet
+        ([task_obj("n0", index=0), lease("o1", 1, "other")], {"n0"}),
+        ([lease("o1", 1, "other")], {None}),
+        # never a lower priority while a higher one waits for its nominee
+        ([lease("o0", 0, "other", priority=2), task_obj("n1", index=1)], {None}),
+    ],
+)
+def test_nominated_lease_candidates(objs: list[dict[str, Any]], allowed: set[str | None]) -> None:
+    cands = CandidateSet(["cap"], identity="me")
+    cands.replace(objs)
+    rng = random.Random(13)
+    picks = (cands.choose(rng, 2) for _ in range(100))
+    assert {task.metadata.name if task else None for task in picks} == allowed
+
+
+def test_anothers_lease_nominee_is_taken_after_the_claim_grace() -> None:
+    now = [50.0]
+    cands = CandidateSet(["cap"], identity="me", mono=lambda: now[0])
+    cands.apply("ADDED", lease("o", 0, "other", priority=2))
+    cands.apply("ADDED", task_obj("n", index=1))
+    assert cands.ripe_in() == pytest.approx(CLAIM_GRACE_SECONDS)
+    assert cands.choose(random.Random(1), 2) is None
+    now[0] += CLAIM_GRACE_SECONDS
+    assert chosen(cands, random.Random(1), 2) == "o"
+    cands.apply("MODIFIED", lease("o", 0, "other", priority=2, holder="other", epoch=1))
+    assert (chosen(cands, random.Random(1), 2), cands.ripe_in()) == ("n", None)
