@@ -3,7 +3,9 @@
 Sampled every few seconds while it runs: the operator's peak RSS (VmHWM from /proc),
 the kube-apiserver's resident memory (VmRSS: its peak over the job, and the growth from
 before the job to that peak; the API server lives for the whole bench, so its own VmHWM
-would mix in earlier scenarios), the number of Task objects (a LIST with limit=1 reports
+would mix in earlier scenarios) and what it is made of: its Go heap in use and the
+capacity of its watch cache for Tasks (the window of recent events it keeps, each with
+a whole object), from its /metrics; the number of Task objects (a LIST with limit=1 reports
 remainingItemCount) and of unfinished ones (a LIST with fieldSelector
 status.phase!=Succeeded: the operator keeps at most --max-live-tasks of them per job,
 whatever the job's size). `--scale-retention` sets the job's spec.retention.succeededTasks
@@ -24,6 +26,7 @@ from bench.stack import list_tasks, wait_job
 from taskmill.kube import ApiError
 from taskmill.kube.paths import BATCHJOBS, TASKS
 from tests.builders import make_batchjob
+from tests.harness.metrics import gauge
 
 JOB = "scale"
 SAMPLE_SECONDS = 3.0
@@ -39,10 +42,29 @@ def _apiserver_rss_kib(bench: Bench) -> int:
     return resident_kib(pid) if pid is not None else 0
 
 
+async def _apiserver_memory(bench: Bench) -> dict[str, int]:
+    """The API server's Go heap in use and its next GC goal (KiB), and its watch cache's
+    capacity for Tasks."""
+    text = await asyncio.to_thread(bench.cluster.metrics)
+    heap = gauge(text, "go_memstats_heap_inuse_bytes") or 0.0
+    # The heap size that triggers the next collection: about twice what the last one
+    # found live (GOGC=100), so half of it is the live heap.
+    goal = gauge(text, "go_memstats_next_gc_bytes") or 0.0
+    window = gauge(text, "watch_cache_capacity", group="taskmill.io", resource="tasks") or 0.0
+    return {
+        "apiserver_heap_kib": int(heap // 1024),
+        "apiserver_gc_goal_kib": int(goal // 1024),
+        "tasks_watch_cache": int(window),
+    }
+
+
 async def _sample(bench: Bench, namespace: str, operator: Proc, peaks: dict[str, int]) -> None:
     while True:
         operator.sample_rss()
         peaks["apiserver_rss_kib"] = max(peaks["apiserver_rss_kib"], _apiserver_rss_kib(bench))
+        with contextlib.suppress(OSError):  # a scrape that fails skips one sample
+            for key, value in (await _apiserver_memory(bench)).items():
+                peaks[key] = max(peaks[key], value)
         # A list that times out on a loaded machine skips one sample, not the rest of them
         # (nor, raised at the end, the whole run).
         with contextlib.suppress(TimeoutError, aiohttp.ClientError, ApiError):
@@ -67,7 +89,8 @@ async def scale(
     fleet = bench.fleet(namespace, providers, slots)
     operator.wait_ready("loaded state")
     apiserver_before = _apiserver_rss_kib(bench)
-    peaks = {"unfinished": 0, "objects": 0, "apiserver_rss_kib": apiserver_before}
+    memory_before = await _apiserver_memory(bench)
+    peaks = {"unfinished": 0, "objects": 0, "apiserver_rss_kib": apiserver_before, **memory_before}
     groups = {"operator": [operator], "providers": fleet}
     cpu_before = bench.cpu(groups)
     sampler = asyncio.create_task(_sample(bench, namespace, operator, peaks))
@@ -115,7 +138,11 @@ async def scale(
         f"scale: {job['status']['phase']} in {seconds:.0f}s; peak unfinished "
         f"{peaks['unfinished']}, Task objects at the end {objects}, operator peak RSS "
         f"{operator.peak_rss_kib / 1024:.0f} MiB, kube-apiserver RSS "
-        f"{apiserver_before / 1024:.0f} -> peak {apiserver_peak / 1024:.0f} MiB"
+        f"{apiserver_before / 1024:.0f} -> peak {apiserver_peak / 1024:.0f} MiB (Go heap in use "
+        f"{memory_before['apiserver_heap_kib'] / 1024:.0f} -> peak "
+        f"{peaks['apiserver_heap_kib'] / 1024:.0f} MiB, GC goal up to "
+        f"{peaks['apiserver_gc_goal_kib'] / 1024:.0f} MiB; watch cache for Tasks up to "
+        f"{peaks['tasks_watch_cache']} events)"
     )
     cpu_ms = {k: (cpu_after[k] - cpu_before.get(k, 0.0)) * 1000 / tasks for k in cpu_after}
     return {
@@ -131,6 +158,10 @@ async def scale(
         "apiserver_peak_rss_mib": apiserver_peak / 1024,
         "apiserver_rss_growth_mib": (apiserver_peak - apiserver_before) / 1024,
         "apiserver_end_rss_mib": apiserver_end / 1024,
+        "apiserver_heap_before_mib": memory_before["apiserver_heap_kib"] / 1024,
+        "apiserver_heap_peak_mib": peaks["apiserver_heap_kib"] / 1024,
+        "apiserver_gc_goal_peak_mib": peaks["apiserver_gc_goal_kib"] / 1024,
+        "tasks_watch_cache_peak": float(peaks["tasks_watch_cache"]),
         "operator_deletes_per_task": requests["DELETE tasks"] / tasks,
         "operator_requests_per_task": sum(requests.values()) / tasks,
         "apiserver_cpu_ms_per_task": cpu_ms.get("kube-apiserver", 0.0),

@@ -13,6 +13,7 @@ from collections import Counter
 RequestKey = tuple[str, str, str]  # (verb, resource, subresource)
 
 _SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>.*)\}\s+(?P<value>\S+)")
+_ANY_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
@@ -36,6 +37,18 @@ def request_counts(text: str) -> Counter[RequestKey]:
 def diff(before: Counter[RequestKey], after: Counter[RequestKey]) -> Counter[RequestKey]:
     """Requests made between two snapshots (keys that did not grow are dropped)."""
     return after - before
+
+
+def gauge(text: str, name: str, **labels: str) -> float | None:
+    """The value of the first sample `name` whose labels include `labels`, if any."""
+    for line in text.splitlines():
+        sample = _ANY_SAMPLE.match(line)
+        if sample is None or sample["name"] != name:
+            continue
+        have = {k: _unescape(v) for k, v in _LABEL.findall(sample["labels"] or "")}
+        if all(have.get(k) == v for k, v in labels.items()):
+            return float(sample["value"])
+    return None
 
 
 def scrape(port: int) -> str:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.metrics import diff, request_counts
+from tests.harness.metrics import diff, gauge, request_counts
 
 # An excerpt of a real kube-apiserver 1.35 /metrics capture, including neighbouring
 # families (apiserver_request_duration_seconds_count) that must not be counted.
@@ -43,3 +43,27 @@ def test_diff_keeps_only_what_grew() -> None:
         {("GET", "tasks", ""): 5, ("PATCH", "tasks", "status"): 9, ("LIST", "x", ""): 1}
     )
     assert diff(before, after) == Counter({("PATCH", "tasks", "status"): 7, ("LIST", "x", ""): 1})
+
+
+GAUGES = """# HELP go_memstats_heap_inuse_bytes Number of heap bytes that are in use.
+go_memstats_heap_inuse_bytes 1.70483712e+08
+go_memstats_heap_inuse_bytes_total 1
+watch_cache_capacity{group="",resource="pods"} 100
+watch_cache_capacity{group="taskmill.io",resource="tasks"} 2048 1700000000000
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "labels", "value"),
+    [
+        ("go_memstats_heap_inuse_bytes", {}, 170483712.0),
+        ("watch_cache_capacity", {"group": "taskmill.io", "resource": "tasks"}, 2048.0),
+        ("watch_cache_capacity", {"resource": "pods"}, 100.0),
+        ("watch_cache_capacity", {"resource": "leases"}, None),
+        ("go_memstats_heap", {}, None),  # a name's prefix is not the name
+    ],
+)
+def test_gauge_finds_one_sample_by_name_and_labels(
+    name: str, labels: dict[str, str], value: float | None
+) -> None:
+    assert gauge(GAUGES, name, **labels) == value
