@@ -21,6 +21,7 @@ from bench.context import CAPABILITY, Bench
 from bench.procs import Proc, resident_kib
 from bench.stack import list_tasks
 from bench.throughput import WRITE_VERBS
+from taskmill.kube import ApiError
 from taskmill.kube.paths import BATCHJOBS
 from tests.builders import make_batchjob
 from tests.harness.metrics import diff, request_counts
@@ -156,6 +157,7 @@ async def _ramp(bench: Bench, namespace: str, size: Size) -> None:
         job = make_batchjob(f"{JOB}-{k}", CAPABILITY).spec(**spec).obj()
         await bench.kube.create(BATCHJOBS.path(namespace), job)
         await _all_running(bench, namespace, end, within=120 + (end - start) * 0.2)
+        bench.say(f"steady: {end}/{size.tasks} tasks running")
 
 
 async def _all_running(bench: Bench, namespace: str, count: int, within: float) -> None:
@@ -164,10 +166,12 @@ async def _all_running(bench: Bench, namespace: str, count: int, within: float) 
     while True:
         try:
             items = await list_tasks(bench.kube, namespace)
-        except TimeoutError:
-            # A loaded API server may time a list out: that is no verdict, look again.
-            bench.say(f"steady: listing the Tasks timed out ({running} were running)")
-            items = []
+        except (TimeoutError, ApiError) as e:
+            # A loaded API server may time a list out, or answer 504 while its watch
+            # cache lags behind etcd: that is no verdict, look again.
+            if isinstance(e, ApiError) and e.status not in (429, 500, 503, 504):
+                raise
+            bench.say(f"steady: listing the Tasks failed ({running} were running): {e}")
         else:
             running = sum(1 for t in items if t.get("status", {}).get("phase") == "Running")
         if running == count:
