@@ -310,11 +310,13 @@ def test_a_pool_that_cannot_be_scaled_is_not_ready_and_scales_nothing(
     why = wait_for(lambda: _not_ready(cluster, namespace, "sleepers"), timeout=30, what="Ready")
     assert why == "TargetNotScalable"
 
-    # A second pool for the same capability: the older one keeps it.
+    # A second pool for the same capability: the older one keeps it. Creation times
+    # have whole seconds, and a tie goes to the name first in order: "tardy" loses
+    # also when both were made within one second.
     second = pool(max_replicas=2)
-    second["metadata"]["name"] = "second"
+    second["metadata"]["name"] = "tardy"
     apply(cluster, namespace, second, job("waiting", [1]))
-    why = wait_for(lambda: _not_ready(cluster, namespace, "second"), timeout=30, what="Ready")
+    why = wait_for(lambda: _not_ready(cluster, namespace, "tardy"), timeout=30, what="Ready")
     assert why == "OverlappingPools"
     assert replicas(cluster, namespace) == 0  # nothing scaled on a guess
 
