@@ -16,7 +16,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,10 +53,11 @@ def scenarios(
     files_mib: int = 4,
     scale_batch_size: int = 1,
     chaos_claim: str = "Lease",
+    chaos_pending_watch: str = "all",
 ) -> list[Scenario]:
     tput = Shape()
     yard = yardstick or Yardstick(Load())
-    steady_size = size or (steady.Size(10, 20, 20.0) if quick else steady.Size(40, 25, 60.0))
+    steady_size = size or steady.default_size(quick)
     items = scale_items or (10_000 if quick else 100_000)
     return [
         Scenario("throughput", 3, lambda b, _: throughput(b, tput, yard)),
@@ -64,7 +65,11 @@ def scenarios(
         Scenario("dispatch", 3, lambda b, _: dispatch(b, 20 if quick else 40, 8, 4)),
         Scenario("failover", 3, lambda b, _: failover(b, lease_seconds=10)),
         Scenario("steady", 1, lambda b, _: steady.steady(b, steady_size)),
-        Scenario("chaos", 3, lambda b, i: chaos.bench_run(b, seed + i, chaos_claim)),
+        Scenario(
+            "chaos",
+            3,
+            lambda b, i: chaos.bench_run(b, seed + i, chaos_claim, chaos_pending_watch),
+        ),
         Scenario("pools", 1, lambda b, _: pools.pools(b)),
         Scenario("peer", 1, lambda b, _: peer.peer(b, 1000, yard), peer.unavailable),
         Scenario(
@@ -131,6 +136,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "agents per process (default 40x25 one per process; --quick: 10x20)",
     )
     p.add_argument(
+        "--steady-pending-watch",
+        choices=["all", "nominated"],
+        default="all",
+        help="the steady scenario's providers' --pending-watch (default all)",
+    )
+    p.add_argument(
         "--scale-batch-size",
         type=int,
         default=1,
@@ -141,6 +152,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         choices=["Lease", "Optimistic"],
         default="Lease",
         help="spec.claim of the chaos job (default Lease)",
+    )
+    p.add_argument(
+        "--chaos-pending-watch",
+        choices=["all", "nominated"],
+        default="all",
+        help="the chaos scenario's providers' --pending-watch (default all)",
     )
     p.add_argument("--keep", action="store_true", help="keep the state dir (logs, request tallies)")
     p.add_argument(
@@ -183,10 +200,14 @@ async def main_async(args: argparse.Namespace, state_dir: Path) -> dict[str, Any
             args.scale_items,
             args.scale_retention,
             yardstick=yard,
-            size=args.steady_size,
+            size=replace(
+                args.steady_size or steady.default_size(args.quick),
+                pending_watch=args.steady_pending_watch,
+            ),
             files_mib=args.files_mib,
             scale_batch_size=args.scale_batch_size,
             chaos_claim=args.chaos_claim,
+            chaos_pending_watch=args.chaos_pending_watch,
         )
         if not args.scenario or s.name in args.scenario
     ]

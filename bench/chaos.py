@@ -77,6 +77,7 @@ class Plan:
     grace_seconds: float = 1.0  # the operator's --lease-grace-seconds
     retention: str = ""  # spec.retention.succeededTasks; "": the default (Auto)
     claim: str = "Lease"  # spec.claim; Optimistic runs first, timeoutSeconds = the lease
+    pending_watch: str = "all"  # the providers' --pending-watch
     # (fraction of tasks succeeded, fault): applied in order as the job progresses
     faults: tuple[tuple[float, str], ...] = (
         (0.10, KILL),
@@ -173,6 +174,7 @@ class Chaos:
                 concurrency=plan.slots,
                 lease_seconds=plan.lease_seconds,
                 ready=False,
+                extra=["--pending-watch", plan.pending_watch],
             )
             for i in range(plan.providers)
         ]
@@ -348,12 +350,14 @@ async def run_chaos(
         launcher.stop_all()
 
 
-async def bench_run(bench: Bench, seed: int, claim: str = "Lease") -> dict[str, Any]:
+async def bench_run(
+    bench: Bench, seed: int, claim: str = "Lease", pending_watch: str = "all"
+) -> dict[str, Any]:
     namespace = await bench.namespace("chaos")
-    plan = replace(FULL, claim=claim)
+    plan = replace(FULL, claim=claim, pending_watch=pending_watch)
     bench.say(
         f"chaos: {plan.tasks} tasks, {plan.providers} providers x {plan.slots}, "
-        f"spec.claim {claim}, seed {seed}"
+        f"spec.claim {claim}, --pending-watch {pending_watch}, seed {seed}"
     )
     try:
         outcome = await run_chaos(
@@ -380,7 +384,12 @@ async def bench_run(bench: Bench, seed: int, claim: str = "Lease") -> dict[str, 
         "tasks_left": outcome.tasks_left,
         "job_succeeded": float(outcome.job_phase == "Succeeded"),
         "faults_applied": len(outcome.faults),
-        "detail": {"faults": outcome.faults, "job_phase": outcome.job_phase, "claim": claim},
+        "detail": {
+            "faults": outcome.faults,
+            "job_phase": outcome.job_phase,
+            "claim": claim,
+            "pending_watch": pending_watch,
+        },
     }
 
 

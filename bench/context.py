@@ -61,6 +61,7 @@ class Bench:
         command: list[str] | None = None,
         lease_seconds: int = 15,
         prefix: str = "p",
+        pending_watch: str = "all",
     ) -> list[Proc]:
         """Start `providers` command providers and wait until each serves."""
         procs = [
@@ -72,6 +73,7 @@ class Bench:
                 concurrency=slots,
                 lease_seconds=lease_seconds,
                 ready=False,
+                extra=["--pending-watch", pending_watch],
             )
             for i in range(providers)
         ]

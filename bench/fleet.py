@@ -24,7 +24,7 @@ import sys
 from typing import Any
 
 from taskmill.provider.agent import Agent
-from taskmill.provider.config import ProviderConfig
+from taskmill.provider.config import PendingWatch, ProviderConfig
 from taskmill.provider.context import Context
 from taskmill.provider.handlers import HandlerRunner, register
 
@@ -43,7 +43,14 @@ async def _wait(params: dict[str, Any], ctx: Context) -> str:
 
 
 def configs(
-    namespace: str, capability: str, prefix: str, first: int, count: int, slots: int, lease: int
+    namespace: str,
+    capability: str,
+    prefix: str,
+    first: int,
+    count: int,
+    slots: int,
+    lease: int,
+    pending_watch: str,
 ) -> list[ProviderConfig]:
     return [
         ProviderConfig(
@@ -54,6 +61,7 @@ def configs(
             lease_seconds=lease,
             grace_seconds=5.0,
             kill_grace_seconds=KILL_GRACE_SECONDS,
+            pending_watch=PendingWatch(pending_watch),
         )
         for i in range(first, first + count)
     ]
@@ -105,22 +113,26 @@ def start(
     count: int,
     slots: int,
     lease_seconds: int,
+    pending_watch: str,
 ) -> Proc:
     """A fleet process of providers p<first> .. p<first + count - 1>, counted like any
     provider (bench.counted); wait for READY before relying on it."""
     args = [namespace, capability, "p", str(first), str(count), str(slots), str(lease_seconds)]
+    args.append(pending_watch)
     proc = Proc(f"{namespace}-fleet{first}", ["bench.fleet", *args], launcher.env, launcher.log_dir)
     launcher.procs.append(proc)
     return proc
 
 
 def main(argv: list[str]) -> int:
-    namespace, capability, prefix, first, count, slots, lease = argv
+    namespace, capability, prefix, first, count, slots, lease, pending_watch = argv
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
     logging.getLogger("taskmill.provider.agent").setLevel(logging.INFO)
-    agents = configs(namespace, capability, prefix, int(first), int(count), int(slots), int(lease))
+    agents = configs(
+        namespace, capability, prefix, int(first), int(count), int(slots), int(lease), pending_watch
+    )
     asyncio.run(serve(agents))
     return 0
 

@@ -37,6 +37,7 @@ class Size:
     slots: int
     window: float  # seconds counted once every task runs
     per_process: int = 1  # provider agents per process (more than 1: bench.fleet)
+    pending_watch: str = "all"  # the providers' --pending-watch
 
     @property
     def tasks(self) -> int:
@@ -50,6 +51,10 @@ class Size:
         return 15 if self.per_process == 1 else 60
 
 
+def default_size(quick: bool) -> Size:
+    return Size(10, 20, 20.0) if quick else Size(40, 25, 60.0)
+
+
 async def steady(bench: Bench, size: Size) -> dict[str, Any]:
     namespace = await bench.namespace("steady")
     tasks = size.tasks
@@ -57,7 +62,9 @@ async def steady(bench: Bench, size: Size) -> dict[str, Any]:
     procs = _providers(bench, namespace, size)
     operator.wait_ready("loaded state")
     try:
+        ramp_started = time.monotonic()
         await _ramp(bench, namespace, size)
+        ramp = time.monotonic() - ramp_started
         bench.say(
             f"steady: {tasks} tasks running on {size.providers} providers in {len(procs)} "
             f"processes; counting {size.window:.0f}s"
@@ -91,6 +98,7 @@ async def steady(bench: Bench, size: Size) -> dict[str, Any]:
     )
     return {
         "running_tasks": float(tasks),
+        "ramp_s": ramp,  # from the first job's create to every task running
         "providers": float(size.providers),
         "provider_processes": float(len(procs)),
         "task_writes_per_s": task_writes,
@@ -116,6 +124,7 @@ def _providers(bench: Bench, namespace: str, size: Size) -> list[Proc]:
             size.slots,
             command=["sleep", "3600"],
             lease_seconds=size.lease_seconds,
+            pending_watch=size.pending_watch,
         )
     procs = [
         fleet.start(
@@ -126,6 +135,7 @@ def _providers(bench: Bench, namespace: str, size: Size) -> list[Proc]:
             min(size.per_process, size.providers - first),
             size.slots,
             size.lease_seconds,
+            size.pending_watch,
         )
         for first in range(0, size.providers, size.per_process)
     ]

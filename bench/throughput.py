@@ -19,14 +19,15 @@ from bench.stack import list_tasks, parse_time, rejected_status_patches, wait_jo
 from bench.stats import median
 from taskmill.kube.paths import BATCHJOBS
 from tests.builders import make_batchjob
-from tests.harness.metrics import diff, request_counts
+from tests.harness.metrics import diff, gauge, request_counts
 
 WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY")
 TASKMILL = ("tasks", "tasks/status", "batchjobs", "batchjobs/status")
 JOB = "tput"
 OPTIMISTIC_MIN_WRITES = 2  # create, then claim and result in one write
-# What the optimistic run reports beside the normal one.
-OPTIMISTIC_FIGURES = (
+# What the optimistic run, and the run with --pending-watch nominated, report beside
+# the normal one.
+OTHER_FIGURES = (
     "tasks_per_s",
     "makespan_s",
     "limit_fraction",
@@ -36,7 +37,11 @@ OPTIMISTIC_FIGURES = (
     "succeeded",
     "apiserver_cpu_ms_per_task",
     "provider_own_cpu_ms_per_task",
+    "task_watch_events_per_task",
+    "task_watch_kib_per_task",
 )
+# The API server's count of Task watch events sent, to every watcher, and their bytes.
+TASK_WATCH = {"group": "taskmill.io", "resource": "tasks"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,8 @@ async def run_job(
     *,
     optimistic: bool = False,
 ) -> dict[str, Any]:
-    """Create the job, wait for it, and measure makespan and requests; namespace is ready."""
+    """Create the job, wait for it, and measure makespan, requests and Task watch events;
+    the namespace is ready."""
     polls = 0
 
     def count_poll(_: dict[str, Any]) -> None:
@@ -69,6 +75,7 @@ async def run_job(
     wait_quiet([operator, *providers])
     text = bench.cluster.metrics()
     before_server, before_rejected = request_counts(text), rejected_status_patches(text)
+    before_watch = task_watch(text)
     before_operator, before_providers = operator.requests(), requests_of(providers)
     groups = {"operator": [operator], "providers": providers}
     cpu_before = bench.cpu(groups)
@@ -92,6 +99,7 @@ async def run_job(
     text = bench.cluster.metrics()
     server = diff(before_server, request_counts(text))
     rejected = rejected_status_patches(text) - before_rejected
+    watch = [after - before for after, before in zip(task_watch(text), before_watch, strict=True)]
     cpu_after = bench.cpu(groups)
     by_operator = operator.requests() - before_operator
     by_providers = requests_of(providers) - before_providers
@@ -112,10 +120,19 @@ async def run_job(
         "makespan": makespan,
         "server": {key_text(*k): v for k, v in server.items()},
         "rejected": rejected,
+        "task_watch": watch,  # events, bytes
         "cpu_s": {k: round(cpu_after[k] - cpu_before.get(k, 0.0), 2) for k in cpu_after},
         "operator": by_operator,
         "providers": by_providers,
     }
+
+
+def task_watch(text: str) -> tuple[float, float]:
+    """Task watch events the API server sent so far, and their bytes."""
+    return (
+        gauge(text, "apiserver_watch_events_total", **TASK_WATCH) or 0.0,
+        gauge(text, "apiserver_watch_events_sizes_sum", **TASK_WATCH) or 0.0,
+    )
 
 
 def cost_rows(
@@ -144,15 +161,15 @@ async def throughput(bench: Bench, shape: Shape, yardstick: Yardstick) -> dict[s
     """The job between two measurements of the API server's raw rate (bench.limit): the
     machine is shared, so the two are only comparable when measured back to back. The
     same job with spec.claim Optimistic runs between them too, reported beside the
-    normal one under `optimistic_`."""
+    normal one under `optimistic_`, and the normal job with providers that watch only
+    their own nominees and nobody's (--pending-watch nominated), under `nominated_`."""
     before = await yardstick.before(bench)
     normal = await _measure(bench, shape, optimistic=False)
     first = await _measure(bench, shape, optimistic=True)
+    nominated = await _measure(bench, shape, optimistic=False, pending_watch="nominated")
     raw = median([before, await yardstick.after(bench)])
-    figures = {
-        mode: _figures(shape, raw, result)
-        for mode, result in (("Lease", normal), ("Optimistic", first))
-    }
+    runs = (("Lease", normal), ("Optimistic", first), ("Lease, nominated watch", nominated))
+    figures = {mode: _figures(shape, raw, result) for mode, result in runs}
     for mode, f in figures.items():
         bench.say(
             f"throughput ({mode}): {f['succeeded']}/{shape.tasks} succeeded in "
@@ -162,18 +179,27 @@ async def throughput(bench: Bench, shape: Shape, yardstick: Yardstick) -> dict[s
     optimistic = figures["Optimistic"]
     # Its own limit: the raw rate over the two writes an optimistic task needs.
     optimistic["limit_fraction"] = optimistic["tasks_per_s"] * OPTIMISTIC_MIN_WRITES / raw
-    return figures["Lease"] | {f"optimistic_{k}": optimistic[k] for k in OPTIMISTIC_FIGURES}
+    watched = figures["Lease, nominated watch"]
+    return (
+        figures["Lease"]
+        | {f"optimistic_{k}": optimistic[k] for k in OTHER_FIGURES}
+        | {f"nominated_{k}": watched[k] for k in OTHER_FIGURES}
+    )
 
 
-async def _measure(bench: Bench, shape: Shape, *, optimistic: bool) -> dict[str, Any]:
-    namespace = await bench.namespace("tput-first" if optimistic else "tput")
+async def _measure(
+    bench: Bench, shape: Shape, *, optimistic: bool, pending_watch: str = "all"
+) -> dict[str, Any]:
+    name = "tput-first" if optimistic else "tput" if pending_watch == "all" else "tput-nominated"
+    namespace = await bench.namespace(name)
     operator = bench.launcher.operator(namespace)
-    providers = bench.fleet(namespace, shape.providers, shape.slots)
+    providers = bench.fleet(namespace, shape.providers, shape.slots, pending_watch=pending_watch)
     operator.wait_ready("loaded state")
     mode = "Optimistic" if optimistic else "Lease"
     try:
         bench.say(
-            f"throughput: {shape.tasks} tasks ({mode}), {shape.providers} providers x {shape.slots}"
+            f"throughput: {shape.tasks} tasks ({mode}, --pending-watch {pending_watch}), "
+            f"{shape.providers} providers x {shape.slots}"
         )
         result = await run_job(
             bench, namespace, shape.tasks, operator, providers, optimistic=optimistic
@@ -201,6 +227,7 @@ def _figures(shape: Shape, raw: float, result: dict[str, Any]) -> dict[str, Any]
     apiserver_ms = result["cpu_s"].get("kube-apiserver", 0.0) * 1000 / shape.tasks
     providers_ms = result["cpu_s"].get("providers", 0.0) * 1000 / shape.tasks
     providers_own_ms = result["cpu_s"].get("providers (own)", 0.0) * 1000 / shape.tasks
+    events, sent = result["task_watch"]
     return {
         "raw_writes_per_s": raw,  # the limits just before and after this run
         "limit_fraction": tasks_per_s * MIN_WRITES_PER_TASK / raw,
@@ -214,6 +241,8 @@ def _figures(shape: Shape, raw: float, result: dict[str, Any]) -> dict[str, Any]
         "writes_per_task": writes / shape.tasks,
         "rejected_status_patches_per_task": result["rejected"] / shape.tasks,
         "task_writes_per_task": task_writes / shape.tasks,
+        "task_watch_events_per_task": events / shape.tasks,  # to every watcher together
+        "task_watch_kib_per_task": sent / 1024 / shape.tasks,
         "lists": lists,
         "lists_per_task": lists / shape.tasks,
         "operator_peak_rss_mib": result["peak_rss_kib"] / 1024,

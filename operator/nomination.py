@@ -4,17 +4,23 @@ Providers choosing on their own race for the same tasks: every claim but one is 
 lost write, and for a task of spec.claim Optimistic, which stays Pending while a
 provider runs it, every run but one is lost compute (taskmill.provider.nominees).
 The operator knows the live providers from their presence Leases; it nominates one per
-task, in the annotation taskmill.io/nominated-provider of the create: round-robin by
-index over the providers serving the task's capability, each as many times per round
-as it has slots, so that neighbouring tasks go to different providers. Draining
-providers are left out. Nobody is nominated when no live provider serves the
-capability yet: providers then choose among such tasks as they would without.
+task, in the label taskmill.io/nominee of the create: round-robin by index over the
+providers serving the task's capability, each as many times per round as it has slots,
+so that neighbouring tasks go to different providers. Draining providers are left out,
+and so are providers whose identity cannot be a label value. Nobody is nominated when
+no live provider serves the capability yet: providers then choose among such tasks as
+they would without.
+
+A label, not an annotation, so that a provider may watch only its own nominees and
+those of nobody (taskmill.provider.agent, --pending-watch nominated). Such a provider
+sees another's nominee only when it has nothing of its own to take, so the operator
+takes the label off a Pending Task whose nominee is gone or draining (`stale`).
 """
 
 from collections.abc import Iterable
 from typing import Any
 
-from taskmill.api.meta import ANNOTATION_NOMINATED
+from taskmill.api.meta import LABEL_NOMINEE, is_label_value
 from taskmill.api.presence import Provider
 
 
@@ -22,7 +28,9 @@ class Nominations:
     """The nominees of one pass, from the live providers of the job's namespace."""
 
     def __init__(self, providers: Iterable[Provider]) -> None:
-        self._providers = sorted((p for p in providers if not p.drain), key=_identity)
+        self._providers = sorted(
+            (p for p in providers if not p.drain and is_label_value(p.identity)), key=_identity
+        )
         self._rings: dict[str, list[str]] = {}
 
     def nominee(self, capability: str, index: int) -> str:
@@ -32,11 +40,11 @@ class Nominations:
         return ring[index % len(ring)] if ring else ""
 
     def stamp(self, task: dict[str, Any]) -> None:
-        """Annotate a Task body (taskmill.operator.splitting.build_task) with its nominee."""
+        """Label a Task body (taskmill.operator.splitting.build_task) with its nominee."""
         spec = task["spec"]
         nominee = self.nominee(spec["capability"], spec["index"])
         if nominee:
-            task["metadata"].setdefault("annotations", {})[ANNOTATION_NOMINATED] = nominee
+            task["metadata"].setdefault("labels", {})[LABEL_NOMINEE] = nominee
 
 
 def _identity(provider: Provider) -> str:

@@ -55,6 +55,9 @@ class Situation:
     # whether a holder's presence Lease lapsed (the provider is gone, whatever its
     # task leases still promise)
     holder_lost: Callable[[str], bool] = lambda holder: False
+    # whether a provider nominated for Pending tasks may no longer take them (gone or
+    # draining): providers that watch only their own nominees would not see them
+    nominee_gone: Callable[[str], bool] = lambda nominee: False
 
 
 @dataclass
@@ -65,6 +68,7 @@ class Plan:
     # (row, LEASE_EXPIRED or CANCEL_IGNORED): the operator ends the lease itself
     expire: list[tuple[TaskRow, str]] = field(default_factory=list)
     count_attempt: list[TaskRow] = field(default_factory=list)  # timed out and acknowledged
+    unnominate: list[TaskRow] = field(default_factory=list)  # Pending, nominee gone
     wake_in: float = math.inf  # seconds until something is due
 
     def wake_at(self, seconds: float) -> None:
@@ -73,7 +77,12 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not (
-            self.create or self.set_phase or self.cancel or self.expire or self.count_attempt
+            self.create
+            or self.set_phase
+            or self.cancel
+            or self.expire
+            or self.count_attempt
+            or self.unnominate
         )
 
 
@@ -89,6 +98,11 @@ def plan(s: Situation, tasks: JobTasks) -> Plan:
             p.set_phase.append((row, TaskPhase.CANCELLED, s.stop_reason))
     if not s.stop_reason:
         _plan_leasable(s, tasks, live, p)
+        p.unnominate = [
+            row
+            for row in live
+            if row.phase == TaskPhase.PENDING and row.nominee and s.nominee_gone(row.nominee)
+        ]
     return p
 
 

@@ -150,6 +150,22 @@ class ProviderPresence:
             if self.lost(key[0], p.identity, now)
         )
 
+    def takes_nominees(self, namespace: str, identity: str, now: float) -> bool:
+        """Whether a provider may still take the Tasks nominated to it: its presence
+        Lease is there, has not lapsed (judged as `lost` does), and is not draining."""
+        provider = self._providers.get((namespace, PROVIDER_LEASE_PREFIX + identity))
+        return (
+            provider is not None and not provider.drain and not self.lost(namespace, identity, now)
+        )
+
+    def nominee_takers(self, now: float) -> frozenset[ProviderKey]:
+        """(namespace, identity) of every provider that `takes_nominees`."""
+        return frozenset(
+            (key[0], p.identity)
+            for key, p in self._providers.items()
+            if self.takes_nominees(key[0], p.identity, now)
+        )
+
     def next_expiry(self, now: float) -> float | None:
         """The next observer time a live provider turns stale, if it does not renew."""
         ahead = [self._stale_at(k, p) for k, p in self._providers.items()]

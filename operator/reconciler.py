@@ -138,6 +138,7 @@ class Reconciler:
         self._last_status_write: dict[JobKey, float] = {}
         self._live: frozenset[str] | None = None
         self._lost: frozenset[tuple[str, str]] = frozenset()  # (namespace, identity)
+        self._takers: frozenset[tuple[str, str]] = frozenset()  # who takes nominees
         # per job: the (uid, generation) read, and what its spec yields
         self._spec_facts: dict[JobKey, tuple[tuple[str, int], SpecFacts]] = {}
         # per job: why the API server last refused to create one of its Tasks
@@ -202,6 +203,10 @@ class Reconciler:
         if lost - self._lost:
             self._store.mark_held(lost - self._lost)
         self._lost = lost
+        takers = self._presence.nominee_takers(now)
+        if self._takers - takers:
+            self._store.mark_nominated(self._takers - takers)
+        self._takers = takers
 
     async def _reconcile_safely(self, key: JobKey) -> float:
         try:
@@ -385,6 +390,11 @@ class Reconciler:
             occupied=foreign.occupied,
             holder_lost=lambda holder: (
                 presence is not None and presence.lost(namespace, holder, mono)
+            ),
+            nominee_gone=lambda nominee: (
+                presence is not None
+                and self.presence_listed
+                and not presence.takes_nominees(namespace, nominee, mono)
             ),
         )
 

@@ -28,6 +28,7 @@ from taskmill.api import (
     TaskStatus,
 )
 from taskmill.api.common import ACTIVE_TASK_PHASES, TERMINAL_TASK_PHASES
+from taskmill.api.meta import LABEL_NOMINEE
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class TaskRow:
     resource_version: str
     # The holder's presence Lease instance that keeps this lease alive ("": none).
     presence_instance: str = ""
+    nominee: str = ""  # the provider nominated to take it first ("": nobody)
 
     @property
     def terminal(self) -> bool:
@@ -130,6 +132,7 @@ def task_row(task: Task) -> TaskRow:
         backoff_seconds=task.spec.backoff_seconds,
         resource_version=task.metadata.resource_version,
         presence_instance=lease.presence_instance or "",
+        nominee=task.metadata.labels.get(LABEL_NOMINEE, ""),
     )
 
 
@@ -287,11 +290,24 @@ class Store:
         """Wake every job with a held lease (held by one of these (namespace, holder)s,
         if given): after a break in sight its expiry is due afresh, and after its
         holder's presence lapsed it ends at once; nothing else would wake the job."""
-        for (namespace, job, _owner), tasks in self.tasks.items():
-            if any(
+        self._mark(
+            lambda namespace, row: (
                 row.active and (holders is None or (namespace, row.holder) in holders)
-                for row in tasks.live.values()
-            ):
+            )
+        )
+
+    def mark_nominated(self, nominees: Set[tuple[str, str]]) -> None:
+        """Wake every job with a Pending task nominated to one of these (namespace,
+        provider)s: they are gone or draining, and the nomination must come off."""
+        self._mark(
+            lambda namespace, row: (
+                row.phase == TaskPhase.PENDING and (namespace, row.nominee) in nominees
+            )
+        )
+
+    def _mark(self, wanted: Callable[[str, TaskRow], bool]) -> None:
+        for (namespace, job, _owner), tasks in self.tasks.items():
+            if any(wanted(namespace, row) for row in tasks.live.values()):
                 self.dirty.add((namespace, job))
         self.wake.set()
 

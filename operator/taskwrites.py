@@ -27,6 +27,7 @@ from taskmill.operator.splitting import build_task, task_name
 from taskmill.operator.store import Store, TaskRow
 
 from taskmill.api import BatchJob, ObjectMeta, TaskPhase, protocol
+from taskmill.api.meta import LABEL_NOMINEE
 from taskmill.kube import ApiError, KubeApi
 from taskmill.kube.paths import BATCHJOBS, TASKS
 
@@ -60,6 +61,7 @@ class TaskWriter:
             *(self._cancel(job, row, why) for row, why in p.cancel),
             *(self._end_lease(job, row, kind, now) for row, kind in p.expire),
             *(self._count_attempt(job, row, now) for row in p.count_attempt),
+            *(self._unnominate(job, row) for row in p.unnominate),
         )
         return Outcome(failed=len(failed) + bool(create_error), create_error=create_error)
 
@@ -191,6 +193,18 @@ class TaskWriter:
             log.debug("task moved on; spec kept", extra={"task": row.name, "error": e.message})
             return False
         return True
+
+    async def _unnominate(self, job: BatchJob, row: TaskRow) -> None:
+        """Take the nomination off a Pending Task whose nominee is gone, so every provider
+        sees it (a provider watching only its own nominees and nobody's would not).
+        Idempotent: a merge patch that removes a label."""
+        path = TASKS.path(job.metadata.namespace, row.name)
+        body = {"metadata": {"labels": {LABEL_NOMINEE: None}}}
+        try:
+            self._store.put_task(await self._kube.merge_patch(path, body))
+        except ApiError as e:
+            if e.status != 404:
+                raise
 
     async def _set_phase(
         self, job: BatchJob, row: TaskRow, phase: TaskPhase, reason: str, now: datetime

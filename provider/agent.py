@@ -4,6 +4,7 @@ Everything is driven by watch events and one heartbeat loop; an idle provider se
 nothing but its open watches and its presence renewals. The parts:
 
     Claimer    picks Pending candidates and compare-and-swaps their leases
+    Stealing   (--pending-watch nominated) watches others' nominees while hungry
     Presence   the presence Lease: announces the provider; its renewals keep the
                leases bound to it (all of them, unless a task allows a shorter lease)
     Keeper     the held leases: their work, the held-task watch, the final writes
@@ -23,18 +24,19 @@ from collections.abc import Callable
 from typing import Any
 
 from taskmill.provider.backoff import sleep_unless
-from taskmill.provider.candidates import CandidateSet
+from taskmill.provider.candidates import ALL, MINE, NOBODYS, OTHERS, CandidateSet, Classes
 from taskmill.provider.claimer import Claimer, Pause
 from taskmill.provider.clock import Clock
-from taskmill.provider.config import ProviderConfig
+from taskmill.provider.config import PendingWatch, ProviderConfig
 from taskmill.provider.held import StopReason
 from taskmill.provider.keeper import Executor, Keeper
 from taskmill.provider.metrics import ProviderMetrics
 from taskmill.provider.presence import Presence
 from taskmill.provider.runfirst import RunFirst
+from taskmill.provider.stealing import Stealing
 from taskmill.provider.watch import Selector, list_watch
 
-from taskmill.api.meta import LABEL_CAPABILITY
+from taskmill.api.meta import LABEL_CAPABILITY, LABEL_NOMINEE
 from taskmill.kube import KubeApi
 from taskmill.kube.paths import TASKS
 
@@ -44,13 +46,31 @@ log = logging.getLogger(__name__)
 REPORT_SECONDS = 10.0
 
 
-def pending_selector(config: ProviderConfig) -> Selector:
-    """Leasable tasks of the served capabilities: the only tasks that wake a provider."""
+def pending_selector(config: ProviderConfig, covers: Classes = ALL) -> Selector:
+    """Leasable tasks of the served capabilities, nominated as `covers` says (ALL, or
+    one of MINE, NOBODYS and OTHERS): the only tasks that wake a provider."""
+    labels = [f"{LABEL_CAPABILITY} in ({','.join(config.capabilities)})"]
+    if covers != ALL:
+        (whose,) = covers
+        labels += {
+            MINE: [f"{LABEL_NOMINEE}={config.identity}"],
+            NOBODYS: [f"!{LABEL_NOMINEE}"],
+            OTHERS: [LABEL_NOMINEE, f"{LABEL_NOMINEE}!={config.identity}"],
+        }[whose]
     return Selector(
         TASKS.path(config.namespace),
-        label_selector=f"{LABEL_CAPABILITY} in ({','.join(config.capabilities)})",
+        label_selector=",".join(labels),
         field_selector="status.phase=Pending",
     )
+
+
+def pending_watches(config: ProviderConfig) -> dict[str, Classes]:
+    """The Pending watches a provider keeps open, by name: one on every Pending Task, or
+    one on its own nominees and one on nobody's (others' are watched when it is
+    hungry: taskmill.provider.stealing)."""
+    if config.pending_watch == PendingWatch.ALL:
+        return {"pending": ALL}
+    return {"nominated pending": frozenset({MINE}), "unnominated pending": frozenset({NOBODYS})}
 
 
 def held_selector(config: ProviderConfig) -> Selector:
@@ -106,6 +126,14 @@ class Agent:
             metrics=metrics,
             restore=self._candidates.restore,
         )
+        self._stealing: Stealing | None = None
+        if config.pending_watch == PendingWatch.NOMINATED:
+            self._stealing = Stealing(
+                lambda: self._watch_pending("others' nominees", frozenset({OTHERS})),
+                self._candidates,
+                config.concurrency,
+                self._clock.mono,
+            )
         self._claimer = Claimer(
             kube,
             config,
@@ -116,10 +144,11 @@ class Agent:
             pause,
             presence=self._presence.renewals,
             run_first=self._run_first,
+            hunger=None if self._stealing is None else self._stealing.hunger,
         )
         self._metrics = metrics
-        # Readiness: announced, and both watches current.
-        self._synced = {"pending": False, "held": False}
+        # Readiness: announced, and the held and pending watches current.
+        self._synced = {name: False for name in pending_watches(config)} | {"held": False}
         self._announced = False
         if metrics is not None:
             metrics.live.claims = lambda: (self._claimer.won, self._claimer.lost)
@@ -143,12 +172,16 @@ class Agent:
             asyncio.create_task(self._watch_held(), name="held-watch"),
             asyncio.create_task(self._keeper.heartbeat.run(), name="heartbeat"),
         ]
-        pending_watch = asyncio.create_task(self._watch_pending(), name="pending-watch")
+        watches = [
+            asyncio.create_task(self._watch_pending(name, covers), name=f"{name} watch")
+            for name, covers in pending_watches(self._config).items()
+        ]
         claimer = asyncio.create_task(self._claimer.run(), name="claimer")
         stop = asyncio.create_task(shutdown.wait())
         try:
             done, _ = await asyncio.wait(
-                {stop, claimer, pending_watch, *background}, return_when=asyncio.FIRST_COMPLETED
+                {stop, claimer, *watches, *background},
+                return_when=asyncio.FIRST_COMPLETED,
             )
             crashed = [t for t in done if t is not stop]
             for task in crashed:
@@ -156,13 +189,16 @@ class Agent:
             log.info("shutting down: no new claims")
             self._claimer.stop()
             await asyncio.wait({claimer})
-            pending_watch.cancel()
+            for watch in watches:
+                watch.cancel()
+            if self._stealing is not None:
+                self._stealing.close()
             await self._drain()
         finally:
             # The claimer is done by now unless this run itself was cancelled.
-            for task in [stop, claimer, pending_watch, *background]:
+            for task in [stop, claimer, *watches, *background]:
                 task.cancel()
-            await asyncio.gather(stop, claimer, pending_watch, *background, return_exceptions=True)
+            await asyncio.gather(stop, claimer, *watches, *background, return_exceptions=True)
             await presence.retract()
             log.info("claims won %d, lost %d", self._claimer.won, self._claimer.lost)
         for task in crashed:
@@ -208,14 +244,14 @@ class Agent:
 
         return record
 
-    async def _watch_pending(self) -> None:
+    async def _watch_pending(self, name: str, covers: Classes) -> None:
         await list_watch(
             self._kube,
-            pending_selector(self._config),
-            PendingTasks(self._candidates, self._run_first),
+            pending_selector(self._config, covers),
+            PendingTasks(self._candidates, self._run_first, covers),
             on_change=self._claimer.wake,
             rng=self._rng,
-            on_sync=self._sync("pending"),
+            on_sync=self._sync(name) if name in self._synced else None,
             observer=None if self._metrics is None else self._metrics.client,
         )
 
@@ -235,15 +271,18 @@ class PendingTasks:
     """The pending watch's cache: the candidates, and the run-first runs, which stop
     once their task leaves Pending (their one write could no longer land)."""
 
-    def __init__(self, candidates: CandidateSet, run_first: RunFirst) -> None:
+    def __init__(
+        self, candidates: CandidateSet, run_first: RunFirst, covers: Classes = ALL
+    ) -> None:
         self._candidates = candidates
         self._run_first = run_first
+        self._covers = covers  # the candidates this watch selects
 
     def replace(self, objects: list[dict[str, Any]]) -> None:
-        self._candidates.replace(objects)
+        self._candidates.replace(objects, self._covers)
 
     def apply(self, event_type: str, obj: dict[str, Any]) -> None:
-        self._candidates.apply(event_type, obj)
+        self._candidates.apply(event_type, obj, self._covers)
         if event_type == "DELETED":
             self._run_first.left_pending(obj.get("metadata", {}).get("name", ""))
 

@@ -1,10 +1,11 @@
 """The local set of leasable Tasks a provider could claim, and which one to try next.
 
 Every Pending Task of the served capabilities reaches every provider at least twice
-(created, then claimed by someone), and each provider claims only a few of them. So
-an event is judged from the raw object: a few fields say whether it is a candidate
-and where it sorts, and the whole Task is parsed only when it is chosen for a claim.
-A provider without a free slot parses nothing.
+(created, then claimed by someone), and each provider claims only a few of them
+(unless providers watch only their own nominees and nobody's: --pending-watch
+nominated, taskmill.provider.agent). So an event is judged from the raw object: a few
+fields say whether it is a candidate and where it sorts, and the whole Task is parsed
+only when it is chosen for a claim. A provider without a free slot parses nothing.
 
 Nominated tasks (and Optimistic ones, which stay Pending while they run) are the
 exception to "oldest first": taskmill.provider.nominees chooses among them, own
@@ -16,6 +17,7 @@ others, and Optimistic ones nominated to nobody, come after both.
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +27,7 @@ from taskmill.provider.keyedqueue import KeyedQueue
 from taskmill.provider.nominees import Nominees, steal_after
 
 from taskmill.api.common import ClaimMode, TaskPhase
-from taskmill.api.meta import ANNOTATION_NOMINATED
+from taskmill.api.meta import LABEL_NOMINEE
 from taskmill.api.task import Task
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,15 @@ log = logging.getLogger(__name__)
 # API server writes creationTimestamp as RFC 3339 in UTC with a "Z" and whole seconds,
 # so the text sorts as the time does.
 Key = tuple[int, str, int, str]
+
+# Whose nominee a candidate is, as a watch selects them: this provider's, nobody's, or
+# another provider's. A watch covers some of these; its events and lists change only
+# the candidates of the classes it covers, so watches that split the Pending Tasks
+# between them (taskmill.provider.agent) cannot undo each other's news when a Task
+# moves from one to another (its nomination taken off) and their events cross.
+MINE, NOBODYS, OTHERS = "mine", "nobody's", "others'"
+Classes = frozenset[str]
+ALL: Classes = frozenset({MINE, NOBODYS, OTHERS})
 
 
 def leasable(obj: dict[str, Any], capabilities: frozenset[str]) -> bool:
@@ -91,6 +102,7 @@ class _Candidate:
     key: Key
     nominated: bool  # chosen by taskmill.provider.nominees, not by key
     seen: float  # when it became a candidate here (monotonic)
+    whose: str  # MINE, NOBODYS or OTHERS
 
 
 class CandidateSet:
@@ -110,9 +122,11 @@ class CandidateSet:
         mono: Callable[[], float] = time.monotonic,
     ) -> None:
         self._capabilities = frozenset(capabilities)
+        self._identity = identity
         self._mono = mono
         self._candidates: dict[str, _Candidate] = {}
         self._queues: dict[str, KeyedQueue] = {}
+        self._whose: Counter[str] = Counter()
         self._nominees = Nominees(identity, mono)
 
     def __len__(self) -> int:
@@ -121,21 +135,38 @@ class CandidateSet:
     def __contains__(self, name: object) -> bool:
         return name in self._candidates
 
-    def replace(self, objects: Iterable[dict[str, Any]]) -> None:
-        """A fresh list: forget everything not in it."""
-        self._candidates, self._queues = {}, {}
-        self._nominees.clear()
+    def replace(self, objects: Iterable[dict[str, Any]], covers: Classes = ALL) -> None:
+        """A fresh list of the candidates of the classes `covers`: forget those of these
+        classes not in it."""
+        if covers == ALL:
+            self._candidates, self._queues, self._whose = {}, {}, Counter()
+            self._nominees.clear()
+        else:
+            self.drop(covers)
         for obj in objects:
-            self.apply("ADDED", obj)
+            self.apply("ADDED", obj, covers)
 
-    def apply(self, event_type: str, obj: dict[str, Any]) -> None:
-        """One watch event. DELETED also arrives when a task stops matching the selectors."""
+    def apply(self, event_type: str, obj: dict[str, Any], covers: Classes = ALL) -> None:
+        """One event of a watch of the classes `covers`. DELETED also arrives when a task
+        stops matching the selectors: it no longer is of these classes, or no longer
+        Pending."""
         name = obj.get("metadata", {}).get("name", "")
         if event_type == "BOOKMARK" or not name:
             return
         if event_type != "DELETED" and leasable(obj, self._capabilities):
             self._put(name, obj)
-        else:
+            return
+        old = self._candidates.get(name)
+        if old is not None and old.whose in covers:
+            self.discard(name)
+
+    def count(self, covers: Classes) -> int:
+        """How many candidates of the classes `covers` there are."""
+        return sum(self._whose[whose] for whose in covers)
+
+    def drop(self, covers: Classes) -> None:
+        """Forget the candidates of the classes `covers` (their watch stopped)."""
+        for name in [n for n, c in self._candidates.items() if c.whose in covers]:
             self.discard(name)
 
     def restore(self, task: Task) -> None:
@@ -203,8 +234,8 @@ class CandidateSet:
     def _put(self, name: str, body: dict[str, Any]) -> None:
         capability, key = str(body["spec"]["capability"]), order_of(body)
         run_first = body["spec"].get("claim") == ClaimMode.OPTIMISTIC
-        annotations = body.get("metadata", {}).get("annotations") or {}
-        nominee = str(annotations.get(ANNOTATION_NOMINATED, ""))
+        labels = body.get("metadata", {}).get("labels") or {}
+        nominee = str(labels.get(LABEL_NOMINEE, ""))
         old = self._candidates.get(name)
         seen = self._mono() if old is None else old.seen
         if old is not None:
@@ -215,9 +246,12 @@ class CandidateSet:
             self._nominees.add(name, (capability, key[0]), key, nominee, seen, wait)
         else:
             self._queues.setdefault(capability, KeyedQueue()).add(name, key)
-        self._candidates[name] = _Candidate(body, capability, key, nominated, seen)
+        whose = NOBODYS if not nominee else MINE if nominee == self._identity else OTHERS
+        self._candidates[name] = _Candidate(body, capability, key, nominated, seen, whose)
+        self._whose[whose] += 1
 
     def _forget(self, name: str, old: _Candidate) -> None:
+        self._whose[old.whose] -= 1
         if old.nominated:
             self._nominees.remove(name)
             return

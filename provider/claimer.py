@@ -38,6 +38,9 @@ DENIED_HINT = (
 )
 
 Pause = Callable[[asyncio.Event, float], Awaitable[None]]
+# Told whether the claimer is hungry, and whether every slot is busy; answers in how
+# many seconds to tell it again, if it wants to hear.
+Hunger = Callable[[bool, bool], float | None]
 
 
 class ClaimDeniedError(Exception):
@@ -65,8 +68,12 @@ class Claimer:
         pause: Pause = sleep_unless,
         presence: PresenceRenewals | None = None,
         run_first: RunFirst | None = None,
+        hunger: Hunger | None = None,
     ) -> None:
         self._api = api
+        # Told after each choice whether a slot is free and no candidate may be taken
+        # (taskmill.provider.stealing).
+        self._hunger = hunger
         self._run_first = run_first  # runs tasks of spec.claim Optimistic before claiming
         # Leases are bound to this presence Lease when given (and the task allows it).
         self._presence = presence
@@ -110,8 +117,9 @@ class Claimer:
                     await self._pause(self.stopping, delay)
                     continue
                 task = self._next_candidate()
+                again = self._tell_hunger(task is None)
                 if task is None:
-                    await self._idle()
+                    await self._idle(again)
                     continue
                 run_first = self._run_first
                 if task.spec.claim == ClaimMode.OPTIMISTIC and run_first and run_first.usable:
@@ -122,14 +130,15 @@ class Claimer:
         finally:
             await self._claims.settle()
 
-    async def _idle(self) -> None:
-        """Wait for news (an event, a freed slot), or until a candidate nominated to
-        another provider may be taken here (taskmill.provider.nominees)."""
+    async def _idle(self, again: float | None) -> None:
+        """Wait for news (an event, a freed slot), until a candidate nominated to another
+        provider may be taken here (taskmill.provider.nominees), or for `again` seconds."""
         ripe_in = self._candidates.ripe_in()
-        if ripe_in is None:
+        waits = [w for w in (ripe_in, again) if w is not None]
+        if not waits:
             await self._wake.wait()
         else:
-            await self._pause(self._wake, ripe_in)
+            await self._pause(self._wake, min(waits))
 
     async def _claim_and_judge(self, reserved: _Reserved) -> None:
         """One claim sent beside others; its answer steers the spread and the backoff."""
@@ -158,8 +167,20 @@ class Claimer:
     def _delay(self, seconds: float) -> None:
         self._backoff = max(self._backoff, seconds)
 
+    def _tell_hunger(self, nothing_chosen: bool) -> float | None:
+        """Tell `hunger` whether a slot is free and no claim is in flight, yet nothing
+        was chosen; and whether every slot is busy."""
+        if self._hunger is None:
+            return None
+        free = self._slot_free()
+        hungry = nothing_chosen and free and not self._held and not self._in_flight
+        return self._hunger(hungry, not free)
+
+    def _slot_free(self) -> bool:
+        return self._keeper.load < self._config.concurrency
+
     def _next_candidate(self) -> Task | None:
-        if self._held or self._keeper.load >= self._config.concurrency:
+        if self._held or not self._slot_free():
             return None
         if self._in_flight:
             # One claim at a time: claims sent together raced each other's, and every

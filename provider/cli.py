@@ -8,6 +8,7 @@ from taskmill.provider.config import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_KILL_GRACE_SECONDS,
     DEFAULT_LEASE_SECONDS,
+    PendingWatch,
     ProviderConfig,
     identity_from_env,
     namespace_from_env,
@@ -72,6 +73,15 @@ def parser() -> argparse.ArgumentParser:
         "$TASKMILL_STORES)",
     )
     p.add_argument(
+        "--pending-watch",
+        choices=[w.value for w in PendingWatch],
+        default=PendingWatch.ALL.value,
+        help="which Pending Tasks to watch: all of the capabilities (the default), or "
+        "'nominated': this provider's nominees and nobody's, and others' only while it has "
+        "nothing else to take (one event per task instead of one per provider; priorities "
+        "are then kept per provider, see docs/architecture.md)",
+    )
+    p.add_argument(
         "--command",
         nargs=argparse.REMAINDER,
         required=True,
@@ -108,6 +118,7 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> tuple[ProviderCon
             metrics_address=metrics_address,
             health_port=args.health_port,
             stores_file=stores_file(args.stores, env),
+            pending_watch=PendingWatch(args.pending_watch),
         )
     except ValueError as e:
         p.error(str(e))

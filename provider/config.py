@@ -5,17 +5,28 @@ import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from taskmill.provider.lease_clock import kill_grace_fits, shortest_lease
 
-from taskmill.api.meta import CAPABILITY_PATTERN
+from taskmill.api.meta import CAPABILITY_PATTERN, is_label_value
 from taskmill.metrics import BindAddress
 
 DEFAULT_LEASE_SECONDS = 15
 DEFAULT_GRACE_SECONDS = 30.0
 DEFAULT_KILL_GRACE_SECONDS = 5.0
 DEFAULT_TOP_K = 3
+
+
+class PendingWatch(StrEnum):
+    """Which Pending Tasks a provider watches (taskmill.provider.agent)."""
+
+    ALL = "all"  # every one of its capabilities: it sees the whole queue
+    # its own nominees and nobody's; others' only while it has nothing else to take:
+    # a provider hears of a task once, not once per provider, but the highest priority
+    # it knows of is that of what it watches
+    NOMINATED = "nominated"
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,7 @@ class ProviderConfig:
     health_port: int | None = None  # /healthz and /readyz; None: not served
     capability_concurrency: Mapping[str, int] = field(default_factory=dict)
     stores_file: Path | None = None  # object stores for tasks with files; None: none
+    pending_watch: PendingWatch = PendingWatch.ALL
 
     def __post_init__(self) -> None:
         if not self.capabilities:
@@ -66,6 +78,12 @@ class ProviderConfig:
             raise ValueError("lease seconds must be between 5 and 3600")
         if not self.identity:
             raise ValueError("a provider needs an identity")
+        if self.pending_watch == PendingWatch.NOMINATED and not is_label_value(self.identity):
+            raise ValueError(
+                f"--pending-watch nominated: the identity {self.identity!r} must be a label "
+                "value (63 characters at most: letters, digits, '-', '_', '.'), since the "
+                "operator nominates providers in the label taskmill.io/nominee"
+            )
         if self.kill_grace_seconds < 0:
             raise ValueError("kill grace seconds must not be negative")
         if not kill_grace_fits(self.lease_seconds, self.kill_grace_seconds):

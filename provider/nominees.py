@@ -3,9 +3,9 @@
 Providers that chose among the same top few candidates would race for the same tasks:
 a claim lost is a wasted write, and a run-first run lost (spec.claim Optimistic: the
 task stays Pending while it runs, nobody can see the run) is wasted compute too. So
-the operator nominates a provider for each task when it creates it (annotation
-taskmill.io/nominated-provider: round-robin over the live providers of its
-capability, by slots), and a provider chooses, within the top priority:
+the operator nominates a provider for each task when it creates it (label
+taskmill.io/nominee: round-robin over the live providers of its capability, by
+slots), and a provider chooses, within the top priority:
 
 1. its own nominees, oldest first;
 2. else an Optimistic one nominated to nobody (no provider was live), in an order of

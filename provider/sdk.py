@@ -24,6 +24,7 @@ from taskmill.provider.config import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_KILL_GRACE_SECONDS,
     DEFAULT_LEASE_SECONDS,
+    PendingWatch,
     ProviderConfig,
     identity_from_env,
     namespace_from_env,
@@ -54,6 +55,7 @@ class Provider:
         identity: str | None = None,
         metrics_bind_address: str = "0",
         health_port: int | None = None,
+        pending_watch: str = PendingWatch.ALL,
     ) -> None:
         self.namespace = namespace or namespace_from_env()
         self.concurrency = concurrency
@@ -64,6 +66,11 @@ class Provider:
         # Checked here, so that a bad address fails at construction, naming the argument.
         self.metrics_address = parse_bind_address(metrics_bind_address, "metrics_bind_address")
         self.health_port = health_port
+        try:
+            self.pending_watch = PendingWatch(pending_watch)
+        except ValueError:
+            choices = ", ".join(repr(w.value) for w in PendingWatch)
+            raise ValueError(f"pending_watch {pending_watch!r}: must be one of {choices}") from None
         self.handlers: dict[str, Registered] = {}
         self._setups: list[Hook] = []
         self._teardowns: list[Hook] = []
@@ -130,6 +137,7 @@ class Provider:
             kill_grace_seconds=self.kill_grace_seconds,
             metrics_address=self.metrics_address,
             health_port=self.health_port,
+            pending_watch=self.pending_watch,
             capability_concurrency={
                 capability: handler.options.concurrency
                 for capability, handler in self.handlers.items()

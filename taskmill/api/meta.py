@@ -1,5 +1,6 @@
 """Names shared by every component: API group, labels, and per-kind CRD metadata."""
 
+import re
 from dataclasses import dataclass, field
 
 GROUP = "taskmill.io"
@@ -28,8 +29,10 @@ ANNOTATION_DRAINED = "taskmill.io/drained"
 ANNOTATION_INSTANCE = "taskmill.io/instance"
 ANNOTATION_RENEW_INTERVAL = "taskmill.io/renew-interval-seconds"
 # On a Task: the provider the operator nominated to take it first
-# (taskmill.provider.nominees). A hint set at creation, never a lease.
-ANNOTATION_NOMINATED = "taskmill.io/nominated-provider"
+# (taskmill.provider.nominees). A hint set at creation, never a lease; a label, so that
+# a provider may watch only its own nominees and those of nobody. The operator takes
+# it off a Pending Task whose nominee is gone or draining.
+LABEL_NOMINEE = "taskmill.io/nominee"
 
 # A capability is used as a label value and a label-key name segment.
 CAPABILITY_PATTERN = r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$"
@@ -37,6 +40,13 @@ CAPABILITY_PATTERN = r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$"
 # `<batchjob>-<index>` still fits in 253 characters).
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+
+
+def is_label_value(text: str) -> bool:
+    """Whether `text` may be a label's value: 63 characters at most, of that pattern."""
+    return len(text) <= 63 and re.fullmatch(LABEL_VALUE_PATTERN, text) is not None
+
 
 MAX_RESULT_OUTPUT = 4096
 MAX_HISTORY = 10

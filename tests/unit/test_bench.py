@@ -142,8 +142,9 @@ def test_steady_size_refuses(text: str) -> None:
 
 
 def test_a_fleet_s_agents_are_providers_of_their_own() -> None:
-    agents = configs("ns", "noop", "p", 50, 3, 25, 15)
+    agents = configs("ns", "noop", "p", 50, 3, 25, 15, "nominated")
     assert [a.identity for a in agents] == ["p50", "p51", "p52"]
-    assert {(a.namespace, a.capabilities, a.concurrency, a.lease_seconds) for a in agents} == {
-        ("ns", ("noop",), 25, 15)
-    }
+    assert {
+        (a.namespace, a.capabilities, a.concurrency, a.lease_seconds, a.pending_watch)
+        for a in agents
+    } == {("ns", ("noop",), 25, 15, "nominated")}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from taskmill.api.meta import ANNOTATION_NOMINATED
+from taskmill.api.meta import LABEL_NOMINEE
 from taskmill.api.task import Task
 from tests.builders import make_batchjob
 from tests.harness.cluster import Cluster
@@ -37,7 +37,7 @@ def test_lease_tasks_are_claimed_by_their_nominees(
         return tasks if len(tasks) == 3 and all(t.status.lease.holder for t in tasks) else None
 
     tasks = wait_for(all_claimed, timeout=60, what="every task claimed")
-    nominees = {t.metadata.name: t.metadata.annotations[ANNOTATION_NOMINATED] for t in tasks}
+    nominees = {t.metadata.name: t.metadata.labels[LABEL_NOMINEE] for t in tasks}
     assert sorted(nominees.values()) == sorted(names)
     assert {t.metadata.name: t.status.lease.holder for t in tasks} == nominees
     for name in names:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from taskmill.api.meta import ANNOTATION_NOMINATED
+from taskmill.api.meta import LABEL_NOMINEE
 from tests.builders import make_batchjob
 from tests.harness.cluster import Cluster
 from tests.harness.metrics import diff, request_counts, scrape
@@ -88,7 +88,7 @@ def test_two_providers_racing_on_one_task_get_one_result_accepted(
     # Made while no provider was live, the task is nominated to nobody: both run it.
     apply(cluster, namespace, optimistic_job("raced", 1))
     [task] = wait_for(lambda: job_tasks(cluster, namespace, "raced"), timeout=60, what="task")
-    assert ANNOTATION_NOMINATED not in task.metadata.annotations
+    assert LABEL_NOMINEE not in task.metadata.labels
     racers = [providers.start(name, CAPABILITY, gated_command(gate)) for name in ("p-a", "p-b")]
     wait_for(lambda: started_runs(gate) == 2, timeout=60, what="both providers to run the task")
     (gate / "go").touch()
@@ -126,7 +126,7 @@ def test_an_optimistic_task_runs_on_its_nominee_and_nowhere_else(
 
     first = wait_for(runs, timeout=60, what="a first run", interval=0.05)
     [task] = job_tasks(cluster, namespace, "nominated")
-    nominee = task.metadata.annotations[ANNOTATION_NOMINATED]
+    nominee = task.metadata.labels[LABEL_NOMINEE]
     other = next(name for name in gates if name != nominee)
     assert first == {nominee: 1, other: 0}
     (gates[nominee] / "go").touch()
@@ -149,7 +149,7 @@ def test_a_stopped_nominees_task_runs_elsewhere_once_its_run_would_have_ended(
     apply(cluster, namespace, job.spec(timeoutSeconds=2).obj())
     wait_for(lambda: job_tasks(cluster, namespace, "orphan"), timeout=60, what="the task")
     [task] = job_tasks(cluster, namespace, "orphan")
-    assert task.metadata.annotations[ANNOTATION_NOMINATED] == "p-a"
+    assert task.metadata.labels[LABEL_NOMINEE] == "p-a"
     providers.start("p-b", CAPABILITY, ["sh", "-c", "echo ok"])
     wait_for(lambda: job_phase(cluster, namespace, "orphan") == "Succeeded", timeout=60, what="job")
     [task] = job_tasks(cluster, namespace, "orphan")

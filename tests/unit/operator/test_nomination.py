@@ -3,7 +3,7 @@ from collections import Counter
 import pytest
 from taskmill.operator.nomination import Nominations
 
-from taskmill.api.meta import ANNOTATION_NOMINATED
+from taskmill.api.meta import LABEL_NOMINEE
 from taskmill.api.presence import Provider
 
 
@@ -21,6 +21,8 @@ def provider(identity: str, slots: int, *caps: str, drain: bool = False) -> Prov
         ([provider("a", 1), provider("b", 1, drain=True)], "cpu", {"a": 12}),
         ([provider("a", 1, "gpu"), provider("b", 1)], "gpu", {"a": 12}),
         ([provider("a", 1, "gpu")], "cpu", {"": 12}),
+        # not a label value: never nominated (the label could not be written)
+        ([provider("a" * 64, 1), provider("b", 1)], "cpu", {"b": 12}),
     ],
 )
 def test_nominees_follow_live_slots(
@@ -35,13 +37,13 @@ def test_neighbouring_indexes_go_to_different_providers() -> None:
     assert [nominations.nominee("cpu", i) for i in range(4)] == ["a", "b", "a", "b"]
 
 
-def test_stamp_annotates_only_when_someone_is_nominated() -> None:
+def test_stamp_labels_only_when_someone_is_nominated() -> None:
     def task(index: int) -> dict[str, object]:
         return {"metadata": {"name": f"t-{index}"}, "spec": {"capability": "cpu", "index": index}}
 
     named = task(1)
     Nominations([provider("a", 1)]).stamp(named)
-    assert named["metadata"] == {"name": "t-1", "annotations": {ANNOTATION_NOMINATED: "a"}}
+    assert named["metadata"] == {"name": "t-1", "labels": {LABEL_NOMINEE: "a"}}
     unnamed = task(1)
     Nominations([]).stamp(unnamed)
     assert unnamed["metadata"] == {"name": "t-1"}

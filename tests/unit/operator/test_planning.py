@@ -4,6 +4,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from taskmill.operator.planning import (
     CANCEL_IGNORED,
     DEADLINE_EXCEEDED,
@@ -15,7 +16,7 @@ from taskmill.operator.planning import (
     Situation,
     plan,
 )
-from taskmill.operator.store import JobTasks
+from taskmill.operator.store import JobTasks, TaskRow
 
 from taskmill.api import TaskPhase
 from taskmill.api.protocol import (
@@ -197,3 +198,23 @@ def test_clock_injection_moves_timeout_decisions() -> None:
     late = situation(total=1, since={"job-0": 990.0})
     assert plan(early, job_tasks(running)).cancel == []
     assert plan(late, job_tasks(running)).cancel == [(running, TIMEOUT)]
+
+
+@pytest.mark.parametrize(
+    ("rows", "stop_reason", "expected"),
+    [
+        # a Pending task nominated to a provider that is gone or draining
+        ([row(0, nominee="gone"), row(1, nominee="live"), row(2)], "", [0]),
+        # held: the nomination means nothing until it is Pending again
+        ([row(0, L, holder="live", nominee="gone"), row(1, H, nominee="gone")], "", []),
+        # a stopping job withdraws its Pending tasks instead
+        ([row(0, nominee="gone")], JOB_CANCELLED, []),
+    ],
+)
+def test_nominations_of_gone_providers_come_off_pending_tasks(
+    rows: list[TaskRow], stop_reason: str, expected: list[int]
+) -> None:
+    s = situation(stop_reason=stop_reason, nominee_gone=lambda nominee: nominee == "gone")
+    p = plan(s, job_tasks(*rows))
+    assert [r.index for r in p.unnominate] == expected
+    assert p.empty is (not expected and not p.set_phase and not p.create)

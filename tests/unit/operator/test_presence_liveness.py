@@ -145,3 +145,35 @@ def test_plan_keeps_a_bound_lease_while_its_presence_is_renewed(
     assert [kind for _, kind in p.expire] == expired
     if wake_in is not None:
         assert p.wake_in == pytest.approx(wake_in)
+
+
+def draining(lease: dict[str, Any]) -> dict[str, Any]:
+    lease["metadata"]["annotations"]["taskmill.io/drain"] = "true"
+    return lease
+
+
+@pytest.mark.parametrize(
+    ("seen", "now", "takes"),
+    [
+        ([(100.0, "put", presence_lease("p", "i1"))], 104.0, True),
+        # lapsed: its duration (5 s) and the grace (1 s) went by without a renewal
+        ([(100.0, "put", presence_lease("p", "i1"))], 106.0, False),
+        # being scaled down: it claims nothing more
+        ([(100.0, "put", draining(presence_lease("p", "i1")))], 101.0, False),
+        # retracted on shutdown, or never seen
+        ([(100.0, "put", presence_lease("p", "i1")), (101.0, "delete", presence_lease("p", "i1"))],
+         101.0, False),
+        ([(100.0, "put", presence_lease("q", "i1"))], 101.0, False),
+    ],
+)  # fmt: skip
+def test_who_takes_its_nominees(
+    seen: list[tuple[float, str, dict[str, Any]]], now: float, takes: bool
+) -> None:
+    presence = ProviderPresence(GRACE)
+    for at, action, lease in seen:
+        if action == "put":
+            presence.put(lease, at)
+        else:
+            presence.delete(lease)
+    assert presence.takes_nominees("ns", "p", now) is takes
+    assert (("ns", "p") in presence.nominee_takers(now)) is takes

@@ -13,7 +13,7 @@ from taskmill.operator.splitting import build_task
 from taskmill.operator.store import Store
 
 from taskmill.api import BatchJob, Task
-from taskmill.api.meta import ANNOTATION_NOMINATED
+from taskmill.api.meta import LABEL_NOMINEE
 from taskmill.api.protocol import timestamp
 from taskmill.kube import ApiError
 from taskmill.kube.paths import BATCHJOBS, EVENTS, TASKS
@@ -441,8 +441,8 @@ def test_new_tasks_nominate_a_live_provider_to_take_them_first(claim: str) -> No
     world.run()
 
     def nominee(name: str) -> str | None:
-        annotations = world.kube.objects[TASKS.path(NS, name)]["metadata"].get("annotations")
-        return (annotations or {}).get(ANNOTATION_NOMINATED)
+        labels = world.kube.objects[TASKS.path(NS, name)]["metadata"].get("labels")
+        return (labels or {}).get(LABEL_NOMINEE)
 
     assert [nominee(f"job-{i}") for i in range(4)] == ["p1", "p2", "p1", "p2"]
 
@@ -453,7 +453,7 @@ def test_without_presence_tasks_are_nominated_to_nobody() -> None:
     world.run()
     tasks = world.kube.items(TASKS.path(NS))
     assert len(tasks) == 4
-    assert all(ANNOTATION_NOMINATED not in (t["metadata"].get("annotations") or {}) for t in tasks)
+    assert all(LABEL_NOMINEE not in (t["metadata"].get("labels") or {}) for t in tasks)
 
 
 def test_new_tasks_wait_for_the_providers_to_be_listed() -> None:
@@ -469,5 +469,5 @@ def test_new_tasks_wait_for_the_providers_to_be_listed() -> None:
     presence.put(presence_lease("p1", "i"), now=0.0)
     world.reconciler.presence_listed = True
     world.run()
-    created = world.kube.objects[TASKS.path(NS, "job-0")]["metadata"]["annotations"]
-    assert created[ANNOTATION_NOMINATED] == "p1"
+    created = world.kube.objects[TASKS.path(NS, "job-0")]["metadata"]["labels"]
+    assert created[LABEL_NOMINEE] == "p1"

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from taskmill.api.meta import ANNOTATION_NOMINATED
+from taskmill.api.meta import LABEL_NOMINEE
 from tests.builders import make_task
 
 
@@ -21,11 +21,10 @@ def task_obj(
     claim: str | None = None,
     nominee: str = "",
 ) -> dict[str, Any]:
-    annotations = {ANNOTATION_NOMINATED: nominee} if nominee else {}
     return (
         make_task(name, capability)
         .meta(namespace="ns", resourceVersion=resource_version, creationTimestamp=created)
-        .meta(annotations=annotations)
+        .labels(**({LABEL_NOMINEE: nominee} if nominee else {}))
         .spec(index=index, priority=priority, params={"n": index}, cancel=cancel, claim=claim)
         .status(phase=phase)
         .lease(holder, epoch)

@@ -3,7 +3,16 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from taskmill.provider.candidates import CandidateSet, Spread, leasable, order_of
+from taskmill.provider.candidates import (
+    ALL,
+    MINE,
+    NOBODYS,
+    OTHERS,
+    CandidateSet,
+    Spread,
+    leasable,
+    order_of,
+)
 from taskmill.provider.nominees import CLAIM_GRACE_SECONDS
 
 from taskmill.api.task import Task, order_key
@@ -286,3 +295,55 @@ def test_anothers_lease_nominee_is_taken_after_the_claim_grace() -> None:
     assert chosen(cands, random.Random(1), 2) == "o"
     cands.apply("MODIFIED", lease("o", 0, "other", priority=2, holder="other", epoch=1))
     assert (chosen(cands, random.Random(1), 2), cands.ripe_in()) == ("n", None)
+
+
+MINE_ONLY, NOBODYS_ONLY = frozenset({MINE}), frozenset({NOBODYS})
+
+
+def whose(cands: CandidateSet, name: str) -> str | None:
+    """The class a candidate is kept under (found by dropping one class at a time)."""
+    for candidate_class in (MINE, NOBODYS, OTHERS):
+        if name in cands:
+            cands.drop(frozenset({candidate_class}))
+            if name not in cands:
+                return candidate_class
+    return None
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        # the operator takes the nomination off: nobody's watch hears of it first, and
+        # my watch's DELETED (it no longer matches) comes after; it stays a candidate
+        ([("ADDED", "me", MINE_ONLY), ("ADDED", "", NOBODYS_ONLY), ("DELETED", "me", MINE_ONLY)],
+         NOBODYS),
+        # the same events in the other order
+        ([("ADDED", "me", MINE_ONLY), ("DELETED", "me", MINE_ONLY), ("ADDED", "", NOBODYS_ONLY)],
+         NOBODYS),
+        # claimed: it leaves my watch, and is gone
+        ([("ADDED", "me", MINE_ONLY), ("DELETED", "me", MINE_ONLY)], None),
+        # one watch of every class (--pending-watch all): any DELETED is final
+        ([("ADDED", "me", ALL), ("DELETED", "", ALL)], None),
+        ([("ADDED", "other", frozenset({OTHERS})), ("DELETED", "other", MINE_ONLY)], OTHERS),
+    ],
+)  # fmt: skip
+def test_watches_of_some_classes_change_only_their_candidates(
+    events: list[tuple[str, str, frozenset[str]]], expected: str | None
+) -> None:
+    cands = CandidateSet(["cap"], "me")
+    for event_type, nominee, covers in events:
+        cands.apply(event_type, task_obj("t", nominee=nominee), covers)
+    assert len(cands) == (expected is not None)
+    assert whose(cands, "t") == expected
+
+
+def test_a_list_or_a_stopped_watch_replaces_only_its_classes() -> None:
+    cands = CandidateSet(["cap"], "me")
+    cands.replace([task_obj("a", nominee="me"), task_obj("b", nominee="me")], MINE_ONLY)
+    cands.replace([task_obj("c"), task_obj("d")], NOBODYS_ONLY)
+    cands.replace([task_obj("e", nominee="other")], frozenset({OTHERS}))
+    cands.replace([task_obj("a", nominee="me")], MINE_ONLY)  # b was claimed meanwhile
+    assert sorted(n for n in "abcde" if n in cands) == ["a", "c", "d", "e"]
+    cands.drop(frozenset({OTHERS}))
+    assert sorted(n for n in "abcde" if n in cands) == ["a", "c", "d"]
+    assert (whose(cands, "a"), whose(cands, "c")) == (MINE, NOBODYS)

@@ -1,5 +1,6 @@
 import pytest
 from taskmill.provider.cli import parse_args
+from taskmill.provider.config import PendingWatch
 
 
 def test_full_command_line() -> None:
@@ -55,3 +56,28 @@ def test_a_kill_grace_the_lease_cannot_cover_is_refused_naming_the_flags(
     assert "at least 8" in err
     config, _ = parse_args([*argv[:4], "--kill-grace-seconds", "2", *argv[4:]], {"POD_NAME": "p"})
     assert config.kill_grace_seconds == 2
+
+
+@pytest.mark.parametrize(
+    ("flag", "identity", "expected"),
+    [
+        ([], "p", PendingWatch.ALL),
+        (["--pending-watch", "nominated"], "p-1.a_b", PendingWatch.NOMINATED),
+        (["--pending-watch", "nominated"], "p" * 64, None),  # not a label value
+        (["--pending-watch", "all"], "p" * 64, PendingWatch.ALL),  # need not be one
+        (["--pending-watch", "some"], "p", None),
+    ],
+)
+def test_pending_watch(
+    flag: list[str],
+    identity: str,
+    expected: PendingWatch | None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["--capability", "x", *flag, "--command", "true"]
+    if expected is not None:
+        assert parse_args(argv, {"POD_NAME": identity})[0].pending_watch == expected
+        return
+    with pytest.raises(SystemExit):
+        parse_args(argv, {"POD_NAME": identity})
+    assert "--pending-watch" in capsys.readouterr().err

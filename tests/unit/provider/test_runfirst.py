@@ -16,7 +16,7 @@ from taskmill.provider.nominees import NOMINATION_GRACE_SECONDS
 from taskmill.provider.results import Outcome, handler_outcome
 from taskmill.provider.runfirst import Answer, RunFirst, Stop, answer_of, final_patch
 
-from taskmill.api.meta import ANNOTATION_NOMINATED
+from taskmill.api.meta import LABEL_NOMINEE
 from taskmill.api.task import Task, TaskResult
 from taskmill.kube import ApiError
 from tests.fakes.clock import ManualClock
@@ -45,7 +45,7 @@ def optimistic(name: str = "t", **kw: Any) -> dict[str, Any]:
 def nominated(name: str, nominee: str, **kw: Any) -> dict[str, Any]:
     """An Optimistic task the operator nominated `nominee` to run first."""
     obj = optimistic(name, **kw)
-    obj["metadata"]["annotations"] = {ANNOTATION_NOMINATED: nominee}
+    obj["metadata"]["labels"][LABEL_NOMINEE] = nominee
     return obj
 
 
