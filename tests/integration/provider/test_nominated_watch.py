@@ -36,6 +36,20 @@ def holding(cluster: Cluster, namespace: str, job: str, held: int) -> list[Task]
     return tasks if len(held_by(tasks)) == held else None
 
 
+def run_job(
+    cluster: Cluster, namespace: str, port: int, providers: int, job: str, tasks: int
+) -> list[Task]:
+    """Once the operator sees `providers`, a job of `tasks`; its Tasks once each
+    provider holds one."""
+    wait_for(lambda: seen_providers(port) == providers, timeout=60, what="the operator to see all")
+    apply(cluster, namespace, make_batchjob(job, CAPABILITY).spec(range={"end": tasks}).obj())
+    return wait_for(
+        lambda: holding(cluster, namespace, job, providers),
+        timeout=60,
+        what="each provider to hold one of its nominees",
+    )
+
+
 def test_a_hungry_provider_takes_what_waits_behind_a_busy_one(
     cluster: Cluster, namespace: str, providers: Providers, tmp_path: Path
 ) -> None:
@@ -43,14 +57,8 @@ def test_a_hungry_provider_takes_what_waits_behind_a_busy_one(
     gate.mkdir()
     port = operator_port(providers)
     providers.start("p-busy", CAPABILITY, gated_command(gate), extra=NOMINATED)
-    wait_for(lambda: seen_providers(port) == 1, timeout=60, what="the operator to see it")
-    apply(cluster, namespace, make_batchjob("queued", CAPABILITY).spec(range={"end": 3}).obj())
     # Every task is p-busy's nominee; it holds one and cannot take the others.
-    tasks = wait_for(
-        lambda: holding(cluster, namespace, "queued", 1),
-        timeout=60,
-        what="p-busy to hold one task",
-    )
+    tasks = run_job(cluster, namespace, port, 1, "queued", 3)
     assert {t.metadata.labels.get(LABEL_NOMINEE) for t in tasks} == {"p-busy"}
 
     # A provider with no nominee of its own watches p-busy's, and takes the two waiting.
@@ -82,13 +90,7 @@ def test_the_nominees_of_a_provider_that_is_gone_are_everyones(
         started[name] = providers.start(
             name, CAPABILITY, gated_command(gate), lease_seconds=5, extra=NOMINATED
         )
-    wait_for(lambda: seen_providers(port) == 2, timeout=60, what="the operator to see both")
-    apply(cluster, namespace, make_batchjob("orphans", CAPABILITY).spec(range={"end": 4}).obj())
-    tasks = wait_for(
-        lambda: holding(cluster, namespace, "orphans", 2),
-        timeout=60,
-        what="each provider to hold one of its nominees",
-    )
+    tasks = run_job(cluster, namespace, port, 2, "orphans", 4)
     nominees = {t.metadata.name: t.metadata.labels[LABEL_NOMINEE] for t in tasks}
     assert sorted(nominees.values()) == ["p-a", "p-a", "p-b", "p-b"]
     assert all(nominees[name] == holder for name, holder in held_by(tasks).items())
