@@ -192,12 +192,14 @@ class Agent:
             for watch in watches:
                 watch.cancel()
             if self._stealing is not None:
-                self._stealing.close()
+                self._stealing.close()  # again below, if this run was cancelled first
             await self._drain()
         finally:
             # The claimer is done by now unless this run itself was cancelled.
             for task in [stop, claimer, *watches, *background]:
                 task.cancel()
+            if self._stealing is not None:
+                self._stealing.close()
             await asyncio.gather(stop, claimer, *watches, *background, return_exceptions=True)
             await presence.retract()
             log.info("claims won %d, lost %d", self._claimer.won, self._claimer.lost)

@@ -298,15 +298,25 @@ def _selected(obj: Json, params: dict[str, str]) -> bool:
             return False
     obj_labels = obj.get("metadata", {}).get("labels") or {}
     for term in filter(None, re.split(r",(?![^(]*\))", labels)):
-        match = re.fullmatch(r"\s*(\S+)\s+in\s+\((.*)\)\s*", term)
-        if match:
-            if obj_labels.get(match[1]) not in match[2].split(","):
-                return False
-        else:
-            key, _, value = term.partition("=")
-            if obj_labels.get(key) != value:
-                return False
+        if not _label_term_holds(term.strip(), obj_labels):
+            return False
     return True
+
+
+def _label_term_holds(term: str, labels: dict[str, str]) -> bool:
+    """One term of a label selector: `k in (a,b)`, `k=v`, `k!=v`, `k` or `!k`."""
+    match = re.fullmatch(r"(\S+)\s+in\s+\((.*)\)", term)
+    if match:
+        return labels.get(match[1]) in match[2].split(",")
+    if term.startswith("!"):
+        return term[1:] not in labels
+    if "!=" in term:
+        key, value = term.split("!=", 1)
+        return labels.get(key) != value
+    if "=" in term:
+        key, _, value = term.partition("=")
+        return labels.get(key) == value
+    return term in labels
 
 
 def _dig(obj: Any, keys: list[str]) -> Any:

@@ -3,9 +3,11 @@
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from taskmill.provider.agent import Agent
+from taskmill.provider.config import PendingWatch
 
 from taskmill.kube import ApiError
 from tests.fakes.kube import FakeKube, Request
@@ -128,3 +130,25 @@ def test_ready_once_announced_with_both_watches_current_and_not_before() -> None
     ]
     assert running == []
     assert "pending watch not synced" in after  # stopped watches are not current
+
+
+def test_a_cancelled_run_leaves_no_watch_on_others_nominees_behind() -> None:
+    api = api_with(task_obj("theirs", nominee="other"))  # nothing of its own: hungry
+    config = replace(CONFIG, pending_watch=PendingWatch.NOMINATED)
+
+    def stealing() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if t.get_name() == "steal-watch" and not t.done()]
+
+    async def main() -> tuple[bool, bool]:
+        running = asyncio.create_task(Agent(api, config, UntilCancelled()).run(asyncio.Event()))
+        for _ in range(200):  # it opens the watch after HUNGRY_SECONDS
+            if stealing():
+                break
+            await asyncio.sleep(0.05)
+        opened = bool(stealing())
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await asyncio.sleep(0)
+        return opened, bool(stealing())
+
+    assert asyncio.run(main()) == (True, False)
