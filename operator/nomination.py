@@ -13,24 +13,40 @@ they would without.
 
 A label, not an annotation, so that a provider may watch only its own nominees and
 those of nobody (taskmill.provider.agent, --pending-watch nominated). Such a provider
-sees another's nominee only when it has nothing of its own to take, so the operator
-takes the label off a Pending Task whose nominee is gone or draining (`stale`).
+sees another's nominee only when it has nothing of its own to take. So a task is
+nominated only at its capability's priority floor (taskmill.operator.floors): one that
+outranks Pending tasks is nobody's, and every provider sees it. For the same reason the
+operator takes the label off a Pending Task whose nominee is gone or draining, or that
+a lower priority has come to wait below (Plan.unnominate).
 """
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from taskmill.operator.splitting import task_capability, task_priority
+
+from taskmill.api import BatchJobSpec
 from taskmill.api.meta import LABEL_NOMINEE, is_label_value
 from taskmill.api.presence import Provider
+
+Floor = Callable[[str], float]  # capability -> the least priority waiting in it
 
 
 class Nominations:
     """The nominees of one pass, from the live providers of the job's namespace."""
 
-    def __init__(self, providers: Iterable[Provider]) -> None:
+    def __init__(
+        self,
+        providers: Iterable[Provider],
+        floor: Floor = lambda capability: math.inf,
+    ) -> None:
+        """`floor`: the least priority that waits in a capability, the new tasks' own
+        included; a task above it is nominated to nobody."""
         self._providers = sorted(
             (p for p in providers if not p.drain and is_label_value(p.identity)), key=_identity
         )
+        self._floor = floor
         self._rings: dict[str, list[str]] = {}
 
     def nominee(self, capability: str, index: int) -> str:
@@ -42,6 +58,8 @@ class Nominations:
     def stamp(self, task: dict[str, Any]) -> None:
         """Label a Task body (taskmill.operator.splitting.build_task) with its nominee."""
         spec = task["spec"]
+        if spec.get("priority", 0) > self._floor(spec["capability"]):
+            return
         nominee = self.nominee(spec["capability"], spec["index"])
         if nominee:
             task["metadata"].setdefault("labels", {})[LABEL_NOMINEE] = nominee
@@ -57,3 +75,12 @@ def _ring(providers: list[Provider], capability: str) -> list[str]:
     serving = [p for p in providers if capability in p.capabilities]
     rounds = max((p.slots for p in serving), default=0)
     return [p.identity for r in range(max(rounds, 1)) for p in serving if r < max(p.slots, 1)]
+
+
+def floor_with(spec: BatchJobSpec, indexes: Iterable[int], waiting: Floor) -> Floor:
+    """The floor once the job's new tasks at `indexes` wait too."""
+    lowest: dict[str, int] = {}
+    for index in indexes:
+        capability, priority = task_capability(spec, index), task_priority(spec, index)
+        lowest[capability] = min(lowest.get(capability, priority), priority)
+    return lambda capability: min(waiting(capability), lowest.get(capability, math.inf))

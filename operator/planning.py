@@ -58,6 +58,9 @@ class Situation:
     # whether a provider nominated for Pending tasks may no longer take them (gone or
     # draining): providers that watch only their own nominees would not see them
     nominee_gone: Callable[[str], bool] = lambda nominee: False
+    # the least priority of the Pending Tasks of a capability in the namespace, any job's
+    # (taskmill.operator.floors): a task nominated above it must be everyone's
+    pending_floor: Callable[[str], float] = lambda capability: math.inf
 
 
 @dataclass
@@ -68,7 +71,8 @@ class Plan:
     # (row, LEASE_EXPIRED or CANCEL_IGNORED): the operator ends the lease itself
     expire: list[tuple[TaskRow, str]] = field(default_factory=list)
     count_attempt: list[TaskRow] = field(default_factory=list)  # timed out and acknowledged
-    unnominate: list[TaskRow] = field(default_factory=list)  # Pending, nominee gone
+    # Pending, and its nominee gone or a lower priority waiting
+    unnominate: list[TaskRow] = field(default_factory=list)
     wake_in: float = math.inf  # seconds until something is due
 
     def wake_at(self, seconds: float) -> None:
@@ -98,12 +102,17 @@ def plan(s: Situation, tasks: JobTasks) -> Plan:
             p.set_phase.append((row, TaskPhase.CANCELLED, s.stop_reason))
     if not s.stop_reason:
         _plan_leasable(s, tasks, live, p)
-        p.unnominate = [
-            row
-            for row in live
-            if row.phase == TaskPhase.PENDING and row.nominee and s.nominee_gone(row.nominee)
-        ]
+        p.unnominate = [row for row in live if _unnominate(s, row)]
     return p
+
+
+def _unnominate(s: Situation, row: TaskRow) -> bool:
+    """Whether a Pending task's nomination must come off, so that every provider sees
+    it: its nominee will not take it, or it outranks tasks that wait elsewhere and a
+    provider busy with those would not see it (taskmill.operator.floors)."""
+    if row.phase != TaskPhase.PENDING or not row.nominee:
+        return False
+    return s.nominee_gone(row.nominee) or row.priority > s.pending_floor(row.capability)
 
 
 def _plan_held_lease(s: Situation, row: TaskRow, p: Plan) -> None:

@@ -8,6 +8,7 @@ those jobs.
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -21,7 +22,7 @@ from taskmill.operator.counting import Tally, tally
 from taskmill.operator.events import NORMAL, Recorder, regarding
 from taskmill.operator.jobstatus import JobFacts, compute_status, status_changed
 from taskmill.operator.metrics import OperatorMetrics
-from taskmill.operator.nomination import Nominations
+from taskmill.operator.nomination import Nominations, floor_with
 from taskmill.operator.ownership import ForeignTasks, foreign_tasks
 from taskmill.operator.planning import LEASE_EXPIRED, PROVIDER_LOST, Plan, Situation, plan
 from taskmill.operator.presence import LapseCheck, ProviderPresence
@@ -391,6 +392,7 @@ class Reconciler:
             holder_lost=lambda holder: (
                 presence is not None and presence.lost(namespace, holder, mono)
             ),
+            pending_floor=lambda capability: self._store.floors.floor(namespace, capability),
             nominee_gone=lambda nominee: (
                 presence is not None
                 and self.presence_listed
@@ -399,11 +401,14 @@ class Reconciler:
         )
 
     def _nominations(self, job: BatchJob, p: Plan, mono: float) -> Nominations | None:
-        """Who takes the job's new Tasks first, when the live providers are known."""
+        """Who takes the job's new Tasks first, when the live providers are known; only
+        tasks at their capability's priority floor, which the new ones may lower."""
         if not p.create or self._presence is None:
             return None
-        live, _ = self._presence.providers(job.metadata.namespace, mono)
-        return Nominations(live)
+        namespace = job.metadata.namespace
+        live, _ = self._presence.providers(namespace, mono)
+        waiting = functools.partial(self._store.floors.floor, namespace)
+        return Nominations(live, floor_with(job.spec, p.create, waiting))
 
     def _lease_seen(self, namespace: str, tasks: JobTasks, name: str) -> float | None:
         """When a held task's lease last counted as renewed: by its own write, or by its

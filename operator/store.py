@@ -7,6 +7,7 @@ its objects changes so that the reconciler wakes for exactly that job.
 
 import asyncio
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
+from taskmill.operator.floors import PendingFloors
 from taskmill.operator.indexranges import EMPTY, IndexRanges
 from taskmill.operator.metrics import TaskTransitions
 from taskmill.operator.observer import ObserverClock, Sight
@@ -68,6 +70,7 @@ class TaskRow:
     # The holder's presence Lease instance that keeps this lease alive ("": none).
     presence_instance: str = ""
     nominee: str = ""  # the provider nominated to take it first ("": nobody)
+    priority: int = 0
 
     @property
     def terminal(self) -> bool:
@@ -133,7 +136,12 @@ def task_row(task: Task) -> TaskRow:
         resource_version=task.metadata.resource_version,
         presence_instance=lease.presence_instance or "",
         nominee=task.metadata.labels.get(LABEL_NOMINEE, ""),
+        priority=task.spec.priority,
     )
+
+
+def _pending_priority(row: TaskRow | None) -> int | None:
+    return row.priority if row is not None and row.phase == TaskPhase.PENDING else None
 
 
 def _newer(new_rv: str, old_rv: str) -> bool:
@@ -279,6 +287,9 @@ class Store:
         # timeouts and the cancel acknowledgement deadline run on this clock, never on a
         # provider's timestamps, and, like expiry, never across a break in sight.
         self.states: ObserverClock[TaskKey] = ObserverClock(sight)
+        # The least priority of each capability's Pending Tasks: only tasks at it are
+        # nominated (taskmill.operator.floors).
+        self.floors = PendingFloors()
         self.dirty: set[JobKey] = set()
         self.wake = asyncio.Event()
 
@@ -304,6 +315,26 @@ class Store:
                 row.phase == TaskPhase.PENDING and (namespace, row.nominee) in nominees
             )
         )
+
+    def _pending_moved(
+        self, namespace: str, capability: str, old: TaskRow | None, new: TaskRow | None
+    ) -> None:
+        """Count a Task's move in or out of Pending. When the floor drops below a known
+        one, wake the jobs whose Pending tasks are nominated above it: the nomination
+        must come off. (From no floor at all there was no Pending task to wake.)"""
+        key = (namespace, capability)
+        before = self.floors.move(key, _pending_priority(old), _pending_priority(new))
+        after = self.floors.floor(*key)
+        if after < before < math.inf:
+            self._mark(
+                lambda ns, row: (
+                    ns == namespace
+                    and row.capability == capability
+                    and row.phase == TaskPhase.PENDING
+                    and row.nominee != ""
+                    and row.priority > after
+                )
+            )
 
     def _mark(self, wanted: Callable[[str, TaskRow], bool]) -> None:
         for (namespace, job, _owner), tasks in self.tasks.items():
@@ -392,6 +423,7 @@ class Store:
             return
         row = task_row(task)
         tasks.put(row)
+        self._pending_moved(meta.namespace, row.capability, old, row)
         key, now = (meta.namespace, meta.name), self._monotonic()
         if self.transitions is not None:
             self.transitions.observe(key, None if old is None else old.phase, task, now)
@@ -432,6 +464,9 @@ class Store:
             tasks = self.tasks.get((*job_key, owner))
             if tasks is None or index not in tasks.indexes:
                 continue
+            gone = tasks.live.get(name)
+            if gone is not None:
+                self._pending_moved(job_key[0], gone.capability, gone, None)
             tasks.remove(name, index)
             job = self.jobs.get(job_key)
             if tasks.empty and (job is None or job.metadata.uid != owner):
@@ -475,6 +510,7 @@ class Store:
         """Drop what is left of a deleted job's tasks once nothing refers to them."""
         for owner in self._owners.pop(key, set()):
             tasks = self.tasks.pop((*key, owner))
-            for name in tasks.live:
+            for name, row in tasks.live.items():
+                self._pending_moved(key[0], row.capability, row, None)
                 self.leases.forget((key[0], name))
                 self.states.forget((key[0], name))

@@ -119,6 +119,51 @@ def test_the_nominees_of_a_provider_that_is_gone_are_everyones(
     assert runs.count("p-a") == 4  # its two, the orphan, and p-b's lost one again
 
 
+def test_a_task_that_outranks_the_queue_is_everyones(
+    cluster: Cluster, namespace: str, providers: Providers, tmp_path: Path
+) -> None:
+    gates = {name: tmp_path / name for name in ("p-a", "p-b")}
+    port = operator_port(providers)
+    for name, gate in gates.items():
+        gate.mkdir()
+        providers.start(name, CAPABILITY, gated_command(gate), extra=NOMINATED)
+    # Each holds one of its bulk nominees, and has one more queued.
+    tasks = run_job(cluster, namespace, port, 2, "bulk", 4)
+    queued = {t.metadata.labels[LABEL_NOMINEE]: t.metadata.name for t in tasks if not held_by([t])}
+    assert sorted(queued) == ["p-a", "p-b"]
+
+    # Nominated, it would be p-a's (the first of the ring), and p-b, busy with its own
+    # queue, would never see it: it would run its bulk task first.
+    urgent = make_batchjob("urgent", CAPABILITY).spec(range={"end": 1}, priority=10).obj()
+    apply(cluster, namespace, urgent)
+    [task] = wait_for(
+        lambda: job_tasks(cluster, namespace, "urgent"), timeout=60, what="the urgent Task"
+    )
+    assert LABEL_NOMINEE not in task.metadata.labels
+
+    (gates["p-b"] / "go").touch()
+    wait_for(
+        lambda: all(
+            t.status.phase == "Succeeded"
+            for t in job_tasks(cluster, namespace, "bulk") + job_tasks(cluster, namespace, "urgent")
+            if t.metadata.name == queued["p-b"] or t.spec.batch_job == "urgent"
+        ),
+        timeout=60,
+        what="p-b to run the urgent task and its queued one",
+    )
+    [ran] = job_tasks(cluster, namespace, "urgent")
+    [behind] = [
+        t for t in job_tasks(cluster, namespace, "bulk") if t.metadata.name == queued["p-b"]
+    ]
+    assert [ran.status.history[-1].holder, behind.status.history[-1].holder] == ["p-b", "p-b"]
+    first, then = ran.status.start_time, behind.status.start_time
+    assert first is not None
+    assert then is not None
+    assert first < then  # priority first
+    (gates["p-a"] / "go").touch()
+    wait_for(lambda: job_phase(cluster, namespace, "bulk") == "Succeeded", timeout=60, what="job")
+
+
 def operator_port(providers: Providers) -> int:
     """The operator, with its metrics port (to see how many providers it counts)."""
     [port] = free_ports(1)

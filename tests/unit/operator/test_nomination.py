@@ -1,10 +1,12 @@
+import math
 from collections import Counter
 
 import pytest
-from taskmill.operator.nomination import Nominations
+from taskmill.operator.nomination import Nominations, floor_with
 
 from taskmill.api.meta import LABEL_NOMINEE
 from taskmill.api.presence import Provider
+from tests.unit.operator.builders import make_job
 
 
 def provider(identity: str, slots: int, *caps: str, drain: bool = False) -> Provider:
@@ -47,3 +49,28 @@ def test_stamp_labels_only_when_someone_is_nominated() -> None:
     unnamed = task(1)
     Nominations([]).stamp(unnamed)
     assert unnamed["metadata"] == {"name": "t-1"}
+
+
+def test_only_tasks_at_the_priority_floor_are_nominated() -> None:
+    def task(priority: int) -> dict[str, object]:
+        return {"metadata": {}, "spec": {"capability": "cpu", "index": 0, "priority": priority}}
+
+    nominations = Nominations([provider("a", 1)], lambda capability: 2)
+    above, at = task(3), task(2)
+    nominations.stamp(above)
+    nominations.stamp(at)
+    assert (above["metadata"], at["metadata"]) == ({}, {"labels": {LABEL_NOMINEE: "a"}})
+
+
+def test_the_floor_counts_the_new_tasks_too() -> None:
+    spec = make_job(
+        tasks=[
+            {"name": "a", "priority": 4},
+            {"name": "b", "priority": 1},
+            {"name": "c", "priority": 9, "capability": "gpu"},
+        ]
+    ).spec
+    waiting = {"cap": 3.0}
+    floor = floor_with(spec, [0, 1, 2], lambda c: waiting.get(c, math.inf))
+    assert (floor("cap"), floor("gpu"), floor("disk")) == (1, 9, math.inf)
+    assert floor_with(spec, [0], lambda c: waiting.get(c, math.inf))("cap") == 3

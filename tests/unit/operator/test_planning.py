@@ -218,3 +218,23 @@ def test_nominations_of_gone_providers_come_off_pending_tasks(
     p = plan(s, job_tasks(*rows))
     assert [r.index for r in p.unnominate] == expected
     assert p.empty is (not expected and not p.set_phase and not p.create)
+
+
+@pytest.mark.parametrize(
+    ("rows", "floor", "expected"),
+    [
+        # a lower priority waits (in this job or another): nominated above it comes off
+        ([row(0, nominee="a", priority=5), row(1, nominee="b", priority=0)], 0, [0]),
+        ([row(0, nominee="a", priority=5)], 0, [0]),
+        # at the floor, or nobody's already: stays
+        ([row(0, nominee="a", priority=0), row(1, priority=5)], 0, []),
+        # nothing waits lower
+        ([row(0, nominee="a", priority=5)], 5, []),
+        ([row(0, L, holder="a", nominee="a", priority=5)], 0, []),  # held: means nothing
+    ],
+)
+def test_nominations_above_the_priority_floor_come_off_pending_tasks(
+    rows: list[TaskRow], floor: float, expected: list[int]
+) -> None:
+    s = situation(pending_floor=lambda capability: floor if capability == "cap" else math.inf)
+    assert [r.index for r in plan(s, job_tasks(*rows)).unnominate] == expected

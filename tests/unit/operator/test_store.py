@@ -142,3 +142,36 @@ def test_first_unmade_steps_over_tasks_and_recorded_ranges() -> None:
     )
     tasks.adopt(IndexRanges.parse("2,4-5"), IndexRanges.parse("7-999999"))
     assert tasks.first_unmade(0, 2_000_000) == 1_000_000
+
+
+def pending(name: str, rv: str, priority: int, nominee: str = "", job: str = "job") -> Any:
+    task = body(name, rv)
+    task["spec"] |= {"priority": priority, "batchJob": job}
+    if nominee:
+        task["metadata"]["labels"] = {"taskmill.io/nominee": nominee}
+    return task
+
+
+def test_the_pending_floor_follows_tasks_in_and_out_of_pending() -> None:
+    store = Store(lambda: 0.0)
+    store.put_task(pending("job-0", "1", 5))
+    store.put_task(pending("job-1", "2", 2))
+    assert store.floors.floor("ns", "cap") == 2
+    store.put_task(body("job-1", "3", "Leased", "p"))  # claimed: no longer waits
+    assert store.floors.floor("ns", "cap") == 5
+    store.delete_task(pending("job-0", "4", 5))
+    assert store.floors.floor("ns", "cap") == float("inf")
+    store.put_task(pending("job-2", "5", 1))
+    store.forget_job(("ns", "job"))
+    assert store.floors.floor("ns", "cap") == float("inf")
+
+
+def test_a_lower_floor_wakes_jobs_nominated_above_it() -> None:
+    store = Store(lambda: 0.0)
+    store.put_task(pending("urgent-0", "1", 5, nominee="a", job="urgent"))
+    store.put_task(pending("plain-0", "2", 5, job="plain"))  # nobody's: nothing to take off
+    store.take_dirty()
+    store.put_task(pending("bulk-0", "3", 0, nominee="b", job="bulk"))
+    assert store.take_dirty() == {("ns", "bulk"), ("ns", "urgent")}
+    store.put_task(pending("bulk-1", "4", 0, nominee="b", job="bulk"))  # floor unchanged
+    assert store.take_dirty() == {("ns", "bulk")}
