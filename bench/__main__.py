@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from taskmill.provider.config import DEFAULT_PENDING_WATCH, PendingWatch
+
 from bench import chaos, files, metricscost, peer, pools, report, scale, statusengine, steady, views
 from bench.context import Bench
 from bench.dispatch import dispatch
@@ -53,7 +55,7 @@ def scenarios(
     files_mib: int = 4,
     scale_batch_size: int = 1,
     chaos_claim: str = "Lease",
-    chaos_pending_watch: str = "all",
+    chaos_pending_watch: str = DEFAULT_PENDING_WATCH,
 ) -> list[Scenario]:
     tput = Shape()
     yard = yardstick or Yardstick(Load())
@@ -137,9 +139,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument(
         "--steady-pending-watch",
-        choices=["all", "nominated"],
-        default="all",
-        help="the steady scenario's providers' --pending-watch (default all)",
+        choices=[w.value for w in PendingWatch],
+        default=DEFAULT_PENDING_WATCH.value,
+        help=f"the steady scenario's providers' --pending-watch (default {DEFAULT_PENDING_WATCH})",
     )
     p.add_argument(
         "--scale-batch-size",
@@ -155,9 +157,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument(
         "--chaos-pending-watch",
-        choices=["all", "nominated"],
-        default="all",
-        help="the chaos scenario's providers' --pending-watch (default all)",
+        choices=[w.value for w in PendingWatch],
+        default=DEFAULT_PENDING_WATCH.value,
+        help=f"the chaos scenario's providers' --pending-watch (default {DEFAULT_PENDING_WATCH})",
     )
     p.add_argument("--keep", action="store_true", help="keep the state dir (logs, request tallies)")
     p.add_argument(

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from taskmill.operator.indexranges import IndexRanges
+from taskmill.provider.config import DEFAULT_PENDING_WATCH
 
 from bench.context import CAPABILITY, Bench
 from bench.procs import Launcher, Proc
@@ -77,7 +78,7 @@ class Plan:
     grace_seconds: float = 1.0  # the operator's --lease-grace-seconds
     retention: str = ""  # spec.retention.succeededTasks; "": the default (Auto)
     claim: str = "Lease"  # spec.claim; Optimistic runs first, timeoutSeconds = the lease
-    pending_watch: str = "all"  # the providers' --pending-watch
+    pending_watch: str = DEFAULT_PENDING_WATCH  # the providers' --pending-watch
     # (fraction of tasks succeeded, fault): applied in order as the job progresses
     faults: tuple[tuple[float, str], ...] = (
         (0.10, KILL),
@@ -351,7 +352,7 @@ async def run_chaos(
 
 
 async def bench_run(
-    bench: Bench, seed: int, claim: str = "Lease", pending_watch: str = "all"
+    bench: Bench, seed: int, claim: str = "Lease", pending_watch: str = DEFAULT_PENDING_WATCH
 ) -> dict[str, Any]:
     namespace = await bench.namespace("chaos")
     plan = replace(FULL, claim=claim, pending_watch=pending_watch)

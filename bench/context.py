@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from taskmill.provider.config import DEFAULT_PENDING_WATCH
+
 from bench.procs import Launcher, Proc, cpu_seconds
 from bench.stack import delete_namespace, new_namespace
 from taskmill.kube import Kube
@@ -61,7 +63,7 @@ class Bench:
         command: list[str] | None = None,
         lease_seconds: int = 15,
         prefix: str = "p",
-        pending_watch: str = "all",
+        pending_watch: str = DEFAULT_PENDING_WATCH,
     ) -> list[Proc]:
         """Start `providers` command providers and wait until each serves."""
         procs = [

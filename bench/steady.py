@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from taskmill.provider.config import DEFAULT_PENDING_WATCH
 from taskmill.provider.lease_clock import LeaseTiming
 
 from bench import fleet
@@ -37,7 +38,7 @@ class Size:
     slots: int
     window: float  # seconds counted once every task runs
     per_process: int = 1  # provider agents per process (more than 1: bench.fleet)
-    pending_watch: str = "all"  # the providers' --pending-watch
+    pending_watch: str = DEFAULT_PENDING_WATCH  # the providers' --pending-watch
 
     @property
     def tasks(self) -> int:

@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from taskmill.provider.config import DEFAULT_PENDING_WATCH, PendingWatch
+
 from bench.context import CAPABILITY, Bench
 from bench.limit import MIN_WRITES_PER_TASK, Yardstick
 from bench.procs import Proc, requests_of, wait_quiet
@@ -25,8 +27,8 @@ WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY")
 TASKMILL = ("tasks", "tasks/status", "batchjobs", "batchjobs/status")
 JOB = "tput"
 OPTIMISTIC_MIN_WRITES = 2  # create, then claim and result in one write
-# What the optimistic run, and the run with --pending-watch nominated, report beside
-# the normal one.
+# What the optimistic run, and the run with --pending-watch all, report beside the
+# normal one.
 OTHER_FIGURES = (
     "tasks_per_s",
     "makespan_s",
@@ -161,14 +163,14 @@ async def throughput(bench: Bench, shape: Shape, yardstick: Yardstick) -> dict[s
     """The job between two measurements of the API server's raw rate (bench.limit): the
     machine is shared, so the two are only comparable when measured back to back. The
     same job with spec.claim Optimistic runs between them too, reported beside the
-    normal one under `optimistic_`, and the normal job with providers that watch only
-    their own nominees and nobody's (--pending-watch nominated), under `nominated_`."""
+    normal one under `optimistic_`, and the normal job with providers that watch every
+    Pending Task (--pending-watch all, the default before 2026-12-02), under `all_`."""
     before = await yardstick.before(bench)
     normal = await _measure(bench, shape, optimistic=False)
     first = await _measure(bench, shape, optimistic=True)
-    nominated = await _measure(bench, shape, optimistic=False, pending_watch="nominated")
+    everyone = await _measure(bench, shape, optimistic=False, pending_watch=PendingWatch.ALL)
     raw = median([before, await yardstick.after(bench)])
-    runs = (("Lease", normal), ("Optimistic", first), ("Lease, nominated watch", nominated))
+    runs = (("Lease", normal), ("Optimistic", first), ("Lease, watching all", everyone))
     figures = {mode: _figures(shape, raw, result) for mode, result in runs}
     for mode, f in figures.items():
         bench.say(
@@ -179,18 +181,18 @@ async def throughput(bench: Bench, shape: Shape, yardstick: Yardstick) -> dict[s
     optimistic = figures["Optimistic"]
     # Its own limit: the raw rate over the two writes an optimistic task needs.
     optimistic["limit_fraction"] = optimistic["tasks_per_s"] * OPTIMISTIC_MIN_WRITES / raw
-    watched = figures["Lease, nominated watch"]
+    watched = figures["Lease, watching all"]
     return (
         figures["Lease"]
         | {f"optimistic_{k}": optimistic[k] for k in OTHER_FIGURES}
-        | {f"nominated_{k}": watched[k] for k in OTHER_FIGURES}
+        | {f"all_{k}": watched[k] for k in OTHER_FIGURES}
     )
 
 
 async def _measure(
-    bench: Bench, shape: Shape, *, optimistic: bool, pending_watch: str = "all"
+    bench: Bench, shape: Shape, *, optimistic: bool, pending_watch: str = DEFAULT_PENDING_WATCH
 ) -> dict[str, Any]:
-    name = "tput-first" if optimistic else "tput" if pending_watch == "all" else "tput-nominated"
+    name = "tput-first" if optimistic else f"tput-{pending_watch}"
     namespace = await bench.namespace(name)
     operator = bench.launcher.operator(namespace)
     providers = bench.fleet(namespace, shape.providers, shape.slots, pending_watch=pending_watch)

@@ -68,7 +68,7 @@ def pending_watches(config: ProviderConfig) -> dict[str, Classes]:
     """The Pending watches a provider keeps open, by name: one on every Pending Task, or
     one on its own nominees and one on nobody's (others' are watched when it is
     hungry: taskmill.provider.stealing)."""
-    if config.pending_watch == PendingWatch.ALL:
+    if not config.watches_nominees:
         return {"pending": ALL}
     return {"nominated pending": frozenset({MINE}), "unnominated pending": frozenset({NOBODYS})}
 
@@ -127,7 +127,7 @@ class Agent:
             restore=self._candidates.restore,
         )
         self._stealing: Stealing | None = None
-        if config.pending_watch == PendingWatch.NOMINATED:
+        if config.watches_nominees:
             self._stealing = Stealing(
                 lambda: self._watch_pending("others' nominees", frozenset({OTHERS})),
                 self._candidates,
@@ -167,6 +167,15 @@ class Agent:
             self._config.namespace,
             self._config.concurrency,
         )
+        if (
+            self._config.pending_watch == PendingWatch.NOMINATED
+            and not self._config.watches_nominees
+        ):
+            log.warning(
+                "identity %r is not a label value (at most 63 letters, digits, '-', '_', "
+                "'.'), so the operator cannot nominate it: watching every Pending Task",
+                self._config.identity,
+            )
         background = [
             asyncio.create_task(presence.keep(), name="presence"),
             asyncio.create_task(self._watch_held(), name="held-watch"),

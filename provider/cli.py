@@ -8,6 +8,7 @@ from taskmill.provider.config import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_KILL_GRACE_SECONDS,
     DEFAULT_LEASE_SECONDS,
+    DEFAULT_PENDING_WATCH,
     PendingWatch,
     ProviderConfig,
     identity_from_env,
@@ -75,11 +76,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pending-watch",
         choices=[w.value for w in PendingWatch],
-        default=PendingWatch.ALL.value,
-        help="which Pending Tasks to watch: all of the capabilities (the default), or "
-        "'nominated': this provider's nominees and nobody's, and others' only while it has "
-        "nothing else to take (one event per task instead of one per provider; priorities "
-        "are then kept per provider, see docs/architecture.md)",
+        default=DEFAULT_PENDING_WATCH.value,
+        help="which Pending Tasks to watch: 'nominated' (the default): this provider's "
+        "nominees and nobody's, and others' only while it has nothing else to take (one "
+        "event per task instead of one per provider); or 'all' of its capabilities' "
+        "(what every provider watches when its identity is not a label value; see "
+        "docs/architecture.md)",
     )
     p.add_argument(
         "--command",

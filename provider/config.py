@@ -23,10 +23,14 @@ class PendingWatch(StrEnum):
     """Which Pending Tasks a provider watches (taskmill.provider.agent)."""
 
     ALL = "all"  # every one of its capabilities: it sees the whole queue
-    # its own nominees and nobody's; others' only while it has nothing else to take:
-    # a provider hears of a task once, not once per provider, but the highest priority
-    # it knows of is that of what it watches
+    # Its own nominees and nobody's; others' only while it has nothing else to take. A
+    # provider hears of a task once, not once per provider. Priority still holds across
+    # providers: the operator nominates only tasks at their capability's priority floor,
+    # so any that outranks what waits is nobody's (taskmill.operator.floors).
     NOMINATED = "nominated"
+
+
+DEFAULT_PENDING_WATCH = PendingWatch.NOMINATED
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,14 @@ class ProviderConfig:
     health_port: int | None = None  # /healthz and /readyz; None: not served
     capability_concurrency: Mapping[str, int] = field(default_factory=dict)
     stores_file: Path | None = None  # object stores for tasks with files; None: none
-    pending_watch: PendingWatch = PendingWatch.ALL
+    pending_watch: PendingWatch = DEFAULT_PENDING_WATCH
+
+    @property
+    def watches_nominees(self) -> bool:
+        """Whether it watches its own nominees and nobody's rather than every Pending
+        Task: only an identity that is a label value can be nominated (in the label
+        taskmill.io/nominee), so any other watches them all."""
+        return self.pending_watch == PendingWatch.NOMINATED and is_label_value(self.identity)
 
     def __post_init__(self) -> None:
         if not self.capabilities:
@@ -78,12 +89,6 @@ class ProviderConfig:
             raise ValueError("lease seconds must be between 5 and 3600")
         if not self.identity:
             raise ValueError("a provider needs an identity")
-        if self.pending_watch == PendingWatch.NOMINATED and not is_label_value(self.identity):
-            raise ValueError(
-                f"--pending-watch nominated: the identity {self.identity!r} must be a label "
-                "value (63 characters at most: letters, digits, '-', '_', '.'), since the "
-                "operator nominates providers in the label taskmill.io/nominee"
-            )
         if self.kill_grace_seconds < 0:
             raise ValueError("kill grace seconds must not be negative")
         if not kill_grace_fits(self.lease_seconds, self.kill_grace_seconds):

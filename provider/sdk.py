@@ -24,6 +24,7 @@ from taskmill.provider.config import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_KILL_GRACE_SECONDS,
     DEFAULT_LEASE_SECONDS,
+    DEFAULT_PENDING_WATCH,
     PendingWatch,
     ProviderConfig,
     identity_from_env,
@@ -55,7 +56,7 @@ class Provider:
         identity: str | None = None,
         metrics_bind_address: str = "0",
         health_port: int | None = None,
-        pending_watch: str = PendingWatch.ALL,
+        pending_watch: str = DEFAULT_PENDING_WATCH,
     ) -> None:
         self.namespace = namespace or namespace_from_env()
         self.concurrency = concurrency

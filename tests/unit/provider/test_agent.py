@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
-from taskmill.provider.agent import Agent
+from taskmill.provider.agent import Agent, pending_watches
+from taskmill.provider.candidates import ALL, MINE, NOBODYS
 from taskmill.provider.config import PendingWatch
 
 from taskmill.kube import ApiError
@@ -102,7 +103,7 @@ def test_a_denied_claim_is_reported_once_and_retried_with_growing_pauses(
     assert all(word in error for word in ("403", "RBAC", "POD_NAME"))
 
 
-def test_ready_once_announced_with_both_watches_current_and_not_before() -> None:
+def test_ready_once_announced_with_its_watches_current_and_not_before() -> None:
     api = api_with(task_obj("t"))
     seen: list[list[str]] = []
 
@@ -125,11 +126,12 @@ def test_ready_once_announced_with_both_watches_current_and_not_before() -> None
     before, running, after = seen
     assert before == [
         "presence Lease not announced",
-        "pending watch not synced",
+        "nominated pending watch not synced",
+        "unnominated pending watch not synced",
         "held watch not synced",
     ]
     assert running == []
-    assert "pending watch not synced" in after  # stopped watches are not current
+    assert "nominated pending watch not synced" in after  # stopped watches are not current
 
 
 def test_a_cancelled_run_leaves_no_watch_on_others_nominees_behind() -> None:
@@ -152,3 +154,21 @@ def test_a_cancelled_run_leaves_no_watch_on_others_nominees_behind() -> None:
         return opened, bool(stealing())
 
     assert asyncio.run(main()) == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("watch", "identity", "expected"),
+    [
+        (
+            PendingWatch.NOMINATED,
+            "p-1",
+            {"nominated pending": {MINE}, "unnominated pending": {NOBODYS}},
+        ),
+        (PendingWatch.ALL, "p-1", {"pending": ALL}),
+        # nobody can nominate an identity that is not a label value
+        (PendingWatch.NOMINATED, "p" * 64, {"pending": ALL}),
+    ],
+)
+def test_pending_watches(watch: PendingWatch, identity: str, expected: dict[str, object]) -> None:
+    config = replace(CONFIG, pending_watch=watch, identity=identity)
+    assert pending_watches(config) == expected

@@ -61,22 +61,23 @@ def test_a_kill_grace_the_lease_cannot_cover_is_refused_naming_the_flags(
 @pytest.mark.parametrize(
     ("flag", "identity", "expected"),
     [
-        ([], "p", PendingWatch.ALL),
-        (["--pending-watch", "nominated"], "p-1.a_b", PendingWatch.NOMINATED),
-        (["--pending-watch", "nominated"], "p" * 64, None),  # not a label value
-        (["--pending-watch", "all"], "p" * 64, PendingWatch.ALL),  # need not be one
+        ([], "p-1.a_b", (PendingWatch.NOMINATED, True)),
+        (["--pending-watch", "all"], "p", (PendingWatch.ALL, False)),
+        # not a label value: nobody can nominate it, so it watches every Pending Task
+        ([], "p" * 64, (PendingWatch.NOMINATED, False)),
         (["--pending-watch", "some"], "p", None),
     ],
 )
 def test_pending_watch(
     flag: list[str],
     identity: str,
-    expected: PendingWatch | None,
+    expected: tuple[PendingWatch, bool] | None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     argv = ["--capability", "x", *flag, "--command", "true"]
     if expected is not None:
-        assert parse_args(argv, {"POD_NAME": identity})[0].pending_watch == expected
+        config = parse_args(argv, {"POD_NAME": identity})[0]
+        assert (config.pending_watch, config.watches_nominees) == expected
         return
     with pytest.raises(SystemExit):
         parse_args(argv, {"POD_NAME": identity})
