@@ -241,3 +241,12 @@ def test_stderr_lines_reach_the_log_prefixed_with_the_task(
         for r in caplog.records
         if r.name.startswith("taskmill.task")
     )
+
+
+def test_the_tasks_variables_win_over_the_providers_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A provider itself run as a task has TASKMILL_ variables of its own: each is
+    # passed once, with the value of the task it runs now.
+    monkeypatch.setenv("TASKMILL_TASK", "the-provider's-own")
+    monkeypatch.setenv("KEPT", "yes")
+    code = "import os; e = os.environ; print(e['TASKMILL_TASK'], e['KEPT'])"
+    assert run(py(code)).result.output == "job-3 yes\n"
