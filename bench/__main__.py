@@ -102,6 +102,16 @@ def steady_size(text: str) -> steady.Size:
     return size
 
 
+def _pending_watch_option(p: argparse.ArgumentParser, scenario: str) -> None:
+    p.add_argument(
+        f"--{scenario}-pending-watch",
+        choices=[w.value for w in PendingWatch],
+        default=DEFAULT_PENDING_WATCH.value,
+        help=f"the {scenario} scenario's providers' --pending-watch "
+        f"(default {DEFAULT_PENDING_WATCH})",
+    )
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     names = [s.name for s in scenarios(False, 0)]
     p = argparse.ArgumentParser(
@@ -137,12 +147,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="the steady scenario's fleet, e.g. 200x25/50: 200 providers of 25 slots, 50 "
         "agents per process (default 40x25 one per process; --quick: 10x20)",
     )
-    p.add_argument(
-        "--steady-pending-watch",
-        choices=[w.value for w in PendingWatch],
-        default=DEFAULT_PENDING_WATCH.value,
-        help=f"the steady scenario's providers' --pending-watch (default {DEFAULT_PENDING_WATCH})",
-    )
+    _pending_watch_option(p, "steady")
     p.add_argument(
         "--scale-batch-size",
         type=int,
@@ -155,12 +160,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="Lease",
         help="spec.claim of the chaos job (default Lease)",
     )
-    p.add_argument(
-        "--chaos-pending-watch",
-        choices=[w.value for w in PendingWatch],
-        default=DEFAULT_PENDING_WATCH.value,
-        help=f"the chaos scenario's providers' --pending-watch (default {DEFAULT_PENDING_WATCH})",
-    )
+    _pending_watch_option(p, "chaos")
     p.add_argument("--keep", action="store_true", help="keep the state dir (logs, request tallies)")
     p.add_argument(
         "--profile",
