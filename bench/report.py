@@ -117,6 +117,24 @@ ROWS = [
         _fraction_spread,
     ),
     Row(
+        "throughput",
+        "CPU ms per task, every process (control plane, operator, providers, commands)",
+        _get("throughput", "cpu_ms_per_task"),
+        "{:.1f}",
+    ),
+    Row(
+        "throughput",
+        "machine CPU busy over the job (share of all cores)",
+        _get("throughput", "machine_busy"),
+        "{:.2f}",
+    ),
+    Row(
+        "throughput",
+        "fraction of the limit the cores allow at that CPU per task",
+        _get("throughput", "cpu_bound_fraction"),
+        "{:.2f}",
+    ),
+    Row(
         "cost",
         "rejected status patches per task (lost claims)",
         _get("throughput", "rejected_status_patches_per_task"),

@@ -7,6 +7,7 @@ over the same window (apiserver_request_total), less the bench's own calls, and 
 split between operator and providers comes from their launchers' tallies.
 """
 
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -230,6 +231,10 @@ def _figures(shape: Shape, raw: float, result: dict[str, Any]) -> dict[str, Any]
     providers_ms = result["cpu_s"].get("providers", 0.0) * 1000 / shape.tasks
     providers_own_ms = result["cpu_s"].get("providers (own)", 0.0) * 1000 / shape.tasks
     events, sent = result["task_watch"]
+    # Every process of the run, commands included (an "(own)" entry is part of another).
+    cpu_ms = sum(v for k, v in result["cpu_s"].items() if not k.endswith("(own)"))
+    cpu_ms_per_task = cpu_ms * 1000 / shape.tasks
+    cores = os.cpu_count() or 1
     return {
         "raw_writes_per_s": raw,  # the limits just before and after this run
         "limit_fraction": tasks_per_s * MIN_WRITES_PER_TASK / raw,
@@ -237,6 +242,11 @@ def _figures(shape: Shape, raw: float, result: dict[str, Any]) -> dict[str, Any]
         # all providers together, the commands they ran included
         "provider_cpu_ms_per_task": providers_ms,
         "provider_own_cpu_ms_per_task": providers_own_ms,  # without the commands
+        "cpu_ms_per_task": cpu_ms_per_task,
+        "machine_busy": cpu_ms_per_task * tasks_per_s / 1000 / cores,
+        # Where the API server shares the cores with everything else, as here, the
+        # fraction of the limit cannot pass what the cores allow at this CPU per task.
+        "cpu_bound_fraction": cores * 1000 / cpu_ms_per_task * MIN_WRITES_PER_TASK / raw,
         "tasks_per_s": tasks_per_s,
         "makespan_s": result["makespan"],
         "succeeded": result["succeeded"],
